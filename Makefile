@@ -1,0 +1,56 @@
+# Two commands do everything on a fresh machine:
+#   make run   install, create/migrate the SQLite store, seed the demo city, simulate, serve :8050
+#   make test  install, check PostgreSQL and Redis, run every test
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+DEBS   := chromium chromium-driver fonts-noto-cjk poppler-utils
+PYTEST_ARGS ?=
+
+.PHONY: run test install sysdeps services bench docs clean help
+
+help:
+	@echo "make run    - install, seed the demo store if empty, start the simulator and the app at http://127.0.0.1:8050"
+	@echo "make test   - install, check PostgreSQL and Redis, run the whole test suite"
+	@echo "make bench  - run the benchmarks under bench/ (prints figures and ratios)"
+	@echo "make docs   - regenerate docs/settings.md from dashboard/settings.py"
+
+$(STAMP): requirements.txt requirements-dev.txt
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed, found " + sys.version' 
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt -r requirements-dev.txt
+	touch $@
+
+install: $(STAMP)
+
+# Debian packages for browser tests, CJK glyphs and PDF checks (installed when root, else explained).
+sysdeps:
+	@missing=""; for p in $(DEBS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing Debian packages:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	  else \
+	    echo "missing Debian packages:$$missing"; \
+	    echo "install them with: sudo apt-get install --no-install-recommends$$missing"; exit 1; \
+	  fi; \
+	fi
+
+services: install
+	$(BIN)/python tests/check_services.py
+
+run: install
+	$(BIN)/python -m dashboard demo
+
+test: install sysdeps services
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: install services
+	$(BIN)/python bench/run.py
+
+docs: install
+	$(BIN)/python -m dashboard settings-doc > docs/settings.md
+
+clean:
+	rm -rf $(VENV) var/*.db var/*.db-wal var/*.db-shm .pytest_cache

@@ -1,0 +1,8 @@
+"""Callback wiring. Callbacks read through dashboard.services and render with layouts."""
+from __future__ import annotations
+
+
+def register_callbacks(app) -> None:
+    from callbacks import home
+
+    home.register(app)

@@ -1,0 +1,209 @@
+"""`python -m dashboard ...`: database, demo city, simulator, import, serving."""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+from dashboard.settings import PROJECT_ROOT, Settings, SettingsError, settings_markdown
+
+log = logging.getLogger("dashboard")
+
+SCALES = {"100k": 100_000, "1m": 1_000_000, "10m": 10_000_000}
+
+
+def _scale(raw: str) -> int:
+    value = SCALES.get(raw.lower())
+    if value is None:
+        try:
+            value = int(raw.replace("_", "").replace(",", ""))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected 100k, 1M, 10M or a number of cases, got {raw!r}")
+    if value <= 0:
+        raise argparse.ArgumentTypeError("the scale must be a positive number of cases")
+    return value
+
+
+def _when(raw: str) -> dt.datetime:
+    try:
+        value = dt.datetime.fromisoformat(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO time: {raw!r}")
+    if value.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"give a time zone, e.g. {raw}+08:00")
+    return value
+
+
+def _engine(settings: Settings):
+    from datasource.engine import make_engine
+
+    return make_engine(settings.database_url, busy_timeout_ms=settings["SQLITE_BUSY_TIMEOUT_MS"])
+
+
+def cmd_db(args, settings: Settings) -> int:
+    from datasource.migrate import current_revision, head_revision, upgrade
+
+    engine = _engine(settings)
+    if args.action == "upgrade":
+        upgrade(engine)
+    print(f"store {engine.url.render_as_string(hide_password=True)}: revision "
+          f"{current_revision(engine)} (head {head_revision()})")
+    return 0
+
+
+def cmd_seed(args, settings: Settings) -> int:
+    from datasource.demo.seed import clear_store, seed, store_is_empty
+    from datasource.migrate import upgrade
+
+    engine = _engine(settings)
+    upgrade(engine)
+    if not store_is_empty(engine):
+        if args.if_empty:
+            print("store already has data; not seeding")
+            return 0
+        if not args.reset:
+            print("the store already has data; add --reset to replace it", file=sys.stderr)
+            return 2
+        clear_store(engine)
+    report = seed(engine, seed=args.seed if args.seed is not None else settings["DEMO_SEED"],
+                  now=args.now, total_cases=args.scale, tz=settings["DASHBOARD_TIMEZONE"],
+                  events=not args.no_events, progress=print)
+    print("\n".join(report.lines()))
+    return 0
+
+
+def cmd_simulate(args, settings: Settings) -> int:
+    from datasource.demo.simulate import Simulator
+
+    sim = Simulator(_engine(settings), rate=args.rate or settings["SIMULATOR_RATE"],
+                    occupancy_seconds=settings["SIMULATOR_OCCUPANCY_SECONDS"],
+                    tz=settings["DASHBOARD_TIMEZONE"])
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    print(f"simulator running: {sim.rate:g} reports/s", flush=True)
+    sim.run(stop, max_ticks=args.ticks)
+    return 0
+
+
+def cmd_import(args, settings: Settings) -> int:
+    from datasource.importer import ImportError_, run_import
+
+    try:
+        result = run_import(_engine(settings), [Path(p) for p in args.files], kind=args.kind,
+                            mapping=Path(args.mapping) if args.mapping else None, fmt=args.format,
+                            rejects=Path(args.rejects) if args.rejects else None,
+                            tz=settings["DASHBOARD_TIMEZONE"])
+    except ImportError_ as exc:
+        print(f"import failed: {exc}", file=sys.stderr)
+        return 2
+    print("\n".join(result.summary_lines()))
+    return 1 if result.rejected else 0
+
+
+def _gunicorn_argv(settings: Settings) -> list[str]:
+    return [sys.executable, "-m", "gunicorn", "--no-control-socket",
+            "--bind", f"{settings['DASHBOARD_HOST']}:{settings['DASHBOARD_PORT']}",
+            "--workers", str(settings["DASHBOARD_WORKERS"]), "--threads", "4",
+            "--chdir", str(PROJECT_ROOT), "app:server"]
+
+
+def cmd_serve(args, settings: Settings) -> int:
+    os.execv(sys.executable, _gunicorn_argv(settings))
+
+
+def cmd_demo(args, settings: Settings) -> int:
+    """What `make run` does: migrate, seed when empty, start the simulator, serve."""
+    from datasource.demo.seed import seed, store_is_empty
+    from datasource.migrate import upgrade
+
+    engine = _engine(settings)
+    upgrade(engine)
+    if store_is_empty(engine):
+        print("seeding the demo city (a year of history; about a minute)...", flush=True)
+        report = seed(engine, seed=settings["DEMO_SEED"], tz=settings["DASHBOARD_TIMEZONE"],
+                      progress=lambda m: print(m, flush=True))
+        print("\n".join(report.lines()), flush=True)
+    engine.dispose()
+    children = []
+    if settings["SIMULATOR_ENABLED"]:
+        children.append(subprocess.Popen([sys.executable, "-m", "dashboard", "simulate"],
+                                         cwd=PROJECT_ROOT))
+    print(f"serving http://{settings['DASHBOARD_HOST']}:{settings['DASHBOARD_PORT']}/", flush=True)
+    server = subprocess.Popen(_gunicorn_argv(settings), cwd=PROJECT_ROOT)
+    children.append(server)
+
+    def _stop(*_):
+        for child in children:
+            if child.poll() is None:
+                child.terminate()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    try:
+        return server.wait()
+    finally:
+        _stop()
+        for child in children:
+            child.wait(timeout=10)
+
+
+def cmd_settings_doc(args, settings: Settings) -> int:
+    sys.stdout.write(settings_markdown())
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m dashboard", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    db = sub.add_parser("db", help="create or migrate the store's schema")
+    db.add_argument("action", choices=["upgrade", "current"])
+    db.set_defaults(func=cmd_db)
+
+    s = sub.add_parser("seed", help="fill the store with the demo city")
+    s.add_argument("--scale", type=_scale, help="total cases: 100k, 1M, 10M or a number "
+                   "(default: the demo city's realistic yearly volume)")
+    s.add_argument("--seed", type=int, help="random seed (default: DEMO_SEED)")
+    s.add_argument("--now", type=_when, help="the moment the history ends (ISO time with zone; default: now)")
+    s.add_argument("--reset", action="store_true", help="empty a store that already has data first")
+    s.add_argument("--if-empty", action="store_true", help="do nothing when the store has data")
+    s.add_argument("--no-events", action="store_true", help="skip case events (faster, for benchmarks)")
+    s.set_defaults(func=cmd_seed)
+
+    sim = sub.add_parser("simulate", help="move the demo city forward in real time")
+    sim.add_argument("--rate", type=float, help="reports per second (default: SIMULATOR_RATE)")
+    sim.add_argument("--ticks", type=int, help="stop after this many one-second ticks")
+    sim.set_defaults(func=cmd_simulate)
+
+    imp = sub.add_parser("import", help="load a city's own exports (see docs/import.md)")
+    imp.add_argument("files", nargs="+")
+    imp.add_argument("--kind", required=True, help="what the files hold: cases, occupancy, visits, ...")
+    imp.add_argument("--mapping", help="YAML or JSON mapping of the files' columns and values")
+    imp.add_argument("--format", help="csv, jsonl or open311 (default: from the file name)")
+    imp.add_argument("--rejects", help="where to write rejected rows (default: beside the first file)")
+    imp.set_defaults(func=cmd_import)
+
+    sub.add_parser("serve", help="serve the app with gunicorn").set_defaults(func=cmd_serve)
+    sub.add_parser("demo", help="migrate, seed when empty, simulate and serve (make run)") \
+        .set_defaults(func=cmd_demo)
+    sub.add_parser("settings-doc", help="print docs/settings.md").set_defaults(func=cmd_settings_doc)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=settings["LOG_LEVEL"],
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return args.func(args, settings) or 0

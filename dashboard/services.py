@@ -1,0 +1,47 @@
+"""What the pages need from the store, behind one object that the factory builds per app.
+
+Callbacks reach it with `services()` (the Flask app of the current request) and never
+touch SQL themselves.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from flask import current_app
+from sqlalchemy import Engine
+
+from dashboard.settings import Settings
+from datasource import queries
+from datasource.engine import make_engine
+
+EXTENSION = "command_center"
+
+
+@dataclass
+class OpenCases:
+    rows: list[dict]
+    total: int
+    data_as_of: dt.datetime | None
+    read_at: dt.datetime
+
+
+@dataclass
+class Services:
+    settings: Settings
+    engine: Engine
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "Services":
+        return cls(settings, make_engine(settings.database_url,
+                                         busy_timeout_ms=settings["SQLITE_BUSY_TIMEOUT_MS"]))
+
+    def open_cases(self) -> OpenCases:
+        rows = queries.open_cases_by_district(self.engine)
+        return OpenCases(rows=rows, total=sum(r["open_cases"] for r in rows),
+                         data_as_of=queries.latest_change(self.engine),
+                         read_at=dt.datetime.now(dt.timezone.utc))
+
+
+def services() -> Services:
+    return current_app.extensions[EXTENSION]

@@ -1,0 +1,163 @@
+"""Every setting of the project, in one table.
+
+Settings come from environment variables. Each one is declared once here with its
+default and help text; `python -m dashboard settings-doc` renders this table into
+docs/settings.md, and a test keeps the two in step.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class SettingsError(ValueError):
+    """A setting has a value that cannot be used; the message names it."""
+
+
+def _bool(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError(f"expected true/false, got {raw!r}")
+
+
+def _positive_float(raw: str) -> float:
+    value = float(raw)
+    if value <= 0:
+        raise ValueError(f"must be > 0, got {raw!r}")
+    return value
+
+
+def _port(raw: str) -> int:
+    value = int(raw)
+    if not 0 <= value <= 65535:
+        raise ValueError(f"not a TCP port: {raw!r}")
+    return value
+
+
+def _timezone(raw: str) -> str:
+    try:
+        ZoneInfo(raw)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {raw!r}") from exc
+    return raw
+
+
+def _language(raw: str) -> str:
+    if raw not in ("zh-CN", "en"):
+        raise ValueError(f"expected zh-CN or en, got {raw!r}")
+    return raw
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str  # environment variable
+    default: str
+    help: str
+    parse: Callable[[str], Any] = str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("DATABASE_URL", "sqlite:///var/dashboard.db",
+            "SQLAlchemy URL of the incident store. PostgreSQL: "
+            "`postgresql+psycopg://user@host/db`. A relative SQLite path is resolved "
+            "against the project folder."),
+    Setting("DASHBOARD_TIMEZONE", "Asia/Shanghai",
+            "Time zone that defines \"today\" and \"this week\" and in which times are shown. "
+            "Timestamps are always stored in UTC.", _timezone),
+    Setting("DASHBOARD_LANGUAGE", "zh-CN",
+            "Default UI language (`zh-CN` or `en`); `?lang=` in a URL overrides it.", _language),
+    Setting("DASHBOARD_TITLE", "郑州市城市运行指挥中心",
+            "Title shown in the page header."),
+    Setting("DASHBOARD_HOST", "127.0.0.1", "Address the app listens on (`make run`, `python -m dashboard serve`)."),
+    Setting("DASHBOARD_PORT", "8050", "Port the app listens on.", _port),
+    Setting("DASHBOARD_WORKERS", "2", "gunicorn worker processes for `python -m dashboard serve`.", int),
+    Setting("PAGE_REFRESH_SECONDS", "5",
+            "How often an open page asks the server for new figures.", _positive_float),
+    Setting("DEMO_SEED", "20261126",
+            "Random seed of the demo city; the same seed and `--now` give the same store.", int),
+    Setting("SIMULATOR_RATE", "2",
+            "Live simulator: new case reports per second, city-wide. Lifecycle moves, "
+            "visits and problems follow in proportion.", _positive_float),
+    Setting("SIMULATOR_OCCUPANCY_SECONDS", "60",
+            "Live simulator: seconds between two rounds of parking occupancy readings.", _positive_float),
+    Setting("SIMULATOR_ENABLED", "true",
+            "Whether `python -m dashboard demo` starts the live simulator. Set false in "
+            "production, where the store is fed by the city's own systems.", _bool),
+    Setting("SQLITE_BUSY_TIMEOUT_MS", "10000",
+            "SQLite only: how long a connection waits for a lock before failing.", int),
+    Setting("LOG_LEVEL", "INFO", "Python logging level."),
+)
+
+_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Parsed settings. Build with `Settings.from_env()` or `Settings.from_env(overrides)`."""
+
+    values: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, overrides: Mapping[str, Any] | None = None,
+                 environ: Mapping[str, str] | None = None) -> "Settings":
+        env = os.environ if environ is None else environ
+        overrides = dict(overrides or {})
+        unknown = set(overrides) - set(_BY_NAME)
+        if unknown:
+            raise SettingsError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+        parsed: dict[str, Any] = {}
+        for s in SETTINGS:
+            if s.name in overrides and not isinstance(overrides[s.name], str):
+                parsed[s.name] = overrides[s.name]
+                continue
+            raw = overrides.get(s.name, env.get(s.name, s.default))
+            try:
+                parsed[s.name] = s.parse(raw)
+            except (TypeError, ValueError) as exc:
+                raise SettingsError(f"setting {s.name}={raw!r} is invalid: {exc}") from exc
+        return cls(parsed)
+
+    def __getitem__(self, name: str) -> Any:
+        return self.values[name]
+
+    @property
+    def database_url(self) -> str:
+        return resolve_database_url(self["DATABASE_URL"])
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self["DASHBOARD_TIMEZONE"])
+
+
+def resolve_database_url(url: str) -> str:
+    """Make a relative SQLite path absolute against the project folder."""
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith(prefix + "/") and ":memory:" not in url:
+        return prefix + str(PROJECT_ROOT / url[len(prefix):])
+    return url
+
+
+def settings_markdown() -> str:
+    """docs/settings.md, generated from SETTINGS."""
+    lines = [
+        "# Settings",
+        "",
+        "Every setting is an environment variable. This page is generated from",
+        "`dashboard/settings.py` by `python -m dashboard settings-doc > docs/settings.md`;",
+        "a test fails when the two differ.",
+        "",
+        "| name | default | meaning |",
+        "|---|---|---|",
+    ]
+    for s in SETTINGS:
+        default = f"`{s.default}`" if s.default else "(empty)"
+        lines.append(f"| `{s.name}` | {default} | {s.help} |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,25 @@
+"""Read queries for the pages. Each returns plain rows; aggregation happens in SQL."""
+from __future__ import annotations
+
+from sqlalchemy import Engine, func, select
+
+from datasource.schema import OPEN_STATUSES, Case, District
+
+
+def open_cases_by_district(engine: Engine) -> list[dict]:
+    """Every district (in display order) with its count of open cases, zero included."""
+    counts = (select(Case.district_code, func.count().label("n"))
+              .where(Case.status.in_(OPEN_STATUSES))
+              .group_by(Case.district_code).subquery())
+    stmt = (select(District.code, District.name_zh, District.short_zh, District.name_en,
+                   func.coalesce(counts.c.n, 0).label("open_cases"))
+            .outerjoin(counts, counts.c.district_code == District.code)
+            .order_by(District.sort_order, District.code))
+    with engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(stmt)]
+
+
+def latest_change(engine: Engine):
+    """The newest `updated_at` among cases: how fresh the store's case data is."""
+    with engine.connect() as conn:
+        return conn.execute(select(func.max(Case.updated_at))).scalar_one()

@@ -1,0 +1,258 @@
+"""The incident store's schema (SQLAlchemy 2 models).
+
+Alembic migrations in datasource/migrations are the source of truth for the database;
+these models must match them (a test compares the two).
+
+All timestamps are stored in UTC: `timestamptz` on PostgreSQL, ISO text in UTC on
+SQLite. Python code always gets timezone-aware datetimes back.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Optional
+
+from sqlalchemy import (BigInteger, Boolean, Date, DateTime, Float, ForeignKey, Index, Integer,
+                        MetaData, SmallInteger, String, Text, TypeDecorator, UniqueConstraint,
+                        func)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# Lifecycle of a case (GB/T 30428): the happy path, then the exception states.
+CASE_STATUSES = ("reported", "filed", "dispatched", "handled", "verified", "closed",
+                 "rework", "parked", "voided")
+OPEN_STATUSES = ("filed", "dispatched", "handled", "verified", "rework", "parked")
+CASE_SOURCES = ("app", "hotline", "patrol", "enterprise", "sensor")
+PROBLEM_TYPES = ("hiring", "licence", "tax", "financing", "infrastructure", "safety", "other")
+PROBLEM_STATUSES = ("open", "resolved")
+FACILITY_KINDS = ("on_street", "off_street", "shared", "non_motor")
+PROGRAMMES = ("added", "revitalised", "shared")
+GRID_KINDS = ("ordinary", "exclusive")
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator):
+    """Aware datetimes in, aware UTC datetimes out; naive input is refused."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: give a time zone")
+        value = value.astimezone(dt.timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.timezone.utc)
+        return value.astimezone(dt.timezone.utc)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class District(Base):
+    __tablename__ = "districts"
+    code: Mapped[str] = mapped_column(String(12), primary_key=True)
+    name_zh: Mapped[str] = mapped_column(String(64))
+    name_en: Mapped[str] = mapped_column(String(128))
+    short_zh: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(16))  # district | zone
+    sort_order: Mapped[int] = mapped_column(Integer, default=0)
+    center_lon: Mapped[Optional[float]] = mapped_column(Float)
+    center_lat: Mapped[Optional[float]] = mapped_column(Float)
+    geometry: Mapped[Optional[str]] = mapped_column(Text)  # GeoJSON geometry, or none
+
+
+class Street(Base):
+    __tablename__ = "streets"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    district_code: Mapped[str] = mapped_column(ForeignKey("districts.code"), index=True)
+    name_zh: Mapped[str] = mapped_column(String(64))
+    name_en: Mapped[Optional[str]] = mapped_column(String(128))
+
+
+class Grid(Base):
+    __tablename__ = "grids"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(40), unique=True)
+    district_code: Mapped[str] = mapped_column(ForeignKey("districts.code"), index=True)
+    street_id: Mapped[int] = mapped_column(ForeignKey("streets.id"), index=True)
+    parent_id: Mapped[Optional[int]] = mapped_column(ForeignKey("grids.id"))
+    level: Mapped[int] = mapped_column(SmallInteger)  # 1 or 2
+    kind: Mapped[str] = mapped_column(String(16))  # ordinary | exclusive
+    host_unit: Mapped[Optional[str]] = mapped_column(String(128))  # exclusive grids only
+    host_kind: Mapped[Optional[str]] = mapped_column(String(32))  # university | market | enterprise ...
+    name_zh: Mapped[str] = mapped_column(String(128))
+    center_lon: Mapped[Optional[float]] = mapped_column(Float)
+    center_lat: Mapped[Optional[float]] = mapped_column(Float)
+
+
+class CaseCategory(Base):
+    __tablename__ = "case_categories"
+    code: Mapped[str] = mapped_column(String(16), primary_key=True)
+    parent_code: Mapped[Optional[str]] = mapped_column(ForeignKey("case_categories.code"))
+    kind: Mapped[str] = mapped_column(String(16))  # component (部件) | event (事件)
+    name_zh: Mapped[str] = mapped_column(String(64))
+    name_en: Mapped[str] = mapped_column(String(128))
+    time_limit_hours: Mapped[Optional[float]] = mapped_column(Float)  # subcategories only
+    department: Mapped[Optional[str]] = mapped_column(String(64))  # usual handling department
+
+
+class Case(Base):
+    __tablename__ = "cases"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    external_id: Mapped[str] = mapped_column(String(64), unique=True)
+    source: Mapped[str] = mapped_column(String(16))
+    category_code: Mapped[str] = mapped_column(ForeignKey("case_categories.code"))
+    district_code: Mapped[str] = mapped_column(ForeignKey("districts.code"))
+    street_id: Mapped[Optional[int]] = mapped_column(ForeignKey("streets.id"))
+    grid_id: Mapped[Optional[int]] = mapped_column(ForeignKey("grids.id"))
+    lat: Mapped[Optional[float]] = mapped_column(Float)
+    lon: Mapped[Optional[float]] = mapped_column(Float)
+    address: Mapped[Optional[str]] = mapped_column(String(256))
+    summary: Mapped[Optional[str]] = mapped_column(Text)
+    department: Mapped[Optional[str]] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    reported_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    filed_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+    dispatched_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+    handled_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+    verified_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+    closed_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+    deadline_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+    rework_count: Mapped[int] = mapped_column(SmallInteger, default=0)
+    extended: Mapped[bool] = mapped_column(Boolean, default=False)
+    voided: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=_now, onupdate=_now)
+
+    __table_args__ = (
+        Index("ix_cases_updated_at", "updated_at"),
+        Index("ix_cases_status_district", "status", "district_code"),
+        Index("ix_cases_status_reported", "status", "reported_at"),
+        Index("ix_cases_district_reported", "district_code", "reported_at"),
+        Index("ix_cases_filed_at", "filed_at"),
+        Index("ix_cases_closed_at", "closed_at"),
+        Index("ix_cases_deadline_at", "deadline_at"),
+        Index("ix_cases_grid_id", "grid_id"),
+        Index("ix_cases_street_id", "street_id"),
+    )
+
+
+class CaseEvent(Base):
+    __tablename__ = "case_events"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
+    from_status: Mapped[Optional[str]] = mapped_column(String(16))
+    to_status: Mapped[str] = mapped_column(String(16))
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    actor: Mapped[Optional[str]] = mapped_column(String(64))  # department or person
+    note: Mapped[Optional[str]] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_case_events_case_at", "case_id", "at"),)
+
+
+class Enterprise(Base):
+    __tablename__ = "enterprises"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    external_id: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(128))
+    district_code: Mapped[str] = mapped_column(ForeignKey("districts.code"), index=True)
+    grid_id: Mapped[Optional[int]] = mapped_column(ForeignKey("grids.id"))
+    exclusive_grid_id: Mapped[Optional[int]] = mapped_column(ForeignKey("grids.id"), index=True)
+    above_scale: Mapped[bool] = mapped_column(Boolean, default=False)  # 规上企业
+    industry: Mapped[Optional[str]] = mapped_column(String(64))
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=_now, onupdate=_now)
+
+
+class EnterpriseVisit(Base):
+    __tablename__ = "enterprise_visits"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    external_id: Mapped[str] = mapped_column(String(64), unique=True)
+    enterprise_id: Mapped[int] = mapped_column(ForeignKey("enterprises.id"), index=True)
+    district_code: Mapped[str] = mapped_column(ForeignKey("districts.code"))
+    grid_id: Mapped[Optional[int]] = mapped_column(ForeignKey("grids.id"))
+    visited_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    liaison: Mapped[Optional[str]] = mapped_column(String(64))
+    note: Mapped[Optional[str]] = mapped_column(Text)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=_now, onupdate=_now)
+
+    __table_args__ = (
+        Index("ix_enterprise_visits_visited_at", "visited_at"),
+        Index("ix_enterprise_visits_updated_at", "updated_at"),
+    )
+
+
+class EnterpriseProblem(Base):
+    __tablename__ = "enterprise_problems"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    external_id: Mapped[str] = mapped_column(String(64), unique=True)
+    enterprise_id: Mapped[int] = mapped_column(ForeignKey("enterprises.id"), index=True)
+    visit_id: Mapped[Optional[int]] = mapped_column(ForeignKey("enterprise_visits.id"))
+    district_code: Mapped[str] = mapped_column(ForeignKey("districts.code"))
+    problem_type: Mapped[str] = mapped_column(String(32))
+    summary: Mapped[Optional[str]] = mapped_column(Text)
+    department: Mapped[Optional[str]] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))  # open | resolved
+    raised_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    resolved_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=_now, onupdate=_now)
+
+    __table_args__ = (
+        Index("ix_enterprise_problems_status_district", "status", "district_code"),
+        Index("ix_enterprise_problems_raised_at", "raised_at"),
+        Index("ix_enterprise_problems_updated_at", "updated_at"),
+    )
+
+
+class ParkingFacility(Base):
+    __tablename__ = "parking_facilities"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    external_id: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(128))
+    district_code: Mapped[str] = mapped_column(ForeignKey("districts.code"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # on_street | off_street | shared | non_motor
+    capacity: Mapped[int] = mapped_column(Integer)
+    programme: Mapped[Optional[str]] = mapped_column(String(16))  # added | revitalised | shared
+    demo_site: Mapped[bool] = mapped_column(Boolean, default=False)  # 示范点
+    since: Mapped[Optional[dt.date]] = mapped_column(Date)
+    lat: Mapped[Optional[float]] = mapped_column(Float)
+    lon: Mapped[Optional[float]] = mapped_column(Float)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=_now, onupdate=_now)
+
+
+class OccupancyReading(Base):
+    __tablename__ = "occupancy_readings"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    facility_id: Mapped[int] = mapped_column(ForeignKey("parking_facilities.id"))
+    observed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    occupied: Mapped[int] = mapped_column(Integer)
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=_now)
+
+    __table_args__ = (
+        UniqueConstraint("facility_id", "observed_at"),
+        Index("ix_occupancy_readings_observed_at", "observed_at"),
+        Index("ix_occupancy_readings_received_at", "received_at"),
+    )
+
+
+DATA_TABLES = (OccupancyReading.__table__, EnterpriseProblem.__table__, EnterpriseVisit.__table__,
+               CaseEvent.__table__, Case.__table__, ParkingFacility.__table__,
+               Enterprise.__table__, Grid.__table__, Street.__table__, CaseCategory.__table__,
+               District.__table__)  # children first: the order to empty them in

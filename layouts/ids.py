@@ -1,0 +1,6 @@
+"""Component ids shared by layouts and callbacks."""
+HOME_LOCATION = "home-location"
+HOME_INTERVAL = "home-interval"
+HOME_BODY = "home-body"
+HOME_NOTICE = "home-notice"
+HOME_TITLE = "home-title"

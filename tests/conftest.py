@@ -1,0 +1,100 @@
+"""Shared fixtures: real SQLite and PostgreSQL stores, each test in its own database.
+
+PostgreSQL: a migrated template database is made once per session; every test gets
+`CREATE DATABASE ... TEMPLATE` (fast) and drops it afterwards. SQLite: a copy of a
+migrated template file in the test's tmp_path.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import uuid
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from datasource.engine import make_engine
+from datasource.migrate import upgrade
+from datasource.reference import load_reference
+
+PG_ADMIN_URL = os.environ.get("TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+BACKENDS = ("sqlite", "postgresql")
+# a fixed "now" for deterministic stores: a Thursday, 12:00 in Shanghai
+FIXED_NOW = dt.datetime(2026, 11, 26, 4, 0, tzinfo=dt.timezone.utc)
+
+
+def _pg_url(dbname: str) -> str:
+    return PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + dbname
+
+
+@pytest.fixture(scope="session")
+def pg_admin():
+    engine = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def pg_template(pg_admin):
+    name = f"cc_tmpl_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    with pg_admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    engine = make_engine(_pg_url(name))
+    upgrade(engine)
+    engine.dispose()
+    yield name
+    with pg_admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory):
+    path = tmp_path_factory.mktemp("sqlite-template") / "template.db"
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    with engine.connect() as conn:  # fold the WAL into the file so a plain copy is complete
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    engine.dispose()
+    return path
+
+
+def new_store_url(backend: str, request, tmp_path) -> str:
+    """URL of a fresh, migrated, empty store of `backend`, removed after the test."""
+    if backend == "sqlite":
+        path = tmp_path / f"store-{uuid.uuid4().hex[:6]}.db"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        return f"sqlite:///{path}"
+    admin = request.getfixturevalue("pg_admin")
+    template = request.getfixturevalue("pg_template")
+    name = f"cc_t_{uuid.uuid4().hex[:12]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+
+    def _drop():
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+    request.addfinalizer(_drop)
+    return _pg_url(name)
+
+
+@pytest.fixture(params=BACKENDS)
+def store_url(request, tmp_path) -> str:
+    """A fresh migrated empty store, once on SQLite and once on PostgreSQL."""
+    return new_store_url(request.param, request, tmp_path)
+
+
+@pytest.fixture
+def engine(store_url):
+    engine = make_engine(store_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def reference_engine(engine):
+    """A store with the default districts, streets and categories, and nothing else."""
+    load_reference(engine)
+    return engine
