@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 from dashboard.settings import PROJECT_ROOT, Settings, SettingsError, settings_markdown
@@ -40,20 +41,26 @@ def _when(raw: str) -> dt.datetime:
     return value
 
 
-def _engine(settings: Settings):
+@contextmanager
+def _store(settings: Settings):
+    """An engine on the configured store, disposed when the command is done."""
     from datasource.engine import make_engine
 
-    return make_engine(settings.database_url, busy_timeout_ms=settings["SQLITE_BUSY_TIMEOUT_MS"])
+    engine = make_engine(settings.database_url, busy_timeout_ms=settings["SQLITE_BUSY_TIMEOUT_MS"])
+    try:
+        yield engine
+    finally:
+        engine.dispose()
 
 
 def cmd_db(args, settings: Settings) -> int:
     from datasource.migrate import current_revision, head_revision, upgrade
 
-    engine = _engine(settings)
-    if args.action == "upgrade":
-        upgrade(engine)
-    print(f"store {engine.url.render_as_string(hide_password=True)}: revision "
-          f"{current_revision(engine)} (head {head_revision()})")
+    with _store(settings) as engine:
+        if args.action == "upgrade":
+            upgrade(engine)
+        print(f"store {engine.url.render_as_string(hide_password=True)}: revision "
+              f"{current_revision(engine)} (head {head_revision()})")
     return 0
 
 
@@ -61,19 +68,19 @@ def cmd_seed(args, settings: Settings) -> int:
     from datasource.demo.seed import clear_store, seed, store_is_empty
     from datasource.migrate import upgrade
 
-    engine = _engine(settings)
-    upgrade(engine)
-    if not store_is_empty(engine):
-        if args.if_empty:
-            print("store already has data; not seeding")
-            return 0
-        if not args.reset:
-            print("the store already has data; add --reset to replace it", file=sys.stderr)
-            return 2
-        clear_store(engine)
-    report = seed(engine, seed=args.seed if args.seed is not None else settings["DEMO_SEED"],
-                  now=args.now, total_cases=args.scale, tz=settings["DASHBOARD_TIMEZONE"],
-                  events=not args.no_events, progress=print)
+    with _store(settings) as engine:
+        upgrade(engine)
+        if not store_is_empty(engine):
+            if args.if_empty:
+                print("store already has data; not seeding")
+                return 0
+            if not args.reset:
+                print("the store already has data; add --reset to replace it", file=sys.stderr)
+                return 2
+            clear_store(engine)
+        report = seed(engine, seed=args.seed if args.seed is not None else settings["DEMO_SEED"],
+                      now=args.now, total_cases=args.scale, tz=settings["DASHBOARD_TIMEZONE"],
+                      events=not args.no_events, progress=print)
     print("\n".join(report.lines()))
     return 0
 
@@ -81,14 +88,16 @@ def cmd_seed(args, settings: Settings) -> int:
 def cmd_simulate(args, settings: Settings) -> int:
     from datasource.demo.simulate import Simulator
 
-    sim = Simulator(_engine(settings), rate=args.rate or settings["SIMULATOR_RATE"],
-                    occupancy_seconds=settings["SIMULATOR_OCCUPANCY_SECONDS"],
-                    tz=settings["DASHBOARD_TIMEZONE"])
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    print(f"simulator running: {sim.rate:g} reports/s", flush=True)
-    sim.run(stop, max_ticks=args.ticks)
+    with _store(settings) as engine:
+        sim = Simulator(engine, rate=args.rate or settings["SIMULATOR_RATE"],
+                        occupancy_seconds=settings["SIMULATOR_OCCUPANCY_SECONDS"],
+                        tz=settings["DASHBOARD_TIMEZONE"])
+        stop = threading.Event()
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(sig, lambda *_: stop.set())
+        print(f"simulator running: {sim.rate:g} reports/s", flush=True)
+        sim.run(stop, max_ticks=args.ticks)
     return 0
 
 
@@ -96,10 +105,11 @@ def cmd_import(args, settings: Settings) -> int:
     from datasource.importer import ImportError_, run_import
 
     try:
-        result = run_import(_engine(settings), [Path(p) for p in args.files], kind=args.kind,
-                            mapping=Path(args.mapping) if args.mapping else None, fmt=args.format,
-                            rejects=Path(args.rejects) if args.rejects else None,
-                            tz=settings["DASHBOARD_TIMEZONE"])
+        with _store(settings) as engine:
+            result = run_import(engine, [Path(p) for p in args.files], kind=args.kind,
+                                mapping=Path(args.mapping) if args.mapping else None, fmt=args.format,
+                                rejects=Path(args.rejects) if args.rejects else None,
+                                tz=settings["DASHBOARD_TIMEZONE"])
     except ImportError_ as exc:
         print(f"import failed: {exc}", file=sys.stderr)
         return 2
@@ -123,14 +133,13 @@ def cmd_demo(args, settings: Settings) -> int:
     from datasource.demo.seed import seed, store_is_empty
     from datasource.migrate import upgrade
 
-    engine = _engine(settings)
-    upgrade(engine)
-    if store_is_empty(engine):
-        print("seeding the demo city (a year of history; about a minute)...", flush=True)
-        report = seed(engine, seed=settings["DEMO_SEED"], tz=settings["DASHBOARD_TIMEZONE"],
-                      progress=lambda m: print(m, flush=True))
-        print("\n".join(report.lines()), flush=True)
-    engine.dispose()
+    with _store(settings) as engine:
+        upgrade(engine)
+        if store_is_empty(engine):
+            print("seeding the demo city (a year of history; about a minute)...", flush=True)
+            report = seed(engine, seed=settings["DEMO_SEED"], tz=settings["DASHBOARD_TIMEZONE"],
+                          progress=lambda m: print(m, flush=True))
+            print("\n".join(report.lines()), flush=True)
     children = []
     if settings["SIMULATOR_ENABLED"]:
         children.append(subprocess.Popen([sys.executable, "-m", "dashboard", "simulate"],

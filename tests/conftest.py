@@ -98,3 +98,76 @@ def reference_engine(engine):
     """A store with the default districts, streets and categories, and nothing else."""
     load_reference(engine)
     return engine
+
+
+# --- a real browser against an app served in-process ---------------------------------
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run", "--disable-quic"])
+        yield b
+        b.close()
+
+
+class LiveServer:
+    def __init__(self, app):
+        import threading
+
+        from werkzeug.serving import make_server
+
+        self.app = app
+        self.server = make_server("127.0.0.1", 0, app.server, threaded=True)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        from dashboard.services import EXTENSION
+
+        self.server.shutdown()
+        self.thread.join(timeout=10)
+        self.server.server_close()
+        self.app.server.extensions[EXTENSION].engine.dispose()
+
+
+@pytest.fixture
+def serve():
+    """serve(app) -> LiveServer on a free loopback port, stopped after the test."""
+    servers = []
+
+    def _serve(app):
+        servers.append(LiveServer(app))
+        return servers[-1]
+
+    yield _serve
+    for s in servers:
+        s.stop()
+
+
+@pytest.fixture
+def page(browser):
+    """A fresh page that records console errors and every request's URL."""
+    context = browser.new_context(viewport={"width": 1920, "height": 1080}, locale="zh-CN")
+    pg = context.new_page()
+    pg.console_errors = []
+    pg.requested = []
+    pg.on("console", lambda m: m.type == "error" and pg.console_errors.append(m.text))
+    pg.on("pageerror", lambda e: pg.console_errors.append(str(e)))
+    pg.on("request", lambda r: pg.requested.append(r.url))
+    yield pg
+    context.close()
+
+
+def only_local(urls) -> list[str]:
+    """The URLs that left the machine (should be none)."""
+    from urllib.parse import urlparse
+
+    return [u for u in urls if urlparse(u).scheme in ("http", "https", "ws", "wss")
+            and urlparse(u).hostname not in ("127.0.0.1", "localhost")]

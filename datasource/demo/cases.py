@@ -79,13 +79,14 @@ def lifecycle(rng, n: int, reported: np.ndarray, limit_h: np.ndarray, ctx: CaseC
     dispatched = filed + _lognormal(rng, 8 * 60, 0.7, n)
     deadline = filed + limit + np.where(extended, limit, 0.0)
     # handling time: most within the limit, the "late" ones past it
-    frac = np.where(late, rng.uniform(1.05, 2.5, n), rng.beta(2.2, 2.8, n) * 0.95)
+    # the deadline covers handling, verification and closing, so on-time cases handle well within it
+    frac = np.where(late, rng.uniform(1.05, 2.5, n), rng.beta(2.2, 2.8, n) * 0.7)
     frac = np.where(extended, rng.uniform(1.05, 1.9, n), frac)
     handled1 = dispatched + np.maximum(limit * frac, 300.0)
     fail_at = np.where(rework, handled1 + _lognormal(rng, 2 * HOUR, 0.6, n), INF)
     handled = np.where(rework, fail_at + limit * rng.uniform(0.2, 0.8, n), handled1)
-    verified = handled + _lognormal(rng, 1.5 * HOUR, 0.8, n)
-    closed = verified + _lognormal(rng, 40 * 60, 0.8, n)
+    verified = handled + np.minimum(_lognormal(rng, 1.5 * HOUR, 0.8, n), 0.12 * limit)
+    closed = verified + np.minimum(_lognormal(rng, 40 * 60, 0.8, n), 0.08 * limit)
     extended_at = np.where(extended, dispatched + limit * 0.8, INF)
     # stuck cases stall at a random stage; parked ones (挂账) wait after dispatch
     stall = rng.integers(0, 3, n)  # 0: after filing, 1: after dispatch, 2: after handling

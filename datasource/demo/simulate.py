@@ -25,15 +25,17 @@ from datasource.demo.city import load_profile, occupancy_curve
 
 log = logging.getLogger(__name__)
 
-# (from status, to status, seconds a case stays at least, share of the report rate moved per tick)
+# (from status, to status, mean seconds a case spends in the from-status)
 MOVES = (
-    ("reported", "filed", 10, 1.0),
-    ("filed", "dispatched", 15, 1.0),
-    ("dispatched", "handled", 30, 1.0),
-    ("rework", "handled", 30, 0.1),
-    ("handled", "verified", 20, 1.0),
-    ("verified", "closed", 10, 1.0),
+    ("reported", "filed", 60),
+    ("filed", "dispatched", 90),
+    ("dispatched", "handled", 900),
+    ("rework", "handled", 900),
+    ("handled", "verified", 180),
+    ("verified", "closed", 60),
 )
+SLOW_EVERY = 8      # one case in 8 is slow to handle (x20), so some run past their deadline
+MIN_DWELL = 5       # seconds a case stays in a status at least
 RECENT = dt.timedelta(days=2)  # only recent cases move; the historic backlog stays as seeded
 
 
@@ -93,9 +95,8 @@ class Simulator:
         expected = self.rate * seconds
         with self.engine.begin() as conn:
             rep.reported = self._report(conn, now, int(self.rng.poisson(expected)))
-            for frm, to, dwell, share in MOVES:
-                rep.moved += self._advance(conn, now, frm, to, dwell,
-                                           int(self.rng.poisson(expected * share)))
+            for frm, to, mean_s in MOVES:
+                rep.moved += self._advance(conn, now, frm, to, min(1.0, seconds / mean_s))
             ratio = sum(p["visits_per_year"] for p in self.profile["districts"].values()) / \
                 sum(p["cases_per_year"] for p in self.profile["districts"].values())
             rep.visits, rep.problems = self._visits(conn, now, int(self.rng.poisson(expected * ratio)))
@@ -141,15 +142,19 @@ class Simulator:
              "actor": SOURCE_ACTOR.get(src)} for i, src in ids])
         return n
 
-    def _advance(self, conn, now: dt.datetime, frm: str, to: str, dwell: float, n: int) -> int:
-        if n <= 0:
-            return 0
+    def _advance(self, conn, now: dt.datetime, frm: str, to: str, p: float) -> int:
+        """Move each eligible recent case on with probability p (slow cases p/20)."""
         C = schema.Case
-        picked = conn.execute(
+        eligible = conn.execute(
             select(C.id, C.category_code, C.department, C.deadline_at, C.rework_count)
             .where(C.status == frm, C.reported_at >= now - RECENT,
-                   C.updated_at <= now - dt.timedelta(seconds=dwell))
-            .order_by(func.random()).limit(n)).all()
+                   C.updated_at <= now - dt.timedelta(seconds=MIN_DWELL))
+            .limit(5000)).all()
+        if not eligible:
+            return 0
+        slow = np.array([c.id % SLOW_EVERY == 0 and frm in ("dispatched", "rework") for c in eligible])
+        chance = np.where(slow, p / 20, p)
+        picked = [c for c, go in zip(eligible, self.rng.random(len(eligible)) < chance) if go]
         if not picked:
             return 0
         limits = dict(conn.execute(select(schema.CaseCategory.code, schema.CaseCategory.time_limit_hours)).all())

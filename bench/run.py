@@ -1,0 +1,28 @@
+"""`make bench`: every benchmark, sized for this machine (set BENCH_SEED_SCALES=100k,1M,10M for the big run)."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+RUNS = [
+    ["bench_seed.py", "--scales", os.environ.get("BENCH_SEED_SCALES", "100k,1M"),
+     "--backends", os.environ.get("BENCH_BACKENDS", "sqlite,postgresql")],
+    ["bench_import.py", "--rows", os.environ.get("BENCH_IMPORT_ROWS", "100000")],
+]
+
+
+def main() -> int:
+    failed = 0
+    for script, *args in RUNS:
+        if not (HERE / script).exists():
+            continue
+        print(f"\n######## {script} {' '.join(args)}", flush=True)
+        failed |= subprocess.call([sys.executable, str(HERE / script), *args], cwd=HERE.parent)
+    return failed
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,81 @@
+"""Enterprise-service KPIs (助企): visits, problems, resolution, by district, exclusive grid
+and problem type, each period against its previous equal period."""
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from zoneinfo import ZoneInfo
+
+from dashboard.kpis.common import CITY, compare, ratio, totals_by
+from dashboard.periods import all_periods
+from datasource import kpi_queries as q
+
+PROBLEM_FIELDS = ("raised", "resolved", "resolve_days")
+
+
+def _problem_stats(rows: list[dict], key: str) -> dict[str, dict]:
+    """raised, resolved (now), resolution rate and mean days to resolve, per `key` and city."""
+    sums = totals_by(rows, key, PROBLEM_FIELDS)
+    return {k: {"raised": v["raised"], "resolved": v["resolved"],
+                "resolution_rate": ratio(v["resolved"], v["raised"]),
+                "avg_resolve_days": ratio(v["resolve_days"], v["resolved"])}
+            for k, v in sums.items()}
+
+
+def _period_stats(engine, start: dt.datetime, end: dt.datetime) -> dict:
+    visits = totals_by(q.visits_summary(engine, start, end), "district", ("visits", "enterprises"))
+    problems = q.problems_raised(engine, start, end)
+    resolved_in = totals_by(q.problems_resolved_in(engine, start, end), "district", ("resolved",))
+    return {"visits": visits, "by_district": _problem_stats(problems, "district"),
+            "by_type": _problem_stats(problems, "type"), "resolved_in": resolved_in}
+
+
+def _compare_block(cur: dict, prev: dict, keys: list[str]) -> dict:
+    def one(k):
+        cv, pv = cur["visits"].get(k, {}), prev["visits"].get(k, {})
+        cp, pp = cur["by_district"].get(k, {}), prev["by_district"].get(k, {})
+        return {
+            "visits": compare(cv.get("visits", 0), pv.get("visits", 0)),
+            # distinct enterprises: counted in SQL per district; the city figure is the
+            # district sum (an enterprise belongs to one district)
+            "enterprises_visited": compare(cv.get("enterprises", 0), pv.get("enterprises", 0)),
+            "problems_raised": compare(cp.get("raised", 0), pp.get("raised", 0)),
+            "problems_resolved": compare(cur["resolved_in"].get(k, {}).get("resolved", 0),
+                                         prev["resolved_in"].get(k, {}).get("resolved", 0)),
+            "resolution_rate": compare(cp.get("resolution_rate"), pp.get("resolution_rate")),
+            "avg_resolve_days": compare(cp.get("avg_resolve_days"), pp.get("avg_resolve_days")),
+        }
+    return {"city": one(CITY), "by_district": {k: one(k) for k in keys}}
+
+
+def compute_enterprise(engine, now: dt.datetime, tz: ZoneInfo) -> dict:
+    """The "enterprise" section of the snapshot."""
+    districts = [d["code"] for d in q.districts(engine)]
+    out: dict = {"districts": districts, "periods": {}}
+    for name, p in all_periods(now, tz).items():
+        cur = _period_stats(engine, p.start, p.end + dt.timedelta(microseconds=1))
+        prev = _period_stats(engine, p.prev_start, p.prev_end)
+        block = _compare_block(cur, prev, districts)
+        types = sorted(set(cur["by_type"]) | set(prev["by_type"]) - {CITY})
+        block["by_type"] = {t: {"raised": compare(cur["by_type"].get(t, {}).get("raised", 0),
+                                                  prev["by_type"].get(t, {}).get("raised", 0)),
+                                "resolution_rate": compare(cur["by_type"].get(t, {}).get("resolution_rate"),
+                                                           prev["by_type"].get(t, {}).get("resolution_rate"))}
+                            for t in types if t != CITY}
+        out["periods"][name] = block
+    open_rows = q.problems_open(engine)
+    open_by_district: dict[str, int] = {d: 0 for d in districts}
+    open_by_type: dict[str, int] = defaultdict(int)
+    for r in open_rows:
+        open_by_district[r["district"]] = open_by_district.get(r["district"], 0) + r["open"]
+        open_by_type[r["type"]] += r["open"]
+    out["open_problems"] = {"total": sum(open_by_district.values()), "by_district": open_by_district,
+                            "by_type": dict(sorted(open_by_type.items()))}
+    ents = totals_by(q.enterprise_counts(engine), "district", ("enterprises", "above_scale",
+                                                               "in_exclusive_grids"))
+    out["enterprises"] = ents
+    month = all_periods(now, tz)["month"]
+    grids = q.visits_by_exclusive_grid(engine, month.start, month.end + dt.timedelta(microseconds=1))
+    out["exclusive_grids_month"] = [
+        {**g, "coverage": ratio(g["enterprises_visited"], g["members"])} for g in grids]
+    return out

@@ -1,0 +1,250 @@
+"""The aggregate queries behind the KPIs. Each returns plain dicts; all counting is in SQL.
+
+Rollups are keyed by district and UTC hour ('YYYY-MM-DD HH'): small (at most 8,760
+rows a district a year), independent of the time zone (the dashboard folds hours into
+local days), and the shape an incremental poller can maintain.
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import Engine, and_, case, distinct, func, literal, select
+
+from datasource.schema import (OPEN_STATUSES, Case, CaseCategory, District, Enterprise,
+                               EnterpriseProblem, EnterpriseVisit, Grid, OccupancyReading,
+                               ParkingFacility)
+from datasource.sqlfuncs import epoch_seconds, utc_hour
+
+# open cases that count against their deadline (挂账 parked cases are suspended)
+RUNNING_STATUSES = tuple(s for s in OPEN_STATUSES if s != "parked")
+
+
+def _rows(engine: Engine, stmt) -> list[dict]:
+    with engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(stmt)]
+
+
+def _flag(cond):
+    return func.sum(case((cond, 1), else_=0))
+
+
+def districts(engine: Engine) -> list[dict]:
+    return _rows(engine, select(District.code, District.name_zh, District.short_zh, District.name_en,
+                                District.kind, District.center_lon, District.center_lat)
+                 .order_by(District.sort_order, District.code))
+
+
+def categories(engine: Engine) -> list[dict]:
+    return _rows(engine, select(CaseCategory.code, CaseCategory.parent_code, CaseCategory.kind,
+                                CaseCategory.name_zh, CaseCategory.name_en)
+                 .order_by(CaseCategory.code))
+
+
+# -- cases: hourly rollups ------------------------------------------------------------
+def _between(col, since: dt.datetime, until: dt.datetime | None):
+    return and_(col >= since, col < until) if until is not None else col >= since
+
+
+def reported_by_hour(engine: Engine, since: dt.datetime, until: dt.datetime | None = None) -> list[dict]:
+    """Cases reported per district and UTC hour in [since, until)."""
+    hour = utc_hour(Case.reported_at)
+    return _rows(engine, select(Case.district_code.label("district"), hour.label("hour"),
+                                func.count().label("reported"))
+                 .where(_between(Case.reported_at, since, until)).group_by(Case.district_code, hour))
+
+
+def closed_by_hour(engine: Engine, since: dt.datetime, until: dt.datetime | None = None) -> list[dict]:
+    """Cases closed per district and UTC hour in [since, until)."""
+    hour = utc_hour(Case.closed_at)
+    return _rows(engine, select(Case.district_code.label("district"), hour.label("hour"),
+                                func.count().label("closed"))
+                 .where(_between(Case.closed_at, since, until)).group_by(Case.district_code, hour))
+
+
+def filed_cohorts_by_hour(engine: Engine, since: dt.datetime,
+                          until: dt.datetime | None = None) -> list[dict]:
+    """Cases filed per district and UTC hour (the rate cohorts), with what became of them."""
+    hour = utc_hour(Case.filed_at)
+    handled = Case.handled_at.is_not(None)
+    closed = Case.closed_at.is_not(None)
+    handle_s = epoch_seconds(Case.handled_at) - epoch_seconds(Case.filed_at)
+    close_s = epoch_seconds(Case.closed_at) - epoch_seconds(Case.filed_at)
+    stmt = (select(Case.district_code.label("district"), hour.label("hour"),
+                   func.count().label("filed"),
+                   _flag(closed).label("closed"),
+                   _flag(and_(closed, Case.closed_at <= Case.deadline_at)).label("closed_on_time"),
+                   _flag(handled).label("handled"),
+                   _flag(and_(handled, Case.handled_at <= Case.deadline_at)).label("handled_on_time"),
+                   _flag(Case.rework_count > 0).label("reworked"),
+                   _flag(Case.extended).label("extended"),
+                   func.coalesce(func.sum(case((handled, handle_s), else_=None)), 0.0).label("handle_seconds"),
+                   func.coalesce(func.sum(case((closed, close_s), else_=None)), 0.0).label("close_seconds"))
+            .where(_between(Case.filed_at, since, until), Case.voided.is_(False))
+            .group_by(Case.district_code, hour))
+    return _rows(engine, stmt)
+
+
+# -- cases: the open set (small, whatever the history) -------------------------------
+def open_by_district_category_status(engine: Engine) -> list[dict]:
+    return _rows(engine, select(Case.district_code.label("district"),
+                                Case.category_code.label("category"), Case.status,
+                                func.count().label("n"))
+                 .where(Case.status.in_(OPEN_STATUSES))
+                 .group_by(Case.district_code, Case.category_code, Case.status))
+
+
+def overdue_by_age(engine: Engine, now: dt.datetime, edges_hours: list[float]) -> list[dict]:
+    """Running open cases past their deadline, per district and ageing bucket.
+
+    Bucket i holds cases overdue by [edges[i], edges[i+1]) hours; the last is open-ended.
+    """
+    whens = [(Case.deadline_at > now - dt.timedelta(hours=h), i - 1)
+             for i, h in enumerate(edges_hours) if i > 0]
+    bucket = case(*whens, else_=len(edges_hours) - 1) if whens else literal(0)
+    return _rows(engine, select(Case.district_code.label("district"), bucket.label("bucket"),
+                                func.count().label("n"))
+                 .where(Case.status.in_(RUNNING_STATUSES), Case.deadline_at < now)
+                 .group_by(Case.district_code, bucket))
+
+
+_TICKER_COLUMNS = (Case.id, Case.external_id, Case.district_code.label("district"),
+                   Case.category_code.label("category"), Case.status, Case.source, Case.address,
+                   Case.reported_at, Case.deadline_at)
+
+
+def newest_cases(engine: Engine, limit: int) -> list[dict]:
+    return _rows(engine, select(*_TICKER_COLUMNS).order_by(Case.reported_at.desc(), Case.id.desc())
+                 .limit(limit))
+
+
+def newly_overdue(engine: Engine, now: dt.datetime, since: dt.datetime, limit: int) -> list[dict]:
+    """Running cases whose deadline passed between `since` and `now`, newest first."""
+    return _rows(engine, select(*_TICKER_COLUMNS)
+                 .where(Case.deadline_at >= since, Case.deadline_at < now,
+                        Case.status.in_(RUNNING_STATUSES))
+                 .order_by(Case.deadline_at.desc(), Case.id.desc()).limit(limit))
+
+
+# -- enterprise service ---------------------------------------------------------------
+def visits_summary(engine: Engine, start: dt.datetime, end: dt.datetime) -> list[dict]:
+    """Visits and distinct enterprises visited in [start, end), per district."""
+    V = EnterpriseVisit
+    return _rows(engine, select(V.district_code.label("district"), func.count().label("visits"),
+                                func.count(distinct(V.enterprise_id)).label("enterprises"))
+                 .where(V.visited_at >= start, V.visited_at < end).group_by(V.district_code))
+
+
+def visits_by_exclusive_grid(engine: Engine, start: dt.datetime, end: dt.datetime) -> list[dict]:
+    """Visits to members of each exclusive grid in [start, end), every exclusive grid listed."""
+    V, E = EnterpriseVisit, Enterprise
+    visits = (select(E.exclusive_grid_id.label("grid_id"), func.count().label("visits"),
+                     func.count(distinct(V.enterprise_id)).label("enterprises"))
+              .join(E, E.id == V.enterprise_id)
+              .where(V.visited_at >= start, V.visited_at < end, E.exclusive_grid_id.is_not(None))
+              .group_by(E.exclusive_grid_id).subquery())
+    members = (select(E.exclusive_grid_id.label("grid_id"), func.count().label("members"))
+               .where(E.exclusive_grid_id.is_not(None)).group_by(E.exclusive_grid_id).subquery())
+    return _rows(engine, select(Grid.id.label("grid_id"), Grid.district_code.label("district"),
+                                Grid.name_zh, Grid.host_unit, Grid.host_kind,
+                                func.coalesce(members.c.members, 0).label("members"),
+                                func.coalesce(visits.c.visits, 0).label("visits"),
+                                func.coalesce(visits.c.enterprises, 0).label("enterprises_visited"))
+                 .outerjoin(members, members.c.grid_id == Grid.id)
+                 .outerjoin(visits, visits.c.grid_id == Grid.id)
+                 .where(Grid.kind == "exclusive").order_by(Grid.district_code, Grid.id))
+
+
+def problems_raised(engine: Engine, start: dt.datetime, end: dt.datetime) -> list[dict]:
+    """Problems raised in [start, end) per district and type, with how many are resolved now
+    and the days it took."""
+    P = EnterpriseProblem
+    resolved = P.resolved_at.is_not(None)
+    days = (epoch_seconds(P.resolved_at) - epoch_seconds(P.raised_at)) / 86400.0
+    return _rows(engine, select(P.district_code.label("district"), P.problem_type.label("type"),
+                                func.count().label("raised"), _flag(resolved).label("resolved"),
+                                func.coalesce(func.sum(case((resolved, days), else_=None)), 0.0)
+                                .label("resolve_days"))
+                 .where(P.raised_at >= start, P.raised_at < end)
+                 .group_by(P.district_code, P.problem_type))
+
+
+def problems_resolved_in(engine: Engine, start: dt.datetime, end: dt.datetime) -> list[dict]:
+    P = EnterpriseProblem
+    return _rows(engine, select(P.district_code.label("district"), func.count().label("resolved"))
+                 .where(P.resolved_at >= start, P.resolved_at < end).group_by(P.district_code))
+
+
+def problems_open(engine: Engine) -> list[dict]:
+    P = EnterpriseProblem
+    return _rows(engine, select(P.district_code.label("district"), P.problem_type.label("type"),
+                                func.count().label("open"))
+                 .where(P.status == "open").group_by(P.district_code, P.problem_type))
+
+
+def enterprise_counts(engine: Engine) -> list[dict]:
+    E = Enterprise
+    return _rows(engine, select(E.district_code.label("district"), func.count().label("enterprises"),
+                                _flag(E.above_scale).label("above_scale"),
+                                _flag(E.exclusive_grid_id.is_not(None)).label("in_exclusive_grids"))
+                 .group_by(E.district_code))
+
+
+# -- parking --------------------------------------------------------------------------
+def facilities_by_kind(engine: Engine) -> list[dict]:
+    F = ParkingFacility
+    return _rows(engine, select(F.district_code.label("district"), F.kind,
+                                func.count().label("facilities"), func.sum(F.capacity).label("capacity"),
+                                _flag(F.demo_site).label("demo_sites"))
+                 .group_by(F.district_code, F.kind))
+
+
+def programme_since(engine: Engine, since: dt.date) -> list[dict]:
+    """Facilities of the programme (added / revitalised / shared) since `since`, per district."""
+    F = ParkingFacility
+    return _rows(engine, select(F.district_code.label("district"), F.programme,
+                                func.count().label("facilities"), func.sum(F.capacity).label("spaces"))
+                 .where(F.programme.is_not(None), F.since >= since)
+                 .group_by(F.district_code, F.programme))
+
+
+def _clamped(occupied, capacity):
+    """Readings below 0 or above capacity happen in real feeds: count them at the bound."""
+    return case((occupied < 0, 0), (occupied > capacity, capacity), else_=occupied)
+
+
+def occupancy_now(engine: Engine, since: dt.datetime, until: dt.datetime) -> list[dict]:
+    """Per district, from each motor-vehicle facility's newest reading observed in
+    [since, until]: facilities reporting, their capacity, occupied (clamped) and
+    out-of-range readings."""
+    R, F = OccupancyReading, ParkingFacility
+    newest = (select(R.facility_id, func.max(R.observed_at).label("observed_at"))
+              .where(R.observed_at >= since, R.observed_at <= until)
+              .group_by(R.facility_id).subquery())
+    return _rows(engine, select(F.district_code.label("district"),
+                                func.count().label("reporting"),
+                                func.sum(F.capacity).label("capacity"),
+                                func.sum(_clamped(R.occupied, F.capacity)).label("occupied"),
+                                _flag((R.occupied < 0) | (R.occupied > F.capacity)).label("out_of_range"))
+                 .select_from(R)
+                 .join(newest, and_(newest.c.facility_id == R.facility_id,
+                                    newest.c.observed_at == R.observed_at))
+                 .join(F, F.id == R.facility_id)
+                 .where(F.kind != "non_motor")
+                 .group_by(F.district_code))
+
+
+def occupancy_by_hour(engine: Engine, since: dt.datetime, until: dt.datetime) -> list[dict]:
+    """Per district and UTC hour in [since, until]: each reporting motor-vehicle facility's
+    mean (clamped) occupancy that hour, summed, and the capacity of those facilities."""
+    R, F = OccupancyReading, ParkingFacility
+    hour = utc_hour(R.observed_at)
+    per_facility = (select(F.district_code.label("district"), hour.label("hour"),
+                           func.avg(_clamped(R.occupied, F.capacity)).label("occupied"),
+                           func.max(F.capacity).label("capacity"))
+                    .select_from(R).join(F, F.id == R.facility_id)
+                    .where(R.observed_at >= since, R.observed_at <= until, F.kind != "non_motor")
+                    .group_by(F.district_code, R.facility_id, hour).subquery())
+    return _rows(engine, select(per_facility.c.district, per_facility.c.hour,
+                                func.sum(per_facility.c.occupied).label("occupied"),
+                                func.sum(per_facility.c.capacity).label("capacity"))
+                 .group_by(per_facility.c.district, per_facility.c.hour))

@@ -1,0 +1,44 @@
+"""Portable SQL expressions whose spelling differs between SQLite and PostgreSQL.
+
+SQLite keeps timestamps as UTC text 'YYYY-MM-DD HH:MM:SS.ffffff' (see schema.UTCDateTime);
+PostgreSQL as timestamptz. Both expressions below return the same values on both.
+"""
+from __future__ import annotations
+
+from sqlalchemy import Float, String
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
+
+
+class utc_hour(FunctionElement):
+    """'YYYY-MM-DD HH' of a timestamp in UTC: the bucket every rollup is keyed by."""
+    type = String()
+    inherit_cache = True
+    name = "utc_hour"
+
+
+@compiles(utc_hour, "sqlite")
+def _utc_hour_sqlite(element, compiler, **kw):
+    return f"substr({compiler.process(element.clauses, **kw)}, 1, 13)"
+
+
+@compiles(utc_hour, "postgresql")
+def _utc_hour_pg(element, compiler, **kw):
+    return f"to_char(({compiler.process(element.clauses, **kw)}) AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24')"
+
+
+class epoch_seconds(FunctionElement):
+    """Seconds since 1970-01-01 UTC, as a float (for durations summed in SQL)."""
+    type = Float()
+    inherit_cache = True
+    name = "epoch_seconds"
+
+
+@compiles(epoch_seconds, "sqlite")
+def _epoch_sqlite(element, compiler, **kw):
+    return f"((julianday({compiler.process(element.clauses, **kw)}) - 2440587.5) * 86400.0)"
+
+
+@compiles(epoch_seconds, "postgresql")
+def _epoch_pg(element, compiler, **kw):
+    return f"CAST(EXTRACT(EPOCH FROM {compiler.process(element.clauses, **kw)}) AS DOUBLE PRECISION)"

@@ -1,0 +1,108 @@
+"""Independent, straightforward KPI computations over raw rows with pandas, for tests.
+
+Deliberately written from the definitions in docs/kpis.md, without the rollups or any
+code of dashboard.kpis, so that the two can disagree.
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+from sqlalchemy import select
+
+from datasource import schema
+
+
+def frame(engine, model) -> pd.DataFrame:
+    with engine.connect() as conn:
+        rows = conn.execute(select(model.__table__)).all()
+    df = pd.DataFrame(rows, columns=model.__table__.c.keys())
+    for c in df.columns:
+        if c.endswith("_at"):
+            df[c] = pd.to_datetime(df[c], utc=True)
+    return df
+
+
+def local_bounds(now: dt.datetime, tz, name: str):
+    """(start, end, prev_start, prev_end) straight from the calendar, in UTC."""
+    local = pd.Timestamp(now).tz_convert(tz)
+    midnight = local.normalize()
+    if name == "today":
+        start, prev_start = midnight, midnight - pd.DateOffset(days=1)
+    elif name == "week":
+        start = midnight - pd.Timedelta(days=local.weekday())
+        prev_start = start - pd.DateOffset(weeks=1)
+    elif name == "month":
+        start = midnight.replace(day=1)
+        prev_start = start - pd.DateOffset(months=1)
+    else:
+        start = midnight.replace(month=1, day=1)
+        prev_start = start - pd.DateOffset(years=1)
+    elapsed = pd.Timestamp(now) - start
+    prev_end = min(prev_start + elapsed, start)
+    return start, pd.Timestamp(now), prev_start, prev_end
+
+
+def case_period(cases: pd.DataFrame, start, end, inclusive_end: bool) -> dict:
+    """Counts and cohort rates for [start, end) (or [start, end]) per district and city."""
+    def within(col):
+        s = cases[col]
+        return (s >= start) & ((s <= end) if inclusive_end else (s < end))
+
+    out = {}
+    cohort_all = cases[within("filed_at") & ~cases.voided]
+    for key in list(cases.district_code.unique()) + ["city"]:
+        sel = (cases.district_code == key) if key != "city" else pd.Series(True, index=cases.index)
+        cohort = cohort_all[sel[cohort_all.index]]
+        filed = len(cohort)
+        closed = cohort.closed_at.notna()
+        handled = cohort.handled_at.notna()
+
+        def r(x):
+            return x / filed if filed else None
+
+        out[key] = {
+            "reported": int((within("reported_at") & sel).sum()),
+            "closed": int((within("closed_at") & sel).sum()),
+            "filed": filed,
+            "closure_rate": r(closed.sum()),
+            "on_time_closure_rate": r((closed & (cohort.closed_at <= cohort.deadline_at)).sum()),
+            "handling_rate": r(handled.sum()),
+            "on_time_handling_rate": r((handled & (cohort.handled_at <= cohort.deadline_at)).sum()),
+            "rework_rate": r((cohort.rework_count > 0).sum()),
+            "extension_rate": r(cohort.extended.sum()),
+            "avg_handle_hours": ((cohort.handled_at - cohort.filed_at)[handled].dt.total_seconds().mean() / 3600)
+            if handled.any() else None,
+            "avg_close_hours": ((cohort.closed_at - cohort.filed_at)[closed].dt.total_seconds().mean() / 3600)
+            if closed.any() else None,
+        }
+    return out
+
+
+OPEN = set(schema.OPEN_STATUSES)
+
+
+def open_counts(cases: pd.DataFrame) -> dict:
+    open_ = cases[cases.status.isin(OPEN)]
+    return {"total": len(open_),
+            "by_district_stage": open_.groupby(["district_code", "status"]).size().to_dict()}
+
+
+def overdue(cases: pd.DataFrame, now: dt.datetime, edges_h) -> dict:
+    running = cases[cases.status.isin(OPEN - {"parked"}) & (cases.deadline_at < pd.Timestamp(now))]
+    hours = (pd.Timestamp(now) - running.deadline_at).dt.total_seconds() / 3600
+    bucket = pd.cut(hours, bins=list(edges_h) + [float("inf")], right=False, labels=False)
+    return {"total": len(running), "by_district": running.groupby("district_code").size().to_dict(),
+            "ageing": bucket.value_counts().sort_index().to_dict()}
+
+
+def daily(cases: pd.DataFrame, now: dt.datetime, tz, days: int) -> list[dict]:
+    today = pd.Timestamp(now).tz_convert(tz).date()
+    first = today - dt.timedelta(days=days - 1)
+    out = []
+    rep = cases.reported_at.dt.tz_convert(tz).dt.date.value_counts()
+    clo = cases.closed_at.dropna().dt.tz_convert(tz).dt.date.value_counts()
+    for i in range(days):
+        d = first + dt.timedelta(days=i)
+        out.append({"date": d.isoformat(), "reported": int(rep.get(d, 0)), "closed": int(clo.get(d, 0))})
+    return out
