@@ -1,0 +1,126 @@
+"""Enterprise-service and parking KPIs equal straightforward pandas computations."""
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+import pytest
+from sqlalchemy import delete, insert
+
+from dashboard.kpis.enterprise import compute_enterprise
+from dashboard.kpis.parking import STALE_AFTER, compute_parking
+from dashboard.periods import PERIODS
+from datasource import schema
+from datasource.demo.seed import seed
+from tests import kpi_oracle as oracle
+from tests.conftest import FIXED_NOW
+
+TZ = ZoneInfo("Asia/Shanghai")
+
+
+@pytest.fixture
+def city(engine):
+    seed(engine, seed=8, now=FIXED_NOW, total_cases=20000, occupancy_days=2)
+    return engine
+
+
+def test_enterprise_periods_match_pandas(city):
+    got = compute_enterprise(city, FIXED_NOW, TZ)
+    visits = oracle.frame(city, schema.EnterpriseVisit)
+    problems = oracle.frame(city, schema.EnterpriseProblem)
+    for name in PERIODS:
+        start, end, prev_start, prev_end = oracle.local_bounds(FIXED_NOW, TZ, name)
+        for which, lo, hi, incl in (("value", start, end, True), ("prev", prev_start, prev_end, False)):
+            def inside(s):
+                return (s >= lo) & ((s <= hi) if incl else (s < hi))
+            v = visits[inside(visits.visited_at)]
+            p = problems[inside(problems.raised_at)]
+            for key, vv, pp in [("city", v, p)] + [
+                    (d, v[v.district_code == d], p[p.district_code == d]) for d in got["districts"]]:
+                block = got["periods"][name]["city" if key == "city" else "by_district"]
+                g = block if key == "city" else block[key]
+                assert g["visits"][which] == len(vv), (name, which, key)
+                assert g["enterprises_visited"][which] == vv.enterprise_id.nunique()
+                assert g["problems_raised"][which] == len(pp)
+                resolved = pp.resolved_at.notna()
+                want_rate = resolved.sum() / len(pp) if len(pp) else None
+                if want_rate is None:
+                    assert g["resolution_rate"][which] is None
+                else:
+                    assert g["resolution_rate"][which] == pytest.approx(want_rate)
+                if resolved.any():
+                    days = ((pp.resolved_at - pp.raised_at)[resolved].dt.total_seconds() / 86400).mean()
+                    assert g["avg_resolve_days"][which] == pytest.approx(days, rel=1e-6)
+                sel = problems if key == "city" else problems[problems.district_code == key]
+                assert g["problems_resolved"][which] == int(inside(sel.resolved_at.dropna()).sum())
+    open_ = problems[problems.status == "open"]
+    assert got["open_problems"]["total"] == len(open_)
+    assert got["open_problems"]["by_type"] == open_.groupby("problem_type").size().to_dict()
+
+
+def test_exclusive_grid_coverage(city):
+    got = compute_enterprise(city, FIXED_NOW, TZ)["exclusive_grids_month"]
+    ents = oracle.frame(city, schema.Enterprise)
+    visits = oracle.frame(city, schema.EnterpriseVisit).merge(
+        ents[["id", "exclusive_grid_id"]], left_on="enterprise_id", right_on="id")
+    start, end, *_ = oracle.local_bounds(FIXED_NOW, TZ, "month")
+    month = visits[(visits.visited_at >= start) & (visits.visited_at <= end)]
+    assert got and all(g["members"] == int((ents.exclusive_grid_id == g["grid_id"]).sum()) for g in got)
+    for g in got:
+        mine = month[month.exclusive_grid_id == g["grid_id"]]
+        assert g["visits"] == len(mine)
+        assert g["enterprises_visited"] == mine.enterprise_id.nunique()
+
+
+def test_parking_now_and_today_match_pandas(city):
+    # messy feed: one reading above capacity, one negative, both newest for their facility
+    facilities = oracle.frame(city, schema.ParkingFacility)
+    motor = facilities[facilities.kind != "non_motor"]
+    f1, f2 = motor.iloc[0], motor.iloc[1]
+    R = schema.OccupancyReading
+    with city.begin() as conn:
+        conn.execute(delete(R).where(R.facility_id.in_([int(f1.id), int(f2.id)]),
+                                     R.observed_at > FIXED_NOW - dt.timedelta(minutes=1)))
+        conn.execute(insert(R), [
+            {"facility_id": int(f1.id), "observed_at": FIXED_NOW - dt.timedelta(seconds=5),
+             "occupied": int(f1.capacity) + 50, "received_at": FIXED_NOW},
+            {"facility_id": int(f2.id), "observed_at": FIXED_NOW - dt.timedelta(seconds=5),
+             "occupied": -3, "received_at": FIXED_NOW}])
+    got = compute_parking(city, FIXED_NOW, TZ)
+    readings = oracle.frame(city, schema.OccupancyReading).merge(
+        facilities[["id", "district_code", "kind", "capacity"]], left_on="facility_id", right_on="id")
+    readings = readings[readings.kind != "non_motor"]
+    readings["clamped"] = readings.occupied.clip(lower=0, upper=readings.capacity)
+    recent = readings[(readings.observed_at >= FIXED_NOW - STALE_AFTER) & (readings.observed_at <= FIXED_NOW)]
+    newest = recent.sort_values("observed_at").groupby("facility_id").tail(1)
+    assert got["city"]["occupied_now"] == newest.clamped.sum()
+    assert got["city"]["occupancy_now"] == pytest.approx(newest.clamped.sum() / newest.capacity.sum())
+    assert got["city"]["out_of_range_readings"] == 2
+    assert got["city"]["reporting_facilities"] == len(newest)
+    assert got["city"]["stale_facilities"] == len(motor) - len(newest)
+    for d in got["districts"]:
+        mine = newest[newest.district_code == d]
+        assert got["by_district"][d]["occupied_now"] == mine.clamped.sum()
+        fac = facilities[facilities.district_code == d]
+        assert got["by_district"][d]["capacity"] == fac[fac.kind != "non_motor"].capacity.sum()
+        assert got["by_district"][d]["non_motor_points"] == int((fac.kind == "non_motor").sum())
+    assert got["city"]["demo_sites"] == 34
+    # today's curve: per local hour, mean clamped occupancy per facility, summed over capacity
+    start = oracle.local_bounds(FIXED_NOW, TZ, "today")[0]
+    today = readings[(readings.observed_at >= start) & (readings.observed_at <= FIXED_NOW)].copy()
+    today["hour"] = today.observed_at.dt.tz_convert(TZ).dt.hour
+    per = today.groupby(["hour", "facility_id"]).agg(occ=("clamped", "mean"), cap=("capacity", "max"))
+    curve = per.groupby("hour").apply(lambda x: x.occ.sum() / x.cap.sum())
+    got_curve = {c["hour"]: c["occupancy"] for c in got["city"]["today_curve"]}
+    assert set(got_curve) == set(curve.index)
+    for h, v in curve.items():
+        assert got_curve[h] == pytest.approx(v)
+    # spaces of the programme since 1 January
+    year_start = pd.Timestamp(FIXED_NOW).tz_convert(TZ).replace(month=1, day=1).date()
+    prog = facilities[facilities.programme.notna() & (pd.to_datetime(facilities.since).dt.date >= year_start)]
+    want = prog.groupby("programme").capacity.sum().to_dict()
+    assert got["city"]["programme_this_year"] == {k: int(want.get(k, 0)) for k in ("added", "revitalised", "shared")}
+
+
+def test_no_readings_means_unknown_not_zero(reference_engine):
+    got = compute_parking(reference_engine, FIXED_NOW, TZ)
+    assert got["city"]["occupancy_now"] is None and got["city"]["facilities"] == 0
