@@ -147,6 +147,7 @@ class Case(Base):
         Index("ix_cases_status_district", "status", "district_code"),
         Index("ix_cases_status_reported", "status", "reported_at"),
         Index("ix_cases_district_reported", "district_code", "reported_at"),
+        Index("ix_cases_reported_at", "reported_at"),
         Index("ix_cases_filed_at", "filed_at"),
         Index("ix_cases_closed_at", "closed_at"),
         Index("ix_cases_deadline_at", "deadline_at"),

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
+import numpy as np
+
 from dashboard.kpis.common import CITY, compare, iso, ratio
-from dashboard.periods import (Period, all_periods, check_hour_aligned, floor_hour, hour_key,
+from dashboard.periods import (UTC, Period, all_periods, check_hour_aligned, floor_hour,
                                local_day, parse_hour_key, period)
 from datasource import kpi_queries as q
 
@@ -26,13 +27,69 @@ NEWLY_OVERDUE_HOURS = 24
 SERIES_DAYS = 30
 
 
-@dataclass
 class CaseRollup:
-    """Hourly rollups per (district, UTC hour key) from `since` on."""
-    since: dt.datetime
-    reported: dict = field(default_factory=dict)   # (d, h) -> n
-    closed: dict = field(default_factory=dict)     # (d, h) -> n
-    filed: dict = field(default_factory=dict)      # (d, h) -> {COHORT_FIELDS}
+    """Hourly rollups per district from `since` (a UTC hour) on, as numpy arrays.
+
+    reported[h, d] and closed[h, d] count cases by the hour of that step; cohort[h, d, f]
+    holds COHORT_FIELDS for the cases filed in hour h. Range sums are array slices, so a
+    year of hours costs microseconds whatever the number of cases behind it.
+    """
+
+    def __init__(self, since: dt.datetime, districts: list[str], hours: int = 24):
+        self.since = floor_hour(since)
+        self.districts = list(districts)
+        self.index = {d: i for i, d in enumerate(self.districts)}
+        n = len(self.districts)
+        self.reported = np.zeros((hours, n))
+        self.closed = np.zeros((hours, n))
+        self.cohort = np.zeros((hours, n, len(COHORT_FIELDS)))
+
+    def hour_index(self, key: str) -> int:
+        return int((parse_hour_key(key) - self.since) // dt.timedelta(hours=1))
+
+    def _grow(self, h: int) -> None:
+        if h >= len(self.reported):
+            extra = max(h + 1, 2 * len(self.reported)) - len(self.reported)
+            self.reported = np.concatenate([self.reported, np.zeros((extra,) + self.reported.shape[1:])])
+            self.closed = np.concatenate([self.closed, np.zeros((extra,) + self.closed.shape[1:])])
+            self.cohort = np.concatenate([self.cohort, np.zeros((extra,) + self.cohort.shape[1:])])
+
+    def add(self, axis: str, district: str, hour: str, value, sign: int = 1) -> None:
+        """Add (or with sign=-1 remove) one row of an axis; hours before `since` are ignored."""
+        h = self.hour_index(hour)
+        d = self.index.get(district)
+        if h < 0 or d is None:
+            return
+        self._grow(h)
+        if axis == "cohort":
+            self.cohort[h, d] += sign * np.asarray([value[f] or 0 for f in COHORT_FIELDS], dtype=float)
+        else:
+            getattr(self, axis)[h, d] += sign * value
+
+    def window(self, start: dt.datetime, end: dt.datetime) -> dict[str, dict[str, dict]]:
+        """Counts on each axis over the whole hours in [start, end), per district and city."""
+        lo = max(0, int((floor_hour(start) - self.since) // dt.timedelta(hours=1)))
+        hi = max(lo, int((floor_hour(end) - self.since) // dt.timedelta(hours=1)))
+        rep, clo, coh = (self.reported[lo:hi].sum(axis=0), self.closed[lo:hi].sum(axis=0),
+                         self.cohort[lo:hi].sum(axis=0))
+        out = {"reported": {}, "closed": {}, "filed": {}}
+        for key, sel in [(d, i) for d, i in self.index.items()] + [(CITY, slice(None))]:
+            out["reported"][key] = {"n": int(rep[sel].sum())}
+            out["closed"][key] = {"n": int(clo[sel].sum())}
+            c = coh[sel] if key != CITY else coh.sum(axis=0)
+            out["filed"][key] = {f: (int(round(c[i])) if not f.endswith("seconds") else float(c[i]))
+                                 for i, f in enumerate(COHORT_FIELDS)}
+        return out
+
+    def daily(self, first_local: dt.datetime, days: int, tz: ZoneInfo) -> list[dict]:
+        out = []
+        for i in range(days):
+            day_start = (first_local + dt.timedelta(days=i)).astimezone(UTC)
+            day_end = (first_local + dt.timedelta(days=i + 1)).astimezone(UTC)
+            w = self.window(day_start, day_end)
+            out.append({"date": (first_local + dt.timedelta(days=i)).date().isoformat(),
+                        "reported": w["reported"][CITY]["n"], "closed": w["closed"][CITY]["n"]})
+        return out
 
 
 def window_start(now: dt.datetime, tz: ZoneInfo) -> dt.datetime:
@@ -40,60 +97,37 @@ def window_start(now: dt.datetime, tz: ZoneInfo) -> dt.datetime:
     return period("year", now, tz).prev_start
 
 
-def load_rollup(engine, since: dt.datetime, until: dt.datetime | None = None) -> CaseRollup:
-    roll = CaseRollup(since)
+def load_rollup(engine, districts: list[str], since: dt.datetime,
+                until: dt.datetime | None = None) -> CaseRollup:
+    """A full recompute of the rollups from the cases table."""
+    roll = CaseRollup(since, districts)
     for r in q.reported_by_hour(engine, since, until):
-        roll.reported[(r["district"], r["hour"])] = r["reported"]
+        roll.add("reported", r["district"], r["hour"], r["reported"])
     for r in q.closed_by_hour(engine, since, until):
-        roll.closed[(r["district"], r["hour"])] = r["closed"]
+        roll.add("closed", r["district"], r["hour"], r["closed"])
     for r in q.filed_cohorts_by_hour(engine, since, until):
-        roll.filed[(r["district"], r["hour"])] = {f: r[f] or 0 for f in COHORT_FIELDS}
+        roll.add("cohort", r["district"], r["hour"], r)
     return roll
 
 
-def _sum_axis(axis: dict, start: dt.datetime, end: dt.datetime, fields=None) -> dict[str, dict]:
-    """Sum an axis over the whole hours in [start, end) per district and for the city.
-
-    Hours are compared as their 'YYYY-MM-DD HH' keys, which sort like the times.
-    """
-    lo, hi = hour_key(start), hour_key(end)
-    out: dict[str, dict] = defaultdict(dict)
-    for (d, h), v in axis.items():
-        if lo <= h < hi:
-            values = v if fields else {"n": v}
-            for target in (out[d], out[CITY]):
-                for k, x in values.items():
-                    target[k] = target.get(k, 0) + x
+def _merge(a: dict, b: dict) -> dict:
+    out = {axis: {k: dict(v) for k, v in per.items()} for axis, per in a.items()}
+    for axis, per in b.items():
+        for k, v in per.items():
+            tgt = out[axis].setdefault(k, {})
+            for f, x in v.items():
+                tgt[f] = tgt.get(f, 0) + x
     return out
 
 
-def _edge(engine, end: dt.datetime) -> CaseRollup | None:
-    """The part-hour [floor(end), end) that whole-hour sums leave out, counted exactly."""
-    start = floor_hour(end)
-    if start == end:
-        return None
-    return load_rollup(engine, start, end)
-
-
-def _merge(a: dict[str, dict], b: dict[str, dict]) -> dict[str, dict]:
-    out = {d: dict(v) for d, v in a.items()}
-    for d, v in b.items():
-        tgt = out.setdefault(d, {})
-        for k, x in v.items():
-            tgt[k] = tgt.get(k, 0) + x
-    return out
-
-
-def _window(roll: CaseRollup, edge: CaseRollup | None, start, end) -> dict[str, dict[str, dict]]:
-    """Counts on each axis for [start, end): whole hours from the rollup plus the edge."""
-    axes = {"reported": _sum_axis(roll.reported, start, end),
-            "closed": _sum_axis(roll.closed, start, end),
-            "filed": _sum_axis(roll.filed, start, end, COHORT_FIELDS)}
-    if edge is not None:
-        axes["reported"] = _merge(axes["reported"], _sum_axis(edge.reported, floor_hour(end), end + dt.timedelta(hours=1)))
-        axes["closed"] = _merge(axes["closed"], _sum_axis(edge.closed, floor_hour(end), end + dt.timedelta(hours=1)))
-        axes["filed"] = _merge(axes["filed"], _sum_axis(edge.filed, floor_hour(end), end + dt.timedelta(hours=1), COHORT_FIELDS))
-    return axes
+def counts_between(engine, roll: CaseRollup, start: dt.datetime, end: dt.datetime) -> dict:
+    """Counts for [start, end): whole hours from the rollup, the last part-hour counted exactly."""
+    whole = roll.window(start, end)
+    edge_start = floor_hour(end)
+    if edge_start == end or edge_start < start:
+        return whole
+    edge = load_rollup(engine, roll.districts, edge_start, end)
+    return _merge(whole, edge.window(edge_start, edge_start + dt.timedelta(hours=1)))
 
 
 def cohort_rates(c: dict) -> dict:
@@ -162,15 +196,8 @@ def overdue_block(rows: list[dict], districts: list[str]) -> dict:
 
 def daily_series(roll: CaseRollup, now: dt.datetime, tz: ZoneInfo, days: int = SERIES_DAYS) -> list[dict]:
     """Reported and closed per local day for the last `days` days, today included."""
-    today = local_day(now, tz)
-    first = today - dt.timedelta(days=days - 1)
-    out = {first + dt.timedelta(days=i): {"reported": 0, "closed": 0} for i in range(days)}
-    for name, axis in (("reported", roll.reported), ("closed", roll.closed)):
-        for (_d, h), n in axis.items():
-            day = local_day(parse_hour_key(h), tz)
-            if day in out:
-                out[day][name] += n
-    return [{"date": d.isoformat(), **v} for d, v in sorted(out.items())]
+    first = local_day(now, tz) - dt.timedelta(days=days - 1)
+    return roll.daily(dt.datetime(first.year, first.month, first.day, tzinfo=tz), days, tz)
 
 
 def ticker_row(r: dict) -> dict:
@@ -187,12 +214,12 @@ def compute_cases(engine, now: dt.datetime, tz: ZoneInfo, roll: CaseRollup | Non
     districts = [d["code"] for d in q.districts(engine)]
     parents = {c["code"]: c["parent_code"] for c in q.categories(engine) if c["parent_code"]}
     if roll is None:
-        roll = load_rollup(engine, window_start(now, tz), None)
+        roll = load_rollup(engine, districts, window_start(now, tz))
     periods: dict[str, Period] = all_periods(now, tz)
     blocks = {}
     for name, p in periods.items():
-        cur = _window(roll, None, p.start, p.end + dt.timedelta(hours=1))  # the current hour is whole so far
-        prev = _window(roll, _edge(engine, p.prev_end), p.prev_start, p.prev_end)
+        cur = roll.window(p.start, p.end + dt.timedelta(hours=1))  # the current hour is whole so far
+        prev = counts_between(engine, roll, p.prev_start, p.prev_end)
         blocks[name] = period_block(cur, prev, districts)
     open_rows = q.open_by_district_category_status(engine)
     return {
