@@ -2,20 +2,27 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
+import weakref
 from typing import Any, Mapping
 
 import dash
 from flask import jsonify
+from sqlalchemy.pool import NullPool
 
+from dashboard import health, metrics
+from dashboard.poller import Poller, Sections
 from dashboard.services import EXTENSION, Services
 from dashboard.settings import PROJECT_ROOT, Settings
+from datasource.engine import make_engine
 
 ASSETS = PROJECT_ROOT / "assets"
 
 
-def create_app(settings: Settings | Mapping[str, Any] | None = None) -> dash.Dash:
-    """Build the app. `settings` may be a Settings or a mapping of overrides (tests)."""
+def create_app(settings: Settings | Mapping[str, Any] | None = None, *,
+               sections: Sections | None = None) -> dash.Dash:
+    """Build the app. `settings` may be a Settings or a mapping of overrides (tests);
+    `sections` replaces the poller's section registry (default: poller.DEFAULT_SECTIONS):
+    a mapping name -> callable(engine, now, tz), or a function returning one."""
     if not isinstance(settings, Settings):
         settings = Settings.from_env(settings)
     logging.basicConfig(level=settings["LOG_LEVEL"],
@@ -29,7 +36,8 @@ def create_app(settings: Settings | Mapping[str, Any] | None = None) -> dash.Das
         serve_locally=True,
         suppress_callback_exceptions=False,
     )
-    app.server.extensions[EXTENSION] = Services.from_settings(settings)
+    svc = Services.from_settings(settings)
+    app.server.extensions[EXTENSION] = svc
 
     # layouts and callbacks are imported here, after the app exists (Dash's page rule)
     from callbacks import register_callbacks
@@ -42,6 +50,21 @@ def create_app(settings: Settings | Mapping[str, Any] | None = None) -> dash.Das
     @app.server.get("/healthz")
     def healthz():
         return jsonify(status="ok")
+
+    health.register(app.server, svc)
+    metrics.register(app.server, svc.cache)
+
+    if settings["POLLER_ENABLED"]:
+        # Its own engine without a pool: one connection every few seconds costs nothing,
+        # and none is left open when the app is thrown away or the store goes away.
+        engine = make_engine(settings.database_url, busy_timeout_ms=settings["SQLITE_BUSY_TIMEOUT_MS"],
+                             poolclass=NullPool)
+        svc.poller = Poller(settings, engine=engine, cache=svc.cache, sections=sections)
+        svc.poller.ensure_started()
+        # a no-op after the first call; starts a poller in a worker forked after create_app
+        app.server.before_request(svc.poller.ensure_started)
+        # an app that is thrown away (tests build many) stops its poller; the rest stop at exit
+        weakref.finalize(app.server, svc.poller.stop, wait=False)
 
     return app
 

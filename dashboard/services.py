@@ -1,19 +1,26 @@
 """What the pages need from the store, behind one object that the factory builds per app.
 
 Callbacks reach it with `services()` (the Flask app of the current request) and never
-touch SQL themselves.
+touch SQL themselves. Screens read the poller's snapshot through `services().cache`:
+
+    snap = services().cache.get_if_changed(known_version)   # None: nothing new to draw
 """
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from flask import current_app
 from sqlalchemy import Engine
 
+from dashboard.cache import Cache
 from dashboard.settings import Settings
 from datasource import queries
 from datasource.engine import make_engine
+
+if TYPE_CHECKING:
+    from dashboard.poller import Poller
 
 EXTENSION = "command_center"
 
@@ -30,11 +37,14 @@ class OpenCases:
 class Services:
     settings: Settings
     engine: Engine
+    cache: Cache | None = None  # the snapshot, shared by workers (dashboard/cache.py)
+    poller: "Poller | None" = None  # this process's poller, when POLLER_ENABLED
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "Services":
         return cls(settings, make_engine(settings.database_url,
-                                         busy_timeout_ms=settings["SQLITE_BUSY_TIMEOUT_MS"]))
+                                         busy_timeout_ms=settings["SQLITE_BUSY_TIMEOUT_MS"]),
+                   Cache.from_settings(settings))
 
     def open_cases(self) -> OpenCases:
         rows = queries.open_cases_by_district(self.engine)

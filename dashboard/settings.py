@@ -42,6 +42,16 @@ def _port(raw: str) -> int:
     return value
 
 
+def _optional_positive_float(raw: str) -> float | None:
+    return None if raw.strip() == "" else _positive_float(raw)
+
+
+def _key_prefix(raw: str) -> str:
+    if not raw or any(c.isspace() for c in raw):
+        raise ValueError(f"expected a non-empty prefix without spaces, got {raw!r}")
+    return raw
+
+
 def _timezone(raw: str) -> str:
     try:
         ZoneInfo(raw)
@@ -93,6 +103,35 @@ SETTINGS: tuple[Setting, ...] = (
             "production, where the store is fed by the city's own systems.", _bool),
     Setting("SQLITE_BUSY_TIMEOUT_MS", "10000",
             "SQLite only: how long a connection waits for a lock before failing.", int),
+    Setting("REDIS_URL", "",
+            "Redis holding the shared snapshot, the poller's leader lock and the metrics "
+            "figures, e.g. `redis://127.0.0.1:6379/0`. Empty: everything stays on this host "
+            "(snapshot in `LOCAL_CACHE_DIR`, leader by file lock)."),
+    Setting("CACHE_PREFIX", "cc",
+            "Prefix of every Redis key (and of the local cache folder). Give each deployment "
+            "sharing one Redis its own prefix.", _key_prefix),
+    Setting("LOCAL_CACHE_DIR", "var/cache",
+            "Host-local snapshot and leader lock, used without Redis and while Redis is "
+            "unreachable; shared by the processes of one host. Relative paths are resolved "
+            "against the project folder."),
+    Setting("POLL_SECONDS", "5",
+            "How often the poller recomputes the snapshot from the store.", _positive_float),
+    Setting("POLLER_ENABLED", "true",
+            "Whether each web process takes part in the poller election (exactly one of "
+            "them polls). Set false when the poller runs as its own process "
+            "(`dashboard.poller.run_forever`).", _bool),
+    Setting("LEADER_LOCK_SECONDS", "15",
+            "Lifetime of the poller's leader lock in Redis; the leader renews it every third "
+            "of that. A dead leader is replaced within about that long (plus one lease interval).", _positive_float),
+    Setting("READY_MAX_AGE_SECONDS", "",
+            "`/readyz` fails when the last poll is older than this. Empty: "
+            "3 × `POLL_SECONDS` + 10.", _optional_positive_float),
+    Setting("REDIS_TIMEOUT_SECONDS", "0.5",
+            "Connect and read timeout of every Redis call, so that a dead Redis never holds "
+            "a request for long.", _positive_float),
+    Setting("REDIS_RETRY_SECONDS", "5",
+            "While Redis is unreachable the cache serves from `LOCAL_CACHE_DIR` and tries "
+            "Redis again at most this often.", _positive_float),
     Setting("LOG_LEVEL", "INFO", "Python logging level."),
 )
 
@@ -135,6 +174,16 @@ class Settings:
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self["DASHBOARD_TIMEZONE"])
+
+    @property
+    def local_cache_dir(self) -> Path:
+        path = Path(self["LOCAL_CACHE_DIR"])
+        return path if path.is_absolute() else PROJECT_ROOT / path
+
+    @property
+    def ready_max_age(self) -> float:
+        configured = self["READY_MAX_AGE_SECONDS"]
+        return configured if configured is not None else 3 * self["POLL_SECONDS"] + 10
 
 
 def resolve_database_url(url: str) -> str:

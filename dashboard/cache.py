@@ -1,0 +1,318 @@
+"""Where the snapshot lives between the poller and the screens.
+
+With `REDIS_URL` the snapshot is in Redis, shared by every worker and host: one key
+holds the whole snapshot (`<prefix>:snapshot`), one small key its head (version,
+computed_at, data_as_of, statuses; `<prefix>:head`). Without Redis, and while Redis is
+unreachable, the same keys are files in a host-local folder, so the web workers of a
+host still see what that host's poller wrote.
+
+A refresh reads the head only. `get_if_changed(known)` answers "unchanged" from it
+without fetching or parsing the snapshot; a changed snapshot is parsed once per
+process and version. The cache never talks to the SQL store.
+
+Small hashes (`add`, `put_fields`, `fields`) carry the metrics figures, so that any
+worker can report what the poller measured.
+"""
+from __future__ import annotations
+
+import dataclasses
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import threading
+import time
+from collections import Counter
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable, Mapping, TypeVar
+
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from dashboard.settings import Settings
+from dashboard.snapshot import Head, Snapshot
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+SNAPSHOT, HEAD = "snapshot", "head"
+FALLBACKS = ("counters", "cache_fallbacks")  # (hash, field) counting switches to local
+
+
+class MemoryStore:
+    """In this process only: for a single process and for tests."""
+
+    def __init__(self):
+        self._values: dict[str, str] = {}
+        self._hashes: dict[str, dict[str, str]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, name: str) -> str | None:
+        return self._values.get(name)
+
+    def set_many(self, values: Mapping[str, str]) -> None:
+        with self._lock:
+            self._values.update(values)
+
+    def add(self, key: str, amounts: Mapping[str, float]) -> None:
+        with self._lock:
+            h = self._hashes.setdefault(key, {})
+            for f, n in amounts.items():
+                h[f] = repr(float(h.get(f, 0)) + n)
+
+    def put_fields(self, key: str, fields: Mapping[str, str]) -> None:
+        with self._lock:
+            self._hashes.setdefault(key, {}).update({f: str(v) for f, v in fields.items()})
+
+    def fields(self, key: str) -> dict[str, str]:
+        return dict(self._hashes.get(key, {}))
+
+    def ping(self) -> None:
+        pass
+
+
+class FileStore:
+    """One folder shared by the processes of one host; writes replace files atomically."""
+
+    def __init__(self, folder: Path):
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+
+    def _write(self, name: str, text: str) -> None:
+        tmp = self.folder / f".{name}.{os.getpid()}.{threading.get_ident()}.tmp"
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, self.folder / name)
+
+    def get(self, name: str) -> str | None:
+        try:
+            return (self.folder / name).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+
+    def set_many(self, values: Mapping[str, str]) -> None:
+        for name, text in values.items():  # in the caller's order: snapshot before head
+            self._write(name, text)
+
+    @contextmanager
+    def _locked(self, key: str):
+        with open(self.folder / f"{key}.lock", "a") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            yield
+
+    def add(self, key: str, amounts: Mapping[str, float]) -> None:
+        with self._locked(key):
+            h = self.fields(key)
+            for f, n in amounts.items():
+                h[f] = repr(float(h.get(f, 0)) + n)
+            self._write(f"{key}.json", json.dumps(h))
+
+    def put_fields(self, key: str, fields: Mapping[str, str]) -> None:
+        with self._locked(key):
+            h = self.fields(key)
+            h.update({f: str(v) for f, v in fields.items()})
+            self._write(f"{key}.json", json.dumps(h))
+
+    def fields(self, key: str) -> dict[str, str]:
+        raw = self.get(f"{key}.json")
+        return json.loads(raw) if raw else {}
+
+    def ping(self) -> None:
+        pass
+
+
+def redis_client(url: str, timeout: float) -> redis.Redis:
+    """A client that fails fast: short timeouts and no retries (the cache has its own)."""
+    return redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout,
+                                retry=Retry(NoBackoff(), 0), decode_responses=True)
+
+
+class RedisStore:
+    def __init__(self, client: redis.Redis, prefix: str):
+        self.client = client
+        self.prefix = prefix
+
+    def key(self, name: str) -> str:
+        return f"{self.prefix}:{name}"
+
+    def get(self, name: str) -> str | None:
+        return self.client.get(self.key(name))
+
+    def set_many(self, values: Mapping[str, str]) -> None:
+        pipe = self.client.pipeline(transaction=True)  # readers never see half a publish
+        for name, text in values.items():
+            pipe.set(self.key(name), text)
+        pipe.execute()
+
+    def add(self, key: str, amounts: Mapping[str, float]) -> None:
+        pipe = self.client.pipeline(transaction=False)
+        for f, n in amounts.items():
+            pipe.hincrbyfloat(self.key(key), f, n)
+        pipe.execute()
+
+    def put_fields(self, key: str, fields: Mapping[str, str]) -> None:
+        self.client.hset(self.key(key), mapping={f: str(v) for f, v in fields.items()})
+
+    def fields(self, key: str) -> dict[str, str]:
+        return self.client.hgetall(self.key(key))
+
+    def ping(self) -> None:
+        self.client.ping()
+
+
+def deployment_folder(settings: Settings) -> Path:
+    """The host-local folder of one deployment: one per store and prefix, so test runs
+    and side-by-side deployments on a host never share a snapshot or a leader lock."""
+    digest = hashlib.sha256(f"{settings.database_url}|{settings['CACHE_PREFIX']}".encode()).hexdigest()
+    return settings.local_cache_dir / f"{settings['CACHE_PREFIX']}-{digest[:12]}"
+
+
+class Cache:
+    """Redis when configured and reachable, else the local store; see the module doc."""
+
+    def __init__(self, local, redis_store: RedisStore | None = None, *, retry_seconds: float = 5.0):
+        self.local = local
+        self.redis = redis_store
+        self.retry_seconds = retry_seconds
+        self._lock = threading.Lock()
+        self._down_since: float | None = None  # monotonic time Redis was found unreachable
+        self._retry_at = 0.0
+        self._pending: Counter = Counter()  # increments made locally while Redis was down
+        self._memo: Snapshot | None = None  # the last snapshot parsed by this process
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "Cache":
+        local = FileStore(deployment_folder(settings))
+        store = None
+        if settings["REDIS_URL"]:
+            store = RedisStore(redis_client(settings["REDIS_URL"], settings["REDIS_TIMEOUT_SECONDS"]),
+                               settings["CACHE_PREFIX"])
+        return cls(local, store, retry_seconds=settings["REDIS_RETRY_SECONDS"])
+
+    # --- which store -----------------------------------------------------------------
+    @property
+    def using_fallback(self) -> bool:
+        """True while Redis is configured but unreachable."""
+        return self._down_since is not None
+
+    def _call(self, op: Callable[[object], T]) -> T:
+        if self.redis is not None and (self._down_since is None or time.monotonic() >= self._retry_at):
+            try:
+                result = op(self.redis)
+            except redis.RedisError as exc:
+                self._went_down(exc)
+            else:
+                if self._down_since is not None:
+                    self._came_back()
+                return result
+        return op(self.local)
+
+    def _went_down(self, exc: Exception) -> None:
+        with self._lock:
+            first = self._down_since is None
+            if first:
+                self._down_since = time.monotonic()
+            self._retry_at = time.monotonic() + self.retry_seconds
+        if first:
+            log.warning("Redis unreachable (%s: %s); serving the snapshot from %s until it "
+                        "answers again", exc.__class__.__name__, exc, getattr(self.local, "folder", "memory"))
+            key, f = FALLBACKS
+            self.local.add(key, {f: 1})
+            with self._lock:
+                self._pending[(key, f)] += 1
+
+    def _came_back(self) -> None:
+        with self._lock:
+            pending, self._pending = self._pending, Counter()
+            self._down_since = None
+        log.warning("Redis answers again; the snapshot is shared through Redis once more")
+        by_key: dict[str, dict[str, float]] = {}
+        for (key, f), n in pending.items():
+            by_key.setdefault(key, {})[f] = n
+        while by_key:
+            key, amounts = next(iter(by_key.items()))
+            try:
+                self.redis.add(key, amounts)
+            except redis.RedisError as exc:  # gone again at once: keep the rest for next time
+                with self._lock:
+                    self._pending.update({(k, f): n for k, a in by_key.items() for f, n in a.items()})
+                self._went_down(exc)
+                return
+            del by_key[key]
+
+    def ping(self) -> str | None:
+        """None when the cache's store answers, else why not (for /readyz)."""
+        if self.redis is None:
+            return None
+        if self._down_since is not None and time.monotonic() < self._retry_at:
+            return "redis unreachable (retrying)"
+        try:
+            self._call(lambda s: s.ping())
+        except OSError as exc:  # the local store is a folder: a full or read-only disk
+            return f"local cache: {exc.__class__.__name__}"
+        return "redis unreachable" if self._down_since is not None else None
+
+    # --- the snapshot ----------------------------------------------------------------
+    def publish(self, snap: Snapshot) -> None:
+        """Store a new snapshot (the poller's job). The big key is rewritten only when
+        the content changed; the head moves on every poll."""
+        def _write(store):
+            raw = store.get(HEAD)
+            same = raw is not None and Head.from_json(raw).version == snap.version
+            values = {} if same else {SNAPSHOT: snap.to_json()}
+            values[HEAD] = snap.head().to_json()
+            store.set_many(values)
+        self._call(_write)
+        with self._lock:
+            self._memo = snap
+
+    def head(self) -> Head | None:
+        raw = self._call(lambda s: s.get(HEAD))
+        return Head.from_json(raw) if raw else None
+
+    def current_version(self) -> str | None:
+        h = self.head()
+        return h.version if h else None
+
+    def get(self) -> Snapshot | None:
+        h = self.head()
+        return self._load(h) if h else None
+
+    def get_if_changed(self, known_version: str | None) -> Snapshot | None:
+        """The snapshot when its version differs from `known_version`, else None."""
+        h = self.head()
+        if h is None or h.version == known_version:
+            return None
+        snap = self._load(h)
+        return None if snap is None or snap.version == known_version else snap
+
+    def _load(self, h: Head) -> Snapshot | None:
+        snap = self._memo
+        if snap is None or snap.version != h.version:
+            raw = self._call(lambda s: s.get(SNAPSHOT))
+            if raw is None:
+                return snap
+            snap = Snapshot.from_json(raw)
+            with self._lock:
+                self._memo = snap
+        if snap.version == h.version:  # the head carries the latest poll's times
+            snap = dataclasses.replace(snap, computed_at=h.computed_at, data_as_of=h.data_as_of)
+        return snap
+
+    # --- small hashes for metrics ----------------------------------------------------
+    def add(self, key: str, amounts: Mapping[str, float]) -> None:
+        """Increment fields of a shared hash (counters, histogram buckets)."""
+        def _add(store):
+            store.add(key, amounts)
+            if store is self.local and self.redis is not None:
+                with self._lock:  # replayed into Redis when it answers again
+                    self._pending.update({(key, f): n for f, n in amounts.items()})
+        self._call(_add)
+
+    def put_fields(self, key: str, fields: Mapping[str, str]) -> None:
+        self._call(lambda s: s.put_fields(key, fields))
+
+    def fields(self, key: str) -> dict[str, str]:
+        return self._call(lambda s: s.fields(key))

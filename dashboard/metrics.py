@@ -1,0 +1,141 @@
+"""`/metrics` in Prometheus text format, the same figures whichever worker answers.
+
+Under gunicorn a scrape lands on any worker, but only the leader polls. So nothing is
+kept in a process: the poller adds its figures to a small hash in the cache (Redis,
+or the host-local folder), counters are incremented there too, and the collector
+reads them at scrape time. prometheus-client's multiprocess mode would need an
+environment variable set before import and a gunicorn hook; this needs neither.
+
+The figures carry no case data: durations, counts, ages and section statuses only.
+
+`rows changed`: a section callable that knows how many rows its poll read past its
+watermark calls `report_rows_changed(n)` while it runs; the poller adds up what the
+sections of one poll reported. Polls in which no section reported leave the
+figure untouched (the metric is absent rather than a made-up zero).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from contextlib import contextmanager
+from contextvars import ContextVar
+
+from flask import Response, request
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.exposition import choose_encoder
+
+log = logging.getLogger(__name__)
+
+POLL, COUNTERS = "poll", "counters"  # hash names in the cache
+BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+RESULTS = ("ok", "partial", "failed")
+
+_rows_changed: ContextVar[list | None] = ContextVar("rows_changed", default=None)
+
+
+def report_rows_changed(n: int) -> None:
+    """Called by a section during a poll: how many store rows this poll read anew.
+    Outside a poll (a KPI function called from a test or a page) it does nothing."""
+    acc = _rows_changed.get()
+    if acc is not None:
+        acc.append(int(n))
+
+
+@contextmanager
+def collecting_rows_changed():
+    """Around one section call; yields the list the section's reports land in."""
+    acc: list[int] = []
+    token = _rows_changed.set(acc)
+    try:
+        yield acc
+    finally:
+        _rows_changed.reset(token)
+
+
+def record_poll(cache, *, seconds: float, result: str, rows_changed: int | None) -> None:
+    """The leader's figures for one poll, added where every worker can read them."""
+    amounts = {"count": 1, "sum": seconds, f"result:{result}": 1}
+    amounts.update({f"le:{b}": 1 for b in BUCKETS if seconds <= b})  # cumulative buckets
+    if rows_changed is not None:
+        amounts["rows_changed_total"] = rows_changed
+    cache.add(POLL, amounts)
+    if rows_changed is not None:
+        cache.put_fields(POLL, {"rows_changed_last": rows_changed})
+
+
+def count_refresh(cache=None) -> None:
+    """Count one screen refresh; callbacks call it on each interval tick. A metric must
+    never break a screen, so a failing store is logged and ignored."""
+    if cache is None:
+        from dashboard.services import services
+
+        cache = services().cache
+    try:
+        cache.add(COUNTERS, {"refresh_requests": 1})
+    except OSError as exc:
+        log.debug("refresh not counted: %s", exc)
+
+
+class SnapshotCollector:
+    def __init__(self, cache):
+        self.cache = cache
+
+    def collect(self):
+        poll = {k: float(v) for k, v in self.cache.fields(POLL).items()}
+        counters = {k: float(v) for k, v in self.cache.fields(COUNTERS).items()}
+        head = self.cache.head()
+        now = dt.datetime.now(dt.timezone.utc)
+
+        count = poll.get("count", 0.0)
+        yield HistogramMetricFamily(
+            "cc_poll_duration_seconds", "Time one poll took to compute the snapshot.",
+            buckets=[(repr(b), poll.get(f"le:{b}", 0.0)) for b in BUCKETS] + [("+Inf", count)],
+            sum_value=poll.get("sum", 0.0))
+
+        polls = CounterMetricFamily("cc_polls", "Polls by result: ok, partial (some sections "
+                                    "failed), failed (every section failed).", labels=["result"])
+        for r in RESULTS:
+            polls.add_metric([r], poll.get(f"result:{r}", 0.0))
+        yield polls
+
+        age = GaugeMetricFamily("cc_snapshot_age_seconds", "Seconds since the last poll "
+                                "published the snapshot (absent before the first poll).")
+        data_age = GaugeMetricFamily("cc_data_age_seconds", "Seconds since the newest change "
+                                     "in the store that the snapshot saw.")
+        sections = GaugeMetricFamily("cc_snapshot_sections", "Sections of the current "
+                                     "snapshot by status.", labels=["status"])
+        if head is not None:
+            age.add_metric([], head.age(now))
+            if head.data_as_of is not None:
+                data_age.add_metric([], (now - head.data_as_of).total_seconds())
+            for status in ("fresh", "stale", "error", "empty"):
+                sections.add_metric([status], sum(1 for s in head.statuses.values() if s == status))
+        yield from (age, data_age, sections)
+
+        rows = GaugeMetricFamily("cc_poll_rows_changed", "Store rows the last poll read anew, "
+                                 "as reported by its sections.")
+        rows_total = CounterMetricFamily("cc_rows_changed", "Store rows read anew, all polls.")
+        if "rows_changed_last" in poll:
+            rows.add_metric([], poll["rows_changed_last"])
+            rows_total.add_metric([], poll.get("rows_changed_total", 0.0))
+        yield from (rows, rows_total)
+
+        yield CounterMetricFamily("cc_cache_fallbacks", "Times a process found Redis "
+                                  "unreachable and served from its host-local cache.",
+                                  value=counters.get("cache_fallbacks", 0.0))
+        yield GaugeMetricFamily("cc_cache_fallback_active", "1 while the answering process "
+                                "serves from its host-local cache because Redis is unreachable.",
+                                value=1.0 if self.cache.using_fallback else 0.0)
+        yield CounterMetricFamily("cc_refresh_requests", "Screen refreshes served.",
+                                  value=counters.get("refresh_requests", 0.0))
+
+
+def register(server, cache) -> None:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(SnapshotCollector(cache))
+
+    @server.get("/metrics")
+    def metrics():
+        encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
+        return Response(encoder(registry), content_type=content_type)

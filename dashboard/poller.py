@@ -1,0 +1,267 @@
+"""The single poller: recompute the snapshot every POLL_SECONDS and publish it.
+
+Sections are pluggable: a mapping of name -> callable(engine, now, tz) returning a
+JSON-able payload (None, {} or [] mean "empty"; 0 is a value). Each section runs on its
+own, so one failing section leaves the others fresh; a failing section keeps its last
+good data as "stale" (since its first failure, with a short reason), or is "error"
+when it never had any, and recovers on the next good poll.
+
+Every web process runs a scheduler with two jobs: `lease` keeps or tries to take the
+leader lock (see leader.py) and `poll` polls when this process is the leader. Both
+have max_instances=1 and coalesce=True, so polls never overlap in a process and a
+stall is followed by one poll, not a burst; the lock makes them never overlap across
+processes and hosts. The lease job runs apart from the poll so that a slow poll does
+not let the lock expire.
+"""
+from __future__ import annotations
+
+import atexit
+import datetime as dt
+import json
+import logging
+import os
+import signal
+import threading
+import time
+import weakref
+from typing import Any, Callable, Mapping
+from zoneinfo import ZoneInfo
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from sqlalchemy import Engine
+
+from dashboard import metrics
+from dashboard.cache import Cache, deployment_folder
+from dashboard.leader import Election, FileLock, RedisLock
+from dashboard.settings import Settings
+from dashboard.snapshot import Section, Snapshot, is_empty
+from datasource import queries
+
+log = logging.getLogger(__name__)
+
+SectionFn = Callable[[Engine, dt.datetime, ZoneInfo], Any]
+
+
+def open_cases_section(engine: Engine, now: dt.datetime, tz: ZoneInfo) -> list[dict]:
+    """Open cases per district, every district included (zeros are values)."""
+    return queries.open_cases_by_district(engine)
+
+
+DEFAULT_SECTIONS: Mapping[str, SectionFn] = {"open_cases": open_cases_section}
+# a mapping, or a function returning one (called once per Poller)
+Sections = Mapping[str, SectionFn] | Callable[[], Mapping[str, SectionFn]]
+
+_LIVE: "weakref.WeakSet[Poller]" = weakref.WeakSet()
+
+
+def _plain(value: Any) -> Any:
+    """What json cannot encode by itself but sections commonly return."""
+    if isinstance(value, (dt.datetime, dt.date)):
+        return value.isoformat()
+    for attr in ("item", "tolist"):  # numpy scalars and arrays, pandas objects
+        if hasattr(value, attr):
+            return getattr(value, attr)()
+    if hasattr(value, "__float__"):  # Decimal from SQL aggregates
+        return float(value)
+    raise TypeError(f"{type(value).__name__} is not JSON-able")
+
+
+def to_json_data(payload: Any) -> Any:
+    """The payload as it will be stored and read back (and hashed)."""
+    return json.loads(json.dumps(payload, default=_plain, allow_nan=False))
+
+
+def short_reason(exc: BaseException) -> str:
+    """Class and first line of the driver's message; SQLAlchemy's own text adds the SQL."""
+    inner = getattr(exc, "orig", None) or exc
+    lines = str(inner).strip().splitlines()
+    return f"{exc.__class__.__name__}: {lines[0] if lines else ''}".strip(": ")[:200]
+
+
+def make_election(settings: Settings, cache: Cache) -> Election:
+    redis_lock = None
+    if cache.redis is not None:
+        redis_lock = RedisLock(cache.redis.client, cache.redis.key("poller:leader"),
+                               settings["LEADER_LOCK_SECONDS"])
+    return Election(FileLock(deployment_folder(settings) / "poller.lock"), redis_lock)
+
+
+class Poller:
+    def __init__(self, settings: Settings, *, engine: Engine, cache: Cache,
+                 sections: Sections | None = None,
+                 election: Election | None = None):
+        self.settings = settings
+        self.engine = engine
+        self.cache = cache
+        if callable(sections):  # a factory: stateful (incremental) sections, one set per poller
+            sections = sections()
+        self.sections = dict(DEFAULT_SECTIONS if sections is None else sections)
+        self.election = election or make_election(settings, cache)
+        self.tz = settings.tz
+        self._previous: Snapshot | None = None  # the last snapshot this leader published
+        self._scheduler: BackgroundScheduler | None = None
+        self._pid: int | None = None  # the process the scheduler runs in
+        self._stopped = False
+        self._start_lock = threading.Lock()
+        _LIVE.add(self)
+
+    # --- one poll --------------------------------------------------------------------
+    def compute(self, previous: Snapshot | None) -> tuple[Snapshot, int | None]:
+        """Run every section; returns the snapshot and the rows its sections reported."""
+        now = dt.datetime.now(self.tz)
+        sections: dict[str, Section] = {}
+        reported: list[int] = []
+        for name, fn in self.sections.items():
+            before = previous.sections.get(name) if previous else None
+            try:
+                with metrics.collecting_rows_changed() as rows:
+                    data = to_json_data(fn(self.engine, now, self.tz))
+            except Exception as exc:  # a section's failure is data for the screens, not a crash
+                sections[name] = self._failed(name, before, now, short_reason(exc))
+                continue
+            reported += rows
+            sections[name] = Section("empty" if is_empty(data) else "fresh", data)
+            if before is not None and before.status in ("stale", "error"):
+                log.info("section %s recovered", name)
+        return Snapshot(computed_at=now, data_as_of=self._data_as_of(previous), sections=sections), \
+            (sum(reported) if reported else None)
+
+    @staticmethod
+    def _failed(name: str, before: Section | None, now: dt.datetime, reason: str) -> Section:
+        failing_already = before is not None and before.status in ("stale", "error")
+        if not failing_already:
+            log.warning("section %s failed: %s", name, reason)
+        since = before.since if failing_already else now
+        if before is not None and before.status in ("fresh", "empty", "stale"):
+            return Section("stale", before.data, since, reason)  # the last good data stays
+        return Section("error", None, since, reason)
+
+    def _data_as_of(self, previous: Snapshot | None) -> dt.datetime | None:
+        try:
+            latest = queries.latest_change(self.engine)  # max(updated_at): one index lookup
+        except Exception as exc:
+            log.debug("data_as_of unchanged: %s", short_reason(exc))
+            return previous.data_as_of if previous else None
+        return latest.astimezone(self.tz) if latest is not None else None
+
+    def poll_once(self, *, as_leader: bool = False) -> Snapshot:
+        """Compute and publish one snapshot. `as_leader`: publish only if this process
+        still leads once the computation is done (a slow poll may have lost the lock)."""
+        if self._previous is None:  # a new leader carries on from what is published
+            self._previous = self.cache.get()
+        started = time.perf_counter()
+        snap, rows = self.compute(self._previous)
+        seconds = time.perf_counter() - started
+        if as_leader and not self.election.is_leader:
+            log.warning("lost the leader lock during a poll; its snapshot is dropped")
+            self._previous = None
+            return snap
+        self.cache.publish(snap)
+        self._previous = snap
+        failed = sum(1 for s in snap.sections.values() if s.status in ("stale", "error"))
+        result = "ok" if not failed else "failed" if failed == len(snap.sections) else "partial"
+        metrics.record_poll(self.cache, seconds=seconds, result=result, rows_changed=rows)
+        return snap
+
+    def _tick(self) -> None:
+        try:
+            if self.election.refresh():
+                self.poll_once(as_leader=True)
+            else:
+                self._previous = None  # someone else publishes; reload when we lead again
+        except Exception:
+            log.exception("poll failed")  # logged here, tried again on the next tick
+
+    def _lease(self) -> None:
+        try:
+            self.election.refresh()
+        except Exception:
+            log.exception("leader lock renewal failed")
+
+    # --- the scheduler ---------------------------------------------------------------
+    def ensure_started(self) -> None:
+        """Start the scheduler once in this process. Cheap to call on every request:
+        after a fork (gunicorn --preload) the child starts its own, with its own lock."""
+        if self._pid == os.getpid() or self._stopped:
+            return
+        with self._start_lock:
+            if self._pid == os.getpid() or self._stopped:
+                return
+            if self._pid is not None:  # inherited: the parent's threads and lock are not ours
+                self.election = self.election.forked()
+                self._previous = None
+                if self.engine is not None:  # pooled connections belong to the parent
+                    self.engine.dispose(close=False)
+            self._scheduler = self._new_scheduler()
+            self._pid = os.getpid()
+
+    def start(self) -> None:
+        self.ensure_started()
+
+    def _new_scheduler(self) -> BackgroundScheduler:
+        poll = self.settings["POLL_SECONDS"]
+        scheduler = BackgroundScheduler(
+            timezone=self.tz, daemon=True,
+            executors={"default": ThreadPoolExecutor(2)},  # one poll and one lease at a time
+            job_defaults={"max_instances": 1, "coalesce": True,
+                          # a run that could not start within this is dropped for the next one
+                          "misfire_grace_time": max(1, int(poll / 2))})
+        scheduler.start()
+        scheduler.add_job(self._tick, "interval", seconds=poll, id="poll",
+                          next_run_time=dt.datetime.now(self.tz))
+        scheduler.add_job(self._lease, "interval", seconds=self.settings["LEADER_LOCK_SECONDS"] / 3,
+                          id="lease")
+        return scheduler
+
+    @property
+    def running(self) -> bool:
+        return self._scheduler is not None and self._scheduler.running and self._pid == os.getpid()
+
+    def stop(self, wait: bool = True, release: bool = True) -> None:
+        """Stop polling in this process and hand the lock over. Idempotent; `wait` joins
+        the scheduler's threads (tests), without it a hung poll cannot delay an exit.
+        `release=False` leaves the Redis lock to expire, as a crashed process would."""
+        with self._start_lock:
+            self._stopped = True
+            scheduler, self._scheduler = self._scheduler, None
+        if scheduler is not None and self._pid == os.getpid() and scheduler.running:
+            scheduler.shutdown(wait=wait)
+        if self._pid == os.getpid() and release:
+            self.election.release()
+
+
+def stop_all(wait: bool = True) -> None:
+    """Stop every poller of this process (tests; and at exit)."""
+    for poller in list(_LIVE):
+        poller.stop(wait=wait)
+
+
+atexit.register(stop_all, wait=False)
+
+# APScheduler logs every run at INFO: every few seconds, forever. Keep its warnings.
+if logging.getLogger("apscheduler.executors.default").level == logging.NOTSET:
+    logging.getLogger("apscheduler.executors.default").setLevel(logging.WARNING)
+
+
+def run_forever(settings: Settings | None = None, *, sections: Sections | None = None,
+                stop: threading.Event | None = None) -> None:
+    """The poller as a process of its own (with POLLER_ENABLED=false in the web
+    processes). Takes part in the same election, so running two is harmless. Returns
+    when `stop` is set, or on SIGTERM/SIGINT when run in the main thread."""
+    from datasource.engine import make_engine
+
+    settings = settings or Settings.from_env()
+    stop = stop or threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
+    engine = make_engine(settings.database_url, busy_timeout_ms=settings["SQLITE_BUSY_TIMEOUT_MS"])
+    poller = Poller(settings, engine=engine, cache=Cache.from_settings(settings), sections=sections)
+    poller.start()
+    log.info("poller running every %g s", settings["POLL_SECONDS"])
+    try:
+        stop.wait()
+    finally:
+        poller.stop()
+        engine.dispose()

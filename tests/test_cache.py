@@ -1,0 +1,199 @@
+"""The snapshot cache: in-process, host-local folder and real Redis; Redis going away."""
+import datetime as dt
+import logging
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+
+import pytest
+import redis
+
+from dashboard.cache import Cache, FileStore, MemoryStore
+from dashboard.settings import Settings
+from dashboard.snapshot import Section, Snapshot
+from tests.conftest import REDIS_URL
+
+T0 = dt.datetime(2026, 11, 26, 4, 0, tzinfo=dt.timezone.utc)
+
+
+# --- helpers the other data-path tests import ---------------------------------------
+@pytest.fixture
+def redis_prefix():
+    """A key prefix of this test's own in the shared Redis, deleted afterwards."""
+    client = redis.Redis.from_url(REDIS_URL, decode_responses=True)
+    prefix = f"cc-test-{uuid.uuid4().hex[:10]}"
+    yield prefix
+    keys = list(client.scan_iter(f"{prefix}:*"))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+def make_settings(tmp_path, **overrides) -> Settings:
+    """Settings from overrides only (the machine's environment does not leak in)."""
+    base = {"LOCAL_CACHE_DIR": str(tmp_path / "cache"), "LOG_LEVEL": "WARNING",
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'none.db'}"}
+    return Settings.from_env({**base, **overrides}, environ={})
+
+
+def snap(n, at=T0):
+    return Snapshot(computed_at=at, data_as_of=at - dt.timedelta(seconds=1),
+                    sections={"open_cases": Section("fresh", [{"code": "410102", "open_cases": n}])})
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# --- round trips ----------------------------------------------------------------------
+def _round_trip(writer: Cache, reader: Cache):
+    assert reader.get() is None and reader.current_version() is None
+    assert reader.get_if_changed(None) is None
+
+    first = snap(1)
+    writer.publish(first)
+    assert reader.current_version() == first.version
+    got = reader.get_if_changed(None)
+    assert got == first
+    assert reader.get_if_changed(first.version) is None  # unchanged: nothing to redraw
+
+    # same content a poll later: the version stays, the times move
+    later = snap(1, T0 + dt.timedelta(seconds=5))
+    writer.publish(later)
+    assert reader.get_if_changed(first.version) is None
+    assert reader.get().computed_at == later.computed_at
+    assert reader.head().data_as_of == later.data_as_of
+
+    second = snap(2, T0 + dt.timedelta(seconds=10))
+    writer.publish(second)
+    assert second.version != first.version
+    assert reader.get_if_changed(first.version) == second
+
+
+def test_in_process_round_trip():
+    cache = Cache(MemoryStore())
+    _round_trip(cache, cache)
+
+
+def test_host_folder_round_trip_between_two_workers(tmp_path):
+    _round_trip(Cache(FileStore(tmp_path)), Cache(FileStore(tmp_path)))
+
+
+def test_redis_round_trip_between_two_workers(tmp_path, redis_prefix):
+    settings = make_settings(tmp_path, REDIS_URL=REDIS_URL, CACHE_PREFIX=redis_prefix)
+    writer, reader = Cache.from_settings(settings), Cache.from_settings(settings)
+    _round_trip(writer, reader)
+    client = redis.Redis.from_url(REDIS_URL, decode_responses=True)
+    assert set(client.scan_iter(f"{redis_prefix}:*")) == {f"{redis_prefix}:snapshot", f"{redis_prefix}:head"}
+    assert not any((tmp_path / "cache").rglob("snapshot"))  # Redis up: nothing written locally
+
+
+def test_unchanged_is_answered_from_the_head_alone(tmp_path, redis_prefix):
+    settings = make_settings(tmp_path, REDIS_URL=REDIS_URL, CACHE_PREFIX=redis_prefix)
+    writer = Cache.from_settings(settings)
+    first = snap(1)
+    writer.publish(first)
+    client = redis.Redis.from_url(REDIS_URL, decode_responses=True)
+    client.set(f"{redis_prefix}:snapshot", "not json at all")
+
+    fresh_worker = Cache.from_settings(settings)  # nothing parsed yet in this process
+    assert fresh_worker.get_if_changed(first.version) is None
+    assert fresh_worker.current_version() == first.version
+    with pytest.raises(ValueError):  # the big key is only read when the version differs
+        fresh_worker.get_if_changed("another version")
+
+
+def test_big_key_is_rewritten_only_when_the_content_changes(tmp_path, redis_prefix):
+    settings = make_settings(tmp_path, REDIS_URL=REDIS_URL, CACHE_PREFIX=redis_prefix)
+    cache = Cache.from_settings(settings)
+    client = redis.Redis.from_url(REDIS_URL, decode_responses=True)
+    cache.publish(snap(1))
+    client.set(f"{redis_prefix}:snapshot", "marker")
+    cache.publish(snap(1, T0 + dt.timedelta(seconds=5)))
+    assert client.get(f"{redis_prefix}:snapshot") == "marker"
+    cache.publish(snap(2, T0 + dt.timedelta(seconds=10)))
+    assert Snapshot.from_json(client.get(f"{redis_prefix}:snapshot")) == snap(2, T0 + dt.timedelta(seconds=10))
+
+
+# --- Redis going away and coming back --------------------------------------------------
+class RedisServer:
+    """A redis-server of this test's own on a free loopback port."""
+
+    def __init__(self, port):
+        self.port = port
+        self.proc = None
+
+    def start(self):
+        self.proc = subprocess.Popen(
+            [shutil.which("redis-server") or "/usr/bin/redis-server", "--port", str(self.port),
+             "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                client.ping()
+                return
+            except redis.ConnectionError:
+                if time.monotonic() > deadline or self.proc.poll() is not None:
+                    raise RuntimeError(f"redis-server on port {self.port} did not start")
+                time.sleep(0.05)
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+
+
+@pytest.fixture
+def own_redis():
+    server = RedisServer(free_port())
+    server.start()
+    yield server
+    server.stop()
+
+
+def test_redis_going_away_falls_back_with_a_warning_and_comes_back(tmp_path, own_redis, caplog):
+    url = f"redis://127.0.0.1:{own_redis.port}/0"
+    settings = make_settings(tmp_path, REDIS_URL=url, CACHE_PREFIX="cc", REDIS_RETRY_SECONDS=0.3)
+    leader, worker = Cache.from_settings(settings), Cache.from_settings(settings)
+    leader.publish(snap(1))
+    assert worker.get() == snap(1)
+
+    own_redis.stop()
+    caplog.set_level(logging.WARNING, logger="dashboard.cache")
+    leader.publish(snap(2, T0 + dt.timedelta(seconds=5)))
+    assert leader.using_fallback
+    assert any("Redis unreachable" in r.getMessage() for r in caplog.records)
+    started = time.monotonic()
+    assert worker.get() == snap(2, T0 + dt.timedelta(seconds=5))  # the host folder, shared
+    assert worker.get_if_changed(snap(2).version) is None
+    assert time.monotonic() - started < 0.5  # a dead Redis does not hold a request
+    assert float(worker.fields("counters")["cache_fallbacks"]) == 2  # one per process
+    assert worker.ping() is not None  # /readyz says so
+
+    own_redis.start()  # empty: no persistence, like the real one
+    time.sleep(0.35)
+    caplog.clear()
+    third = snap(3, T0 + dt.timedelta(seconds=10))
+    leader.publish(third)
+    assert not leader.using_fallback
+    assert any("answers again" in r.getMessage() for r in caplog.records)
+    client = redis.Redis(port=own_redis.port, decode_responses=True)
+    assert Snapshot.from_json(client.get("cc:snapshot")) == third
+    assert worker.get() == third and not worker.using_fallback
+    assert worker.ping() is None
+    # both processes replayed the fallbacks they counted while Redis was away
+    assert float(client.hget("cc:counters", "cache_fallbacks")) == 2
+
+
+def test_unreachable_redis_from_the_start_serves_locally(tmp_path):
+    settings = make_settings(tmp_path, REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
+    cache = Cache.from_settings(settings)
+    cache.publish(snap(1))
+    assert cache.using_fallback
+    assert Cache.from_settings(settings).get() == snap(1)
