@@ -31,19 +31,12 @@ _COMPACT = {8: "%Y%m%d", 12: "%Y%m%d%H%M", 14: "%Y%m%d%H%M%S"}
 _NUMBER_NOISE = re.compile(r"[,，\s_\u00a0\u3000']")
 
 
-def is_null(value: str, extra: frozenset[str] = frozenset()) -> bool:
-    v = value.strip().lower()
-    return v in NULL_VALUES or v in extra
-
-
 def _offset(text: str) -> dt.tzinfo:
     if text.upper() in ("Z", "UTC", "GMT"):
         return UTC
     sign = -1 if text[0] == "-" else 1
     digits = text[1:].replace(":", "")
-    hours, minutes = int(digits[:-2] or digits) if len(digits) > 2 else int(digits), 0
-    if len(digits) > 2:
-        minutes = int(digits[-2:])
+    hours, minutes = (int(digits), 0) if len(digits) <= 2 else (int(digits[:-2]), int(digits[-2:]))
     if hours > 14 or minutes > 59:
         raise ValueError(f"bad UTC offset {text!r}")
     return dt.timezone(sign * dt.timedelta(hours=hours, minutes=minutes))

@@ -1,0 +1,157 @@
+"""Cases (案件): fields, derivations (status, deadline, department), lifecycle events."""
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+
+from sqlalchemy import Connection
+
+from datasource.importer import errors as E
+from datasource.importer.errors import RowReject
+from datasource.importer.fields import Field, coordinates, district, external_id
+from datasource.importer.kinds.base import (KindSpec, check_grid_district, counts, fill,
+                                            resolve_district, resolve_grid)
+from datasource.importer.lookups import Reference
+from datasource.importer.mapping import Mapping
+from datasource.importer.rowparse import Rec
+from datasource.importer.store import Target, bulk_insert, upsert
+from datasource.schema import CASE_SOURCES, CASE_STATUSES, Case, CaseEvent
+
+ACTOR = "import"
+# the happy path and the column that records when a case reached each step
+LIFECYCLE = (("reported", "reported_at"), ("filed", "filed_at"), ("dispatched", "dispatched_at"),
+             ("handled", "handled_at"), ("verified", "verified_at"), ("closed", "closed_at"))
+STEP_COLUMN = dict(LIFECYCLE)
+
+
+def _time(name: str, doc: str, *aliases: str, required: bool = False) -> Field:
+    return Field(name, "time", doc, required=required, aliases=aliases)
+
+
+FIELDS = (
+    external_id("the case number in the city's system; the upsert key", "case_id", "case_no"),
+    Field("source", "choice", "app, hotline, patrol, enterprise or sensor (郑好拍, 12345, 巡查... "
+          "are understood)", required=True, choices=CASE_SOURCES),
+    Field("category_code", "ref", "category code (S05-01) or zh/en name (占道经营)",
+          aliases=("category", "category_id")),
+    Field("category_name", "ref", "category name, tried when category_code is empty or unknown"),
+    district(),
+    Field("street", "ref", "street code or name within the district (optional)", aliases=("street_name",)),
+    Field("grid", "ref", "grid code (optional); gives the district when that is missing",
+          aliases=("grid_code",)),
+    *coordinates(),
+    Field("address", "text", "address", max_len=256),
+    Field("summary", "text", "description of the problem", aliases=("description",)),
+    Field("department", "text", "handling department (default: the category's)", max_len=64),
+    Field("status", "choice", "lifecycle status; derived from the lifecycle times when empty "
+          "(上报/立案/派遣/处置/核查/结案/返工/挂账/作废 are understood)", choices=CASE_STATUSES),
+    _time("status_at", "when the case reached its status: fills that status's time column "
+          "(e.g. closed_at for closed) when it is empty"),
+    _time("reported_at", "when the case was reported (上报)", "created_at", "reported", required=True),
+    _time("filed_at", "立案 time"),
+    _time("dispatched_at", "派遣 time"),
+    _time("handled_at", "处置 time"),
+    _time("verified_at", "核查 time"),
+    _time("closed_at", "结案 time"),
+    _time("deadline_at", "deadline; default filed_at (or reported_at) + the category's time limit, "
+          "twice the limit when extended",
+          "deadline", "due_at"),
+    Field("rework_count", "int", "times the case was sent back for rework", low=0, high=32767),
+    Field("extended", "bool", "deadline extended (延期)"),
+    Field("voided", "bool", "voided (作废); status voided implies it"),
+)
+
+TARGET = Target(Case.__table__, insert_defaults={
+    "street_id": None, "grid_id": None, "lat": None, "lon": None, "address": None, "summary": None,
+    "department": None, "filed_at": None, "dispatched_at": None, "handled_at": None,
+    "verified_at": None, "closed_at": None, "deadline_at": None,
+    "rework_count": 0, "extended": False, "voided": False})
+
+
+def finish(rec: Rec, ref: Reference) -> None:
+    v = rec.values
+    # category: the code first, then the name
+    code, name = v.pop("category_code", None), v.pop("category_name", None)
+    cat, problem = None, None
+    for field, value in (("category_code", code), ("category_name", name)):
+        if value and cat is None:
+            try:
+                cat = ref.category(value, field)
+            except RowReject as exc:
+                problem = problem or exc
+    if cat is None:
+        raise problem or RowReject("category_code", E.MISSING_VALUE, "no category")
+    v["category_code"] = cat.code
+
+    grid_district = resolve_grid(rec, ref)
+    district_code = resolve_district(rec, ref, fallback=grid_district)
+    check_grid_district(rec, grid_district)
+    if "street" in v:
+        street = v.pop("street")
+        v["street_id"] = ref.street(district_code, street) if street else None
+
+    reported = v["reported_at"]
+    status = v.get("status")
+    status_at = v.pop("status_at", None)
+    if status and status_at and status in STEP_COLUMN and v.get(STEP_COLUMN[status]) is None:
+        v[STEP_COLUMN[status]] = status_at
+    for _, col in LIFECYCLE[1:]:
+        at = v.get(col)
+        if at is not None and at < reported:
+            raise RowReject(col, E.TIME_BEFORE_REPORTED,
+                            f"{col} {at.isoformat()} is before reported_at {reported.isoformat()}")
+    if status is None:
+        status = "voided" if v.get("voided") else \
+            next(s for s, col in reversed(LIFECYCLE) if v.get(col) is not None)
+    v["status"] = status
+    if status == "voided":
+        v["voided"] = True
+    fill(v, rework_count=0, extended=False, voided=False)
+    if v.get("deadline_at") is None and cat.time_limit_hours:
+        # as docs/schema.md defines it: the limit counts from filing, twice when extended
+        hours = cat.time_limit_hours * (2 if v.get("extended") else 1)
+        v["deadline_at"] = (v.get("filed_at") or reported) + dt.timedelta(hours=hours)
+    if not v.get("department") and cat.department:
+        v["department"] = cat.department
+
+
+def _events(case_id: int, rec: dict, old) -> list[dict]:
+    """Events for the lifecycle steps that have a time now and had none before."""
+    before = old._mapping if old is not None else {}
+    out, previous = [], None
+    for status, col in LIFECYCLE:
+        at = rec[col] if col in rec else before.get(col)
+        if at is None:
+            continue
+        if before.get(col) is None:
+            out.append({"case_id": case_id, "from_status": previous, "to_status": status, "at": at,
+                        "actor": ACTOR, "note": None})
+        previous = status
+    return out
+
+
+def store(conn: Connection, recs: list[Rec], ref: Reference, now: dt.datetime) -> Counter:
+    out = upsert(conn, TARGET, [r.values for r in recs], now, ids=True)
+    events = [e for rec, case_id in out.inserted for e in _events(case_id, rec, None)]
+    events += [e for rec, old in out.updated for e in _events(old.id, rec, old)]
+    bulk_insert(conn, CaseEvent.__table__, events)
+    return counts(out) + Counter(events=len(events))
+
+
+# Open311 GeoReport v2 service requests, mapped onto cases. A city's own mapping file
+# is laid over this, so it can map its service_code values or pick another source.
+OPEN311 = Mapping(
+    origin="(built-in Open311 preset)",
+    columns={"external_id": ("service_request_id",), "category_code": ("service_code",),
+             "category_name": ("service_name",), "summary": ("description",),
+             "reported_at": ("requested_datetime",), "status_at": ("updated_datetime",),
+             "deadline_at": ("expected_datetime",), "address": ("address",), "lat": ("lat",),
+             "lon": ("long",), "department": ("agency_responsible",), "status": ("status",)},
+    # Open311's "open" says nothing about the step: leave it to the lifecycle times
+    values={"status": {"open": "", "closed": "closed", "acknowledged": "filed",
+                       "in_progress": "dispatched"}},
+    defaults={"source": "app"},
+)
+
+SPEC = KindSpec("cases", "cases (案件) with their lifecycle", FIELDS, finish, store,
+                locate=True, formats=("csv", "jsonl", "json", "open311"), presets={"open311": OPEN311})

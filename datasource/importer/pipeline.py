@@ -1,0 +1,275 @@
+"""run_import: files -> raw rows -> typed records -> batches written to the store.
+
+Every file is opened and checked (format, encoding, header, mapping) before any row is
+written, so a fatal error leaves the store as it was. Then each file is read in
+batches; a batch is parsed, resolved, de-duplicated and written in one transaction,
+so the valid rows of a batch are committed together and a bad row never stops them.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from dataclasses import dataclass, field
+from itertools import islice
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import numpy as np
+from sqlalchemy import Engine
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError, ProgrammingError
+
+from datasource.importer import errors as E
+from datasource.importer.errors import ImportError_, RowReject
+from datasource.importer.kinds import KINDS
+from datasource.importer.kinds.base import KindSpec
+from datasource.importer.lookups import Reference
+from datasource.importer.mapping import Mapping, load_mapping
+from datasource.importer.readers import RawRow, open_source
+from datasource.importer.rejects import RejectsWriter, default_path
+from datasource.importer.rowparse import Rec, RowParser
+
+BATCH_SIZE = 5000
+# reference-typed fields whose mapped values and defaults can be checked before the import
+_CHECKABLE = {"district_code": "district", "enterprise_district": "district",
+              "category_code": "category", "category_name": "category"}
+
+
+@dataclass
+class FileStats:
+    path: Path
+    format: str
+    encoding: str
+    read: int = 0
+    counts: Counter = field(default_factory=Counter)
+
+    def line(self) -> str:
+        c = self.counts
+        text = (f"{self.path}: {self.read:,} rows read ({self.format}, {self.encoding}): "
+                f"{c['inserted']:,} inserted, {c['updated']:,} updated, "
+                f"{c['unchanged']:,} unchanged, {c['rejected']:,} rejected")
+        if c["superseded"]:
+            text += f", {c['superseded']:,} superseded by a later row with the same id"
+        return text
+
+    def extra_lines(self) -> list[str]:
+        c, out = self.counts, []
+        if c["events"]:
+            out.append(f"  case events written: {c['events']:,}")
+        if c["enterprises_inserted"] or c["enterprises_updated"]:
+            out.append(f"  enterprises from the rows: {c['enterprises_inserted']:,} inserted, "
+                       f"{c['enterprises_updated']:,} updated")
+        return out
+
+
+@dataclass
+class ImportResult:
+    kind: str
+    files: list[FileStats]
+    rejects_path: Path
+    reasons: Counter
+
+    def total(self, outcome: str) -> int:
+        return sum(f.counts[outcome] for f in self.files)
+
+    @property
+    def read(self) -> int:
+        return sum(f.read for f in self.files)
+
+    @property
+    def inserted(self) -> int:
+        return self.total("inserted")
+
+    @property
+    def updated(self) -> int:
+        return self.total("updated")
+
+    @property
+    def unchanged(self) -> int:
+        return self.total("unchanged")
+
+    @property
+    def rejected(self) -> int:
+        return self.total("rejected")
+
+    def summary_lines(self) -> list[str]:
+        lines = []
+        for f in self.files:
+            lines += [f.line(), *f.extra_lines()]
+        if len(self.files) > 1:
+            lines.append(f"total: {self.read:,} rows read: {self.inserted:,} inserted, "
+                         f"{self.updated:,} updated, {self.unchanged:,} unchanged, "
+                         f"{self.rejected:,} rejected")
+        if self.rejected:
+            lines.append("rejected by reason: " + ", ".join(
+                f"{reason} {n:,}" for reason, n in sorted(self.reasons.items(), key=lambda kv: (-kv[1], kv[0]))))
+            lines.append(f"rejected rows are in {self.rejects_path}")
+        else:
+            lines.append("no rows rejected")
+        return lines
+
+
+def _spec(kind: str) -> KindSpec:
+    spec = KINDS.get(kind)
+    if spec is None:
+        raise ImportError_(f"unknown kind {kind!r}; known kinds: {', '.join(KINDS)}")
+    return spec
+
+
+def _zone(name: str, where: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ImportError_(f"{where}: unknown time zone {name!r}") from None
+
+
+def _check_references(mapping: Mapping, ref: Reference) -> None:
+    """Mapped values and defaults that name a district or category must exist."""
+    for name, what in _CHECKABLE.items():
+        resolve = ref.district if what == "district" else ref.category
+        checks = [(f"defaults.{name}", mapping.defaults.get(name))]
+        checks += [(f"values.{name}.{src}", dst) for src, dst in mapping.values.get(name, {}).items()]
+        for key, value in checks:
+            if value:
+                try:
+                    resolve(value)
+                except RowReject as exc:
+                    raise ImportError_(f"mapping {mapping.origin}: `{key}`: {exc.message}") from None
+
+
+class _Importer:
+    def __init__(self, engine: Engine, spec: KindSpec, ref: Reference, writer: RejectsWriter,
+                 batch_size: int, now: dt.datetime | None):
+        self.engine, self.spec, self.ref, self.writer = engine, spec, ref, writer
+        self.batch_size, self.now = batch_size, now
+
+    def run_file(self, source, parser: RowParser, stats: FileStats) -> None:
+        rows = source.rows()
+        while batch := list(islice(rows, self.batch_size)):
+            stats.read += len(batch)
+            self._batch(batch, parser, stats)
+
+    def _batch(self, rows: list[RawRow], parser: RowParser, stats: FileStats) -> None:
+        rejected: list[tuple[RawRow, RowReject]] = []
+        recs = []
+        for row in rows:
+            try:
+                recs.append(Rec(row, parser(row)))
+            except RowReject as exc:
+                rejected.append((row, exc))
+        if self.spec.locate:
+            self._locate(recs)
+        finished = []
+        for rec in recs:
+            try:
+                self.spec.finish(rec, self.ref)
+                finished.append(rec)
+            except RowReject as exc:
+                rejected.append((rec.row, exc))
+        counts, store_rejects = self._write(finished)
+        rejected += store_rejects
+        stats.counts.update(counts)
+        stats.counts["rejected"] += len(rejected)
+        for row, exc in sorted(rejected, key=lambda item: item[0].line):
+            self.writer.write(str(stats.path), row.line, exc.field, exc.reason, exc.message, row.raw)
+        self.writer.flush()
+
+    def _locate(self, recs: list[Rec]) -> None:
+        """District by point-in-polygon, for the whole batch at once."""
+        todo = [r for r in recs if not r.values.get("district_code")
+                and r.values.get("lat") is not None and r.values.get("lon") is not None]
+        if todo:
+            lon = np.array([r.values["lon"] for r in todo], dtype=float)
+            lat = np.array([r.values["lat"] for r in todo], dtype=float)
+            for rec, code in zip(todo, self.ref.locate(lon, lat)):
+                rec.located = code
+
+    def _store(self, conn, recs: list[Rec], now: dt.datetime) -> tuple[Counter, list]:
+        """Prepare against the store, let the last row per key win, write. Rows prepare
+        rejects drop out before the last-wins step, so they never hide an earlier valid row."""
+        rejects, prepared = self.spec.prepare(conn, recs, self.ref, now)
+        refused = {id(rec) for rec, _ in rejects}
+        latest: dict = {}
+        for rec in recs:
+            if id(rec) not in refused:
+                latest.pop(key := self.spec.key(rec), None)
+                latest[key] = rec
+        counts = self.spec.store(conn, list(latest.values()), self.ref, now) + prepared
+        counts["superseded"] += len(recs) - len(refused) - len(latest)
+        return counts, [(rec.row, exc) for rec, exc in rejects]
+
+    def _write(self, recs: list[Rec]) -> tuple[Counter, list]:
+        if not recs:
+            return Counter(), []
+        now = self.now or dt.datetime.now(dt.timezone.utc)
+        try:
+            with self.engine.begin() as conn:
+                return self._store(conn, recs, now)
+        except (IntegrityError, DataError):
+            pass
+        # The store refused the batch (a constraint the checks above did not foresee, or
+        # a concurrent writer): write row by row so that only the offending rows fail.
+        counts, rejects = Counter(), []
+        for rec in recs:
+            try:
+                with self.engine.begin() as conn:
+                    one, refused = self._store(conn, [rec], now)
+            except (IntegrityError, DataError) as exc:
+                message = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+                rejects.append((rec.row, RowReject("", E.STORE_ERROR, message)))
+                continue
+            counts.update(one)
+            rejects += refused
+        return counts, rejects
+
+
+def run_import(engine: Engine, files: list[Path], kind: str, mapping: Path | None = None,
+               fmt: str | None = None, rejects: Path | None = None, tz: str = "Asia/Shanghai", *,
+               batch_size: int = BATCH_SIZE, now: dt.datetime | None = None) -> ImportResult:
+    """Load `files` of `kind` into the store. Raises ImportError_ for fatal problems;
+    bad rows go to the rejects file. `now` fixes updated_at (tests)."""
+    spec = _spec(kind)
+    files = [Path(f) for f in files]
+    if not files:
+        raise ImportError_("no input files")
+    user = load_mapping(Path(mapping), spec.field_map, tuple(KINDS)) if mapping else Mapping()
+    if user.kind and user.kind != kind:
+        raise ImportError_(f"mapping {user.origin}: `kind`: the mapping is for {user.kind}, "
+                           f"the import is --kind {kind}")
+    zone = _zone(user.timezone, f"mapping {user.origin}: `timezone`") if user.timezone else _zone(tz, "tz")
+
+    sources, parsers = [], {}
+    for path in files:  # open and check every file before writing anything
+        source = open_source(path, fmt or user.format, user.encoding, user.encoding_errors,
+                             user.delimiter, user.header_line, spec.formats, kind)
+        if source.format not in parsers:
+            preset = spec.presets.get(source.format)
+            parsers[source.format] = RowParser(spec.fields, user.under(preset) if preset else user, zone)
+        if source.columns is not None:
+            parsers[source.format].check_columns(source.columns, str(path))
+        sources.append(source)
+
+    try:
+        with engine.connect() as conn:
+            ref = Reference(conn)
+    except (OperationalError, ProgrammingError) as exc:
+        raise ImportError_(f"cannot read the store's reference tables ({exc.orig}); "
+                           "is it migrated? `python -m dashboard db upgrade`") from None
+    if not ref.district_codes and kind != "occupancy":
+        raise ImportError_("the store has no districts: load the reference data (districts, "
+                           "streets, case categories) before importing")
+    _check_references(user, ref)
+
+    rejects_path = Path(rejects) if rejects else default_path(files[0])
+    inputs = {p.resolve() for p in files} | ({Path(mapping).resolve()} if mapping else set())
+    if rejects_path.resolve() in inputs:
+        raise ImportError_(f"the rejects file {rejects_path} would overwrite an input file")
+    writer = RejectsWriter(rejects_path)
+    importer = _Importer(engine, spec, ref, writer, batch_size, now)
+    stats = []
+    try:
+        for source in sources:
+            stats.append(FileStats(source.path, source.format, source.encoding))
+            importer.run_file(source, parsers[source.format], stats[-1])
+    finally:
+        writer.close()
+    return ImportResult(kind, stats, writer.path, writer.reasons)
