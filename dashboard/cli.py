@@ -163,6 +163,14 @@ def cmd_demo(args, settings: Settings) -> int:
             child.wait(timeout=10)
 
 
+def cmd_poll(args, settings: Settings) -> int:
+    """The single poller in its own process (set POLLER_ENABLED=false in the web processes)."""
+    from dashboard.poller import run_forever
+
+    run_forever(settings)
+    return 0
+
+
 def cmd_settings_doc(args, settings: Settings) -> int:
     sys.stdout.write(settings_markdown())
     return 0
@@ -193,13 +201,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     imp = sub.add_parser("import", help="load a city's own exports (see docs/import.md)")
     imp.add_argument("files", nargs="+")
-    imp.add_argument("--kind", required=True, help="what the files hold: cases, occupancy, visits, ...")
+    imp.add_argument("--kind", required=True, help="what the files hold: cases, facilities, occupancy, "
+                     "enterprises, visits or problems")
     imp.add_argument("--mapping", help="YAML or JSON mapping of the files' columns and values")
-    imp.add_argument("--format", help="csv, jsonl or open311 (default: from the file name)")
+    imp.add_argument("--format", help="csv, jsonl, json or open311 (default: from the file name)")
     imp.add_argument("--rejects", help="where to write rejected rows (default: beside the first file)")
     imp.set_defaults(func=cmd_import)
 
     sub.add_parser("serve", help="serve the app with gunicorn").set_defaults(func=cmd_serve)
+    sub.add_parser("poll", help="run the poller as its own process (then set POLLER_ENABLED=false "
+                   "for the web processes)").set_defaults(func=cmd_poll)
     sub.add_parser("demo", help="migrate, seed when empty, simulate and serve (make run)") \
         .set_defaults(func=cmd_demo)
     sub.add_parser("settings-doc", help="print docs/settings.md").set_defaults(func=cmd_settings_doc)

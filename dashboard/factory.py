@@ -21,7 +21,7 @@ ASSETS = PROJECT_ROOT / "assets"
 def create_app(settings: Settings | Mapping[str, Any] | None = None, *,
                sections: Sections | None = None) -> dash.Dash:
     """Build the app. `settings` may be a Settings or a mapping of overrides (tests);
-    `sections` replaces the poller's section registry (default: poller.DEFAULT_SECTIONS):
+    `sections` replaces the poller's section registry (default: dashboard.kpis.sections.make_sections):
     a mapping name -> callable(engine, now, tz), or a function returning one."""
     if not isinstance(settings, Settings):
         settings = Settings.from_env(settings)

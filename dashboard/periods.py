@@ -24,8 +24,9 @@ class Period:
     prev_end: dt.datetime
 
     def as_dict(self) -> dict:
-        return {k: getattr(self, k).isoformat() if isinstance(getattr(self, k), dt.datetime)
-                else getattr(self, k) for k in ("name", "start", "end", "prev_start", "prev_end")}
+        """The period's starts only: its ends move with `now`, and a snapshot's content (and
+        so its version) must change with the data, not with the clock."""
+        return {"name": self.name, "start": self.start.isoformat(), "prev_start": self.prev_start.isoformat()}
 
 
 def _local_midnight(d: dt.date, tz: ZoneInfo) -> dt.datetime:

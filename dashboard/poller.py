@@ -36,6 +36,7 @@ from dashboard.cache import Cache, deployment_folder
 from dashboard.leader import Election, FileLock, RedisLock
 from dashboard.settings import Settings
 from dashboard.snapshot import Section, Snapshot, is_empty
+from dashboard.kpis.sections import make_sections
 from datasource import queries
 
 log = logging.getLogger(__name__)
@@ -43,12 +44,7 @@ log = logging.getLogger(__name__)
 SectionFn = Callable[[Engine, dt.datetime, ZoneInfo], Any]
 
 
-def open_cases_section(engine: Engine, now: dt.datetime, tz: ZoneInfo) -> list[dict]:
-    """Open cases per district, every district included (zeros are values)."""
-    return queries.open_cases_by_district(engine)
-
-
-DEFAULT_SECTIONS: Mapping[str, SectionFn] = {"open_cases": open_cases_section}
+# the default is dashboard.kpis.sections.make_sections (a fresh set per poller);
 # a mapping, or a function returning one (called once per Poller)
 Sections = Mapping[str, SectionFn] | Callable[[], Mapping[str, SectionFn]]
 
@@ -96,7 +92,7 @@ class Poller:
         self.cache = cache
         if callable(sections):  # a factory: stateful (incremental) sections, one set per poller
             sections = sections()
-        self.sections = dict(DEFAULT_SECTIONS if sections is None else sections)
+        self.sections = dict(make_sections() if sections is None else sections)
         self.election = election or make_election(settings, cache)
         self.tz = settings.tz
         self._previous: Snapshot | None = None  # the last snapshot this leader published

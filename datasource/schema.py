@@ -150,7 +150,7 @@ class Case(Base):
         Index("ix_cases_reported_at", "reported_at"),
         Index("ix_cases_filed_at", "filed_at"),
         Index("ix_cases_closed_at", "closed_at"),
-        Index("ix_cases_deadline_at", "deadline_at"),
+        Index("ix_cases_status_deadline", "status", "deadline_at"),
         Index("ix_cases_grid_id", "grid_id"),
         Index("ix_cases_street_id", "street_id"),
     )
@@ -253,7 +253,37 @@ class OccupancyReading(Base):
     )
 
 
-DATA_TABLES = (OccupancyReading.__table__, EnterpriseProblem.__table__, EnterpriseVisit.__table__,
+class KpiCaseState(Base):
+    """What each case last contributed to the KPI rollups (written by the poller only).
+
+    Lets a poll subtract a changed case's old contribution and add its new one, so the
+    cost of a poll follows what changed, not the size of the history.
+    """
+    __tablename__ = "kpi_case_state"
+    case_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+                                         autoincrement=False)
+    district_code: Mapped[str] = mapped_column(String(12))
+    reported_hour: Mapped[Optional[str]] = mapped_column(String(13))
+    closed_hour: Mapped[Optional[str]] = mapped_column(String(13))
+    filed_hour: Mapped[Optional[str]] = mapped_column(String(13))  # null: not filed, or voided
+    closed: Mapped[int] = mapped_column(SmallInteger)
+    closed_on_time: Mapped[int] = mapped_column(SmallInteger)
+    handled: Mapped[int] = mapped_column(SmallInteger)
+    handled_on_time: Mapped[int] = mapped_column(SmallInteger)
+    reworked: Mapped[int] = mapped_column(SmallInteger)
+    extended: Mapped[int] = mapped_column(SmallInteger)
+    handle_seconds: Mapped[float] = mapped_column(Float)
+    close_seconds: Mapped[float] = mapped_column(Float)
+
+
+class KpiMeta(Base):
+    """Small key/value facts of the poller: its watermark on cases.updated_at."""
+    __tablename__ = "kpi_meta"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+DATA_TABLES = (KpiCaseState.__table__, KpiMeta.__table__, OccupancyReading.__table__, EnterpriseProblem.__table__, EnterpriseVisit.__table__,
                CaseEvent.__table__, Case.__table__, ParkingFacility.__table__,
                Enterprise.__table__, Grid.__table__, Street.__table__, CaseCategory.__table__,
                District.__table__)  # children first: the order to empty them in

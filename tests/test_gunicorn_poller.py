@@ -27,7 +27,7 @@ def gunicorn_app():
     """What each gunicorn worker loads: the real app, plus a section that logs every
     poll (pid and time) under the test's Redis prefix."""
     from dashboard import create_app
-    from dashboard.poller import DEFAULT_SECTIONS
+    from dashboard.kpis.sections import open_cases_section
 
     client = redis.Redis.from_url(os.environ["REDIS_URL"], decode_responses=True)
     prefix = os.environ["CACHE_PREFIX"]
@@ -36,7 +36,7 @@ def gunicorn_app():
         client.rpush(f"{prefix}:test:polls", f"{os.getpid()} {time.time():.3f}")
         return 1
 
-    server = create_app(sections={**DEFAULT_SECTIONS, "probe": probe}).server
+    server = create_app(sections={"open_cases": open_cases_section, "probe": probe}).server
     client.rpush(f"{prefix}:test:workers", os.getpid())
     return server
 

@@ -7,7 +7,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from dashboard import create_app
 from dashboard.metrics import count_refresh, report_rows_changed
-from dashboard.poller import Poller, open_cases_section, stop_all
+from dashboard.kpis.sections import open_cases_section
+from dashboard.poller import Poller, stop_all
 from dashboard.services import EXTENSION
 from dashboard.snapshot import Section, Snapshot
 from datasource import queries

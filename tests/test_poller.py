@@ -14,7 +14,8 @@ from sqlalchemy.engine import make_url
 
 from dashboard.cache import Cache, MemoryStore
 from dashboard.leader import Election, FileLock
-from dashboard.poller import Poller, open_cases_section, run_forever
+from dashboard.kpis.sections import open_cases_section
+from dashboard.poller import Poller, run_forever
 from datasource import queries
 from datasource.demo.seed import seed
 from tests.conftest import FIXED_NOW, PG_ADMIN_URL, REDIS_URL
@@ -352,3 +353,24 @@ def test_apps_start_one_poller_each_and_stop_without_leaking_threads(reference_e
     _wait(lambda: {t.ident for t in threading.enumerate()} <= before)
     for engine in engines:
         engine.dispose()
+
+
+def test_default_sections_are_the_kpis_and_all_fresh(engine, tmp_path):
+    """The poller's default registry is the KPI set, with the cases section incremental."""
+    from sqlalchemy import func, select
+
+    from datasource import schema
+
+    seed(engine, seed=6, now=FIXED_NOW, total_cases=1500, occupancy_days=1)
+    poller = _poller(tmp_path, engine)
+    snap = poller.poll_once()
+    assert set(snap.sections) == {"open_cases", "cases", "ticker", "enterprise", "parking"}
+    assert all(s.status == "fresh" for s in snap.sections.values()), \
+        {k: (s.status, s.error) for k, s in snap.sections.items()}
+    with engine.connect() as conn:
+        open_n = conn.execute(select(func.count()).where(
+            schema.Case.status.in_(schema.OPEN_STATUSES))).scalar_one()
+    assert snap.sections["cases"].data["open"]["total"] == open_n
+    assert sum(r["open_cases"] for r in snap.sections["open_cases"].data) == open_n
+    again = poller.poll_once()
+    assert again.version == snap.version or again.sections["parking"].data != snap.sections["parking"].data

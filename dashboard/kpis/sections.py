@@ -1,11 +1,35 @@
-"""The snapshot's sections: name -> callable(engine, now, tz) -> JSON-able payload."""
+"""The snapshot's sections: name -> callable(engine, now, tz) -> JSON-able payload.
+
+`make_sections()` builds a fresh set per poller: the "cases" section keeps incremental
+state (its rollups and watermark), so each poller needs its own.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
 from dashboard.kpis.cases import compute_cases, compute_ticker
 from dashboard.kpis.enterprise import compute_enterprise
+from dashboard.kpis.incremental import IncrementalCases
 from dashboard.kpis.parking import compute_parking
+from datasource import queries
 
+
+def open_cases_section(engine, now: dt.datetime, tz: ZoneInfo) -> list[dict]:
+    """Open cases per district, every district included (zeros are values)."""
+    return queries.open_cases_by_district(engine)
+
+
+# stateless full computations (tests and one-off use)
 SECTIONS = {
+    "open_cases": open_cases_section,
     "cases": compute_cases,
     "ticker": compute_ticker,
     "enterprise": compute_enterprise,
     "parking": compute_parking,
 }
+
+
+def make_sections() -> dict:
+    """What a poller computes: the cases section maintained incrementally."""
+    return {**SECTIONS, "cases": IncrementalCases()}

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from datasource.demo.geo import sample_points
+from datasource.geo import sample_points
 
 PROFILE = Path(__file__).resolve().parent.parent / "data" / "demo_city.json"
 

@@ -1,0 +1,140 @@
+"""The poller's incremental KPI state: each case's contribution to the hourly rollups.
+
+One expression (`contribution_columns`) defines a contribution; it serves the
+set-based rebuild (INSERT ... SELECT over all cases) and the per-poll read of changed
+cases alike, so the two cannot drift apart.
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import Engine, and_, case, delete, func, insert, select
+
+from datasource.schema import Case, KpiCaseState, KpiMeta
+from datasource.sqlfuncs import epoch_seconds, utc_hour
+
+WATERMARK = "cases_watermark"
+FIELDS = ("district_code", "reported_hour", "closed_hour", "filed_hour", "closed", "closed_on_time",
+          "handled", "handled_on_time", "reworked", "extended", "handle_seconds", "close_seconds")
+CHUNK = 1000
+
+
+def _bit(cond):
+    return case((cond, 1), else_=0)
+
+
+def contribution_columns():
+    in_cohort = and_(Case.filed_at.is_not(None), Case.voided.is_(False))
+    handled = and_(in_cohort, Case.handled_at.is_not(None))
+    closed = and_(in_cohort, Case.closed_at.is_not(None))
+    return [
+        Case.id.label("case_id"),
+        Case.district_code.label("district_code"),
+        utc_hour(Case.reported_at).label("reported_hour"),
+        utc_hour(Case.closed_at).label("closed_hour"),
+        case((in_cohort, utc_hour(Case.filed_at)), else_=None).label("filed_hour"),
+        _bit(closed).label("closed"),
+        _bit(and_(closed, Case.closed_at <= Case.deadline_at)).label("closed_on_time"),
+        _bit(handled).label("handled"),
+        _bit(and_(handled, Case.handled_at <= Case.deadline_at)).label("handled_on_time"),
+        _bit(and_(in_cohort, Case.rework_count > 0)).label("reworked"),
+        _bit(and_(in_cohort, Case.extended.is_(True))).label("extended"),
+        case((handled, epoch_seconds(Case.handled_at) - epoch_seconds(Case.filed_at)), else_=0.0)
+        .label("handle_seconds"),
+        case((closed, epoch_seconds(Case.closed_at) - epoch_seconds(Case.filed_at)), else_=0.0)
+        .label("close_seconds"),
+    ]
+
+
+def max_updated_at(engine: Engine) -> dt.datetime | None:
+    with engine.connect() as conn:
+        return conn.execute(select(func.max(Case.updated_at))).scalar_one()
+
+
+def rebuild(engine: Engine) -> dt.datetime | None:
+    """Recompute every case's contribution in one set-based statement; returns the
+    watermark (the newest updated_at seen before the rebuild began)."""
+    watermark = max_updated_at(engine)
+    cols = contribution_columns()
+    with engine.begin() as conn:
+        conn.execute(delete(KpiCaseState))
+        conn.execute(insert(KpiCaseState).from_select([c.name for c in cols], select(*cols)))
+        _set_watermark(conn, watermark)
+    return watermark
+
+
+def _set_watermark(conn, watermark: dt.datetime | None) -> None:
+    conn.execute(delete(KpiMeta).where(KpiMeta.key == WATERMARK))
+    if watermark is not None:
+        conn.execute(insert(KpiMeta).values(key=WATERMARK, value=watermark.isoformat()))
+
+
+def watermark(engine: Engine) -> dt.datetime | None:
+    with engine.connect() as conn:
+        raw = conn.execute(select(KpiMeta.value).where(KpiMeta.key == WATERMARK)).scalar_one_or_none()
+    return dt.datetime.fromisoformat(raw) if raw else None
+
+
+def changed_since(engine: Engine, since: dt.datetime | None) -> tuple[list[dict], dt.datetime | None]:
+    """Contributions of the cases updated after `since`, and the newest updated_at among them."""
+    stmt = select(*contribution_columns(), Case.updated_at.label("updated_at"))
+    if since is not None:
+        stmt = stmt.where(Case.updated_at > since)
+    with engine.connect() as conn:
+        rows = [dict(r._mapping) for r in conn.execute(stmt)]
+    newest = max((r.pop("updated_at") for r in rows), default=None)
+    return rows, newest
+
+
+def stored(engine: Engine, case_ids: list[int]) -> dict[int, dict]:
+    out = {}
+    with engine.connect() as conn:
+        for i in range(0, len(case_ids), CHUNK):
+            for r in conn.execute(select(KpiCaseState).where(
+                    KpiCaseState.case_id.in_(case_ids[i:i + CHUNK]))):
+                row = dict(r._mapping)
+                out[row["case_id"]] = row
+    return out
+
+
+def save(engine: Engine, rows: list[dict], new_watermark: dt.datetime | None) -> None:
+    """Replace the contributions of `rows` and move the watermark, in one transaction."""
+    with engine.begin() as conn:
+        ids = [r["case_id"] for r in rows]
+        for i in range(0, len(ids), CHUNK):
+            conn.execute(delete(KpiCaseState).where(KpiCaseState.case_id.in_(ids[i:i + CHUNK])))
+        if rows:
+            conn.execute(insert(KpiCaseState), rows)
+        if new_watermark is not None:
+            _set_watermark(conn, new_watermark)
+
+
+def counts(engine: Engine) -> tuple[int, int]:
+    """(cases, state rows): equal when the state is complete."""
+    with engine.connect() as conn:
+        return (conn.execute(select(func.count()).select_from(Case)).scalar_one(),
+                conn.execute(select(func.count()).select_from(KpiCaseState)).scalar_one())
+
+
+def rollup_rows(engine: Engine, since_hour: str) -> dict[str, list[dict]]:
+    """The three hourly rollups, aggregated from the state instead of the cases."""
+    S = KpiCaseState
+    sums = [func.sum(getattr(S, f)).label(f) for f in
+            ("closed", "closed_on_time", "handled", "handled_on_time", "reworked", "extended",
+             "handle_seconds", "close_seconds")]
+    with engine.connect() as conn:
+        reported = conn.execute(select(S.district_code.label("district"), S.reported_hour.label("hour"),
+                                       func.count().label("n"))
+                                .where(S.reported_hour >= since_hour)
+                                .group_by(S.district_code, S.reported_hour)).all()
+        closed = conn.execute(select(S.district_code.label("district"), S.closed_hour.label("hour"),
+                                     func.count().label("n"))
+                              .where(S.closed_hour >= since_hour)
+                              .group_by(S.district_code, S.closed_hour)).all()
+        cohort = conn.execute(select(S.district_code.label("district"), S.filed_hour.label("hour"),
+                                     func.count().label("filed"), *sums)
+                              .where(S.filed_hour >= since_hour)
+                              .group_by(S.district_code, S.filed_hour)).all()
+    return {"reported": [dict(r._mapping) for r in reported],
+            "closed": [dict(r._mapping) for r in closed],
+            "cohort": [dict(r._mapping) for r in cohort]}
