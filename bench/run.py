@@ -1,4 +1,7 @@
-"""`make bench`: every benchmark, sized for this machine (set BENCH_SEED_SCALES=100k,1M,10M for the big run)."""
+"""`make bench`: every benchmark, sized for this machine.
+
+For the big runs: BENCH_SEED_SCALES=100k,1M,10M and BENCH_POLL_SCALES=100k,1M,10M.
+"""
 from __future__ import annotations
 
 import os
@@ -11,6 +14,8 @@ RUNS = [
     ["bench_seed.py", "--scales", os.environ.get("BENCH_SEED_SCALES", "100k,1M"),
      "--backends", os.environ.get("BENCH_BACKENDS", "sqlite,postgresql")],
     ["bench_import.py", "--rows", os.environ.get("BENCH_IMPORT_ROWS", "100000")],
+    ["bench_poll.py", "--scales", os.environ.get("BENCH_POLL_SCALES", "100k,1M"),
+     "--backends", os.environ.get("BENCH_BACKENDS", "postgresql,sqlite")],
 ]
 
 

@@ -1,0 +1,209 @@
+"""Poll cost at 100k / 1M / 10M cases, store statements per interval, snapshot reads, and
+the naive pattern (every viewer runs the panel queries itself) for comparison.
+
+    python bench/bench_poll.py --scales 100k,1M --backends postgresql,sqlite
+
+Stores are kept between runs (PostgreSQL database cc_poll_<scale>, SQLite file
+var/bench/poll_<scale>.db) because seeding 10M cases takes minutes; --fresh re-seeds.
+While polling, the live simulator writes about 2 reports a second plus their lifecycle
+moves into the store, so every poll has something to read.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from sqlalchemy import create_engine, event, text  # noqa: E402
+from sqlalchemy.engine import Engine  # noqa: E402
+
+from bench._stores import PG_ADMIN_URL  # noqa: E402
+from dashboard.cache import Cache  # noqa: E402
+from dashboard.cli import _scale  # noqa: E402
+from dashboard.kpis.sections import SECTIONS, make_sections  # noqa: E402
+from dashboard.leader import Election, FileLock  # noqa: E402
+from dashboard.poller import Poller  # noqa: E402
+from dashboard.settings import PROJECT_ROOT, Settings  # noqa: E402
+from datasource.demo.seed import seed, store_is_empty  # noqa: E402
+from datasource.demo.simulate import Simulator  # noqa: E402
+from datasource.engine import make_engine  # noqa: E402
+from datasource.migrate import upgrade  # noqa: E402
+
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0"))
+
+
+class Counter:
+    """Store statements and their time, for every engine in this process."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.statements = 0
+        self.seconds = 0.0
+        self._start = threading.local()
+        event.listen(Engine, "before_cursor_execute", self._before)
+        event.listen(Engine, "after_cursor_execute", self._after)
+
+    def _before(self, *args):
+        self._start.t = time.perf_counter()
+
+    def _after(self, *args):
+        with self.lock:
+            self.statements += 1
+            self.seconds += time.perf_counter() - getattr(self._start, "t", time.perf_counter())
+
+    def take(self) -> tuple[int, float]:
+        with self.lock:
+            out = (self.statements, self.seconds)
+            self.statements, self.seconds = 0, 0.0
+        return out
+
+
+def store_url(backend: str, raw: str, fresh: bool) -> str:
+    name = f"poll_{raw.lower()}"
+    if backend == "sqlite":
+        path = PROJECT_ROOT / "var" / "bench" / f"{name}.db"
+        if fresh and path.exists():
+            path.unlink()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{path}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": f"cc_{name}"}).first()
+        if exists and fresh:
+            conn.execute(text(f'DROP DATABASE "cc_{name}" WITH (FORCE)'))
+            exists = None
+        if not exists:
+            conn.execute(text(f'CREATE DATABASE "cc_{name}"'))
+    admin.dispose()
+    return PG_ADMIN_URL.rsplit("/", 1)[0] + f"/cc_{name}"
+
+
+def ms(x: float) -> str:
+    return f"{x * 1000:8.1f} ms"
+
+
+def bench_one(backend: str, raw: str, polls: int, fresh: bool, counter: Counter) -> dict:
+    n = _scale(raw)
+    url = store_url(backend, raw, fresh)
+    engine = make_engine(url)
+    upgrade(engine)
+    if store_is_empty(engine):
+        print(f"  seeding {n:,} cases into {backend}...", flush=True)
+        seed(engine, total_cases=n, occupancy_days=2)
+    folder = Path(tempfile.mkdtemp(prefix="cc-bench-poll-"))
+    prefix = f"bench-{uuid.uuid4().hex[:8]}"
+    settings = Settings.from_env({"DATABASE_URL": url, "REDIS_URL": REDIS_URL, "CACHE_PREFIX": prefix,
+                                  "LOCAL_CACHE_DIR": str(folder), "LOG_LEVEL": "WARNING"}, environ={})
+    cache = Cache.from_settings(settings)
+    poller = Poller(settings, engine=engine, cache=cache, sections=make_sections,
+                    election=Election(FileLock(folder / "lock")))
+    sim = Simulator(engine, rate=2.0, seed=1)
+    tz = settings.tz
+
+    counter.take()
+    t0 = time.perf_counter()
+    poller.poll_once()
+    first = time.perf_counter() - t0
+    durations, statements = [], []
+    for _ in range(polls):
+        sim.tick(dt.datetime.now(dt.timezone.utc), 5.0)  # one interval's worth of writes
+        counter.take()
+        t0 = time.perf_counter()
+        snap = poller.poll_once()
+        durations.append(time.perf_counter() - t0)
+        statements.append(counter.take()[0])
+    bad = {k: s.status for k, s in snap.sections.items() if s.status != "fresh"}
+    if bad:
+        print(f"  WARNING: sections not fresh: {bad}")
+
+    # viewers: each refresh asks the cache whether the version changed; no store access
+    version = snap.version
+    viewer_statements = {}
+    for viewers in (1, 10, 100):
+        sim.tick(dt.datetime.now(dt.timezone.utc), 5.0)
+        counter.take()
+        poller.poll_once()
+        for _ in range(viewers):
+            cache.get_if_changed(version)
+        viewer_statements[viewers] = counter.take()[0]
+    version = cache.current_version()
+    reads_unchanged = []
+    for _ in range(300):
+        t0 = time.perf_counter()
+        assert cache.get_if_changed(version) is None
+        reads_unchanged.append(time.perf_counter() - t0)
+    reads_changed = []
+    for _ in range(30):
+        cache._memo = None  # noqa: SLF001  a reader that has not parsed this version yet
+        t0 = time.perf_counter()
+        assert cache.get_if_changed("not-this-version") is not None
+        reads_changed.append(time.perf_counter() - t0)
+
+    # the naive pattern: one viewer's refresh runs every panel's queries itself
+    counter.take()
+    t0 = time.perf_counter()
+    for fn in SECTIONS.values():
+        fn(engine, dt.datetime.now(dt.timezone.utc), tz)
+    naive_one = time.perf_counter() - t0
+    naive_statements, naive_db = counter.take()
+    poller.stop(wait=True)
+    engine.dispose()
+    return {"backend": backend, "scale": raw, "cases": n, "first_poll": first,
+            "median_poll": statistics.median(durations), "p90_poll": sorted(durations)[int(0.9 * (len(durations) - 1))],
+            "statements_per_poll": statistics.median(statements), "viewer_statements": viewer_statements,
+            "read_unchanged": statistics.median(reads_unchanged), "read_changed": statistics.median(reads_changed),
+            "naive_one_refresh": naive_one, "naive_statements": naive_statements, "naive_db": naive_db}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--scales", default="100k,1M")
+    ap.add_argument("--backends", default="postgresql,sqlite")
+    ap.add_argument("--polls", type=int, default=10)
+    ap.add_argument("--fresh", action="store_true", help="re-seed the kept stores")
+    ap.add_argument("--viewers", type=int, default=50, help="viewers in the naive comparison")
+    args = ap.parse_args(argv)
+    counter = Counter()
+    results = []
+    for backend in args.backends.split(","):
+        for raw in args.scales.split(","):
+            if backend == "sqlite" and _scale(raw) > 1_000_000:
+                continue  # SQLite is the embedded demo store: benchmarked up to 1M
+            print(f"\n== {backend} {raw}", flush=True)
+            r = bench_one(backend, raw, args.polls, args.fresh, counter)
+            results.append(r)
+            print(f"  first poll (state rebuild) {ms(r['first_poll'])}")
+            print(f"  poll median {ms(r['median_poll'])}, p90 {ms(r['p90_poll'])}, "
+                  f"{r['statements_per_poll']:.0f} store statements per poll")
+            print(f"  store statements in one interval with 1/10/100 viewers: "
+                  f"{r['viewer_statements'][1]} / {r['viewer_statements'][10]} / {r['viewer_statements'][100]}")
+            print(f"  snapshot read: unchanged {r['read_unchanged'] * 1e6:.0f} us, changed {ms(r['read_changed'])}")
+            naive_interval = r["naive_db"] * args.viewers
+            print(f"  naive: one refresh runs {r['naive_statements']} statements, {ms(r['naive_db'])} in the store; "
+                  f"x{args.viewers} viewers = {naive_interval:.2f} s of store time per interval "
+                  f"vs {r['median_poll']:.3f} s for one poll ({naive_interval / max(r['median_poll'], 1e-9):,.0f}x)")
+    print("\n== summary")
+    print(f"{'backend':<11}{'scale':>6}{'median poll':>14}{'stmts/poll':>12}{'naive x' + str(args.viewers):>16}")
+    for r in results:
+        print(f"{r['backend']:<11}{r['scale']:>6}{ms(r['median_poll']):>14}{r['statements_per_poll']:>12.0f}"
+              f"{r['naive_db'] * args.viewers:>14.2f} s")
+    for backend in {r["backend"] for r in results}:
+        rs = {r["scale"].lower(): r for r in results if r["backend"] == backend}
+        small = rs.get("100k")
+        for big in ("1m", "10m"):
+            if small and big in rs:
+                print(f"{backend}: median poll {big.upper()}/100k = {rs[big]['median_poll'] / small['median_poll']:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
