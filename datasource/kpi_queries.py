@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Engine, and_, case, distinct, func, literal, select
+from sqlalchemy import Engine, and_, case, distinct, func, literal, or_, select
 
 from datasource.schema import (OPEN_STATUSES, Case, CaseCategory, District, Enterprise,
                                EnterpriseProblem, EnterpriseVisit, Grid, OccupancyReading,
@@ -105,6 +105,16 @@ def overdue_by_age(engine: Engine, now: dt.datetime, edges_hours: list[float]) -
                                 func.count().label("n"))
                  .where(Case.status.in_(RUNNING_STATUSES), Case.deadline_at < now)
                  .group_by(Case.district_code, bucket))
+
+
+def running_deadlines_between(engine: Engine, ranges: list[tuple[dt.datetime, dt.datetime]]) -> list[dict]:
+    """District and deadline of the running open cases whose deadline is in any of the
+    [start, end) ranges (the part-hours an hourly histogram cannot split)."""
+    if not ranges:
+        return []
+    return _rows(engine, select(Case.district_code.label("district"), Case.deadline_at)
+                 .where(Case.status.in_(RUNNING_STATUSES),
+                        or_(*[and_(Case.deadline_at >= a, Case.deadline_at < b) for a, b in ranges])))
 
 
 _TICKER_COLUMNS = (Case.id, Case.external_id, Case.district_code.label("district"),

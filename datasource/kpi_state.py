@@ -10,11 +10,12 @@ import datetime as dt
 
 from sqlalchemy import Engine, and_, case, delete, func, insert, select
 
-from datasource.schema import Case, KpiCaseState, KpiMeta
+from datasource.kpi_queries import RUNNING_STATUSES
+from datasource.schema import OPEN_STATUSES, Case, KpiCaseState, KpiMeta
 from datasource.sqlfuncs import epoch_seconds, utc_hour
 
 WATERMARK = "cases_watermark"
-FIELDS = ("district_code", "reported_hour", "closed_hour", "filed_hour", "closed", "closed_on_time",
+FIELDS = ("district_code", "category_code", "status", "deadline_hour", "reported_hour", "closed_hour", "filed_hour", "closed", "closed_on_time",
           "handled", "handled_on_time", "reworked", "extended", "handle_seconds", "close_seconds")
 CHUNK = 1000
 
@@ -30,6 +31,10 @@ def contribution_columns():
     return [
         Case.id.label("case_id"),
         Case.district_code.label("district_code"),
+        Case.category_code.label("category_code"),
+        Case.status.label("status"),
+        case((and_(Case.status.in_(RUNNING_STATUSES), Case.deadline_at.is_not(None)),
+              utc_hour(Case.deadline_at)), else_=None).label("deadline_hour"),
         utc_hour(Case.reported_at).label("reported_hour"),
         utc_hour(Case.closed_at).label("closed_hour"),
         case((in_cohort, utc_hour(Case.filed_at)), else_=None).label("filed_hour"),
@@ -135,6 +140,16 @@ def rollup_rows(engine: Engine, since_hour: str) -> dict[str, list[dict]]:
                                      func.count().label("filed"), *sums)
                               .where(S.filed_hour >= since_hour)
                               .group_by(S.district_code, S.filed_hour)).all()
+        open_ = conn.execute(select(S.district_code.label("district"), S.category_code.label("category"),
+                                    S.status, func.count().label("n"))
+                             .where(S.status.in_(OPEN_STATUSES))
+                             .group_by(S.district_code, S.category_code, S.status)).all()
+        deadlines = conn.execute(select(S.district_code.label("district"), S.deadline_hour.label("hour"),
+                                        func.count().label("n"))
+                                 .where(S.deadline_hour.is_not(None))
+                                 .group_by(S.district_code, S.deadline_hour)).all()
     return {"reported": [dict(r._mapping) for r in reported],
             "closed": [dict(r._mapping) for r in closed],
-            "cohort": [dict(r._mapping) for r in cohort]}
+            "cohort": [dict(r._mapping) for r in cohort],
+            "open": [dict(r._mapping) for r in open_],
+            "deadlines": [dict(r._mapping) for r in deadlines]}

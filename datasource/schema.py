@@ -218,6 +218,7 @@ class EnterpriseProblem(Base):
     __table_args__ = (
         Index("ix_enterprise_problems_status_district", "status", "district_code"),
         Index("ix_enterprise_problems_raised_at", "raised_at"),
+        Index("ix_enterprise_problems_resolved_at", "resolved_at"),
         Index("ix_enterprise_problems_updated_at", "updated_at"),
     )
 
@@ -263,6 +264,9 @@ class KpiCaseState(Base):
     case_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
                                          autoincrement=False)
     district_code: Mapped[str] = mapped_column(String(12))
+    category_code: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    deadline_hour: Mapped[Optional[str]] = mapped_column(String(13))  # running open cases only
     reported_hour: Mapped[Optional[str]] = mapped_column(String(13))
     closed_hour: Mapped[Optional[str]] = mapped_column(String(13))
     filed_hour: Mapped[Optional[str]] = mapped_column(String(13))  # null: not filed, or voided

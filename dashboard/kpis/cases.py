@@ -14,7 +14,7 @@ import numpy as np
 
 from dashboard.kpis.common import CITY, compare, iso, ratio
 from dashboard.periods import (UTC, Period, all_periods, check_hour_aligned, floor_hour,
-                               local_day, parse_hour_key, period)
+                               hour_key, local_day, parse_hour_key, period)
 from datasource import kpi_queries as q
 
 COHORT_FIELDS = ("filed", "closed", "closed_on_time", "handled", "handled_on_time", "reworked",
@@ -194,6 +194,39 @@ def overdue_block(rows: list[dict], districts: list[str]) -> dict:
     return {"total": sum(by_district.values()), "by_district": by_district, "ageing": buckets}
 
 
+def _bucket(age_h: float) -> int:
+    """Index of the ageing bucket for a deadline passed `age_h` hours ago (age_h > 0)."""
+    i = 0
+    while i + 1 < len(OVERDUE_EDGES_H) and age_h >= OVERDUE_EDGES_H[i + 1]:
+        i += 1
+    return i
+
+
+def overdue_partial_hours(now: dt.datetime) -> list[tuple[dt.datetime, dt.datetime]]:
+    """The hours that hold a bucket boundary (now, now - 24 h, ...): an hourly histogram
+    cannot split them, so their cases are counted one by one."""
+    hours = {floor_hour(now - dt.timedelta(hours=h)) for h in OVERDUE_EDGES_H}
+    return sorted((h, h + dt.timedelta(hours=1)) for h in hours)
+
+
+def overdue_from_histogram(deadlines: dict, exact: list[dict], now: dt.datetime) -> list[dict]:
+    """Rows like kpi_queries.overdue_by_age from running open cases counted per
+    (district, deadline hour), plus the exact deadlines of the partial hours."""
+    partial = {hour_key(a) for a, _ in overdue_partial_hours(now)}
+    current = hour_key(now)  # keys below it are hours that have wholly passed
+    # hour keys of the boundaries now - 24 h, now - 72 h, ...: an hour that holds none of
+    # them lies wholly inside one bucket, found by comparing keys (they sort like times)
+    thresholds = [hour_key(now - dt.timedelta(hours=h)) for h in OVERDUE_EDGES_H[1:]]
+    out: dict[tuple[str, int], int] = defaultdict(int)
+    for (d, h), n in deadlines.items():
+        if n and h < current and h not in partial:
+            out[(d, sum(1 for t in thresholds if h < t))] += n
+    for r in exact:
+        if r["deadline_at"] < now:
+            out[(r["district"], _bucket((now - r["deadline_at"]).total_seconds() / 3600))] += 1
+    return [{"district": d, "bucket": b, "n": n} for (d, b), n in out.items() if n]
+
+
 def daily_series(roll: CaseRollup, now: dt.datetime, tz: ZoneInfo, days: int = SERIES_DAYS) -> list[dict]:
     """Reported and closed per local day for the last `days` days, today included."""
     first = local_day(now, tz) - dt.timedelta(days=days - 1)
@@ -208,8 +241,10 @@ def ticker_row(r: dict) -> dict:
 
 
 # -- sections -------------------------------------------------------------------------
-def compute_cases(engine, now: dt.datetime, tz: ZoneInfo, roll: CaseRollup | None = None) -> dict:
-    """The "cases" section of the snapshot."""
+def compute_cases(engine, now: dt.datetime, tz: ZoneInfo, roll: CaseRollup | None = None,
+                  open_rows: list[dict] | None = None, overdue_rows: list[dict] | None = None) -> dict:
+    """The "cases" section of the snapshot. An incremental poller passes what it maintains
+    (rollups, open counts, overdue rows); anything not passed is recomputed from SQL."""
     check_hour_aligned(tz, now)
     districts = [d["code"] for d in q.districts(engine)]
     parents = {c["code"]: c["parent_code"] for c in q.categories(engine) if c["parent_code"]}
@@ -221,13 +256,16 @@ def compute_cases(engine, now: dt.datetime, tz: ZoneInfo, roll: CaseRollup | Non
         cur = roll.window(p.start, p.end + dt.timedelta(hours=1))  # the current hour is whole so far
         prev = counts_between(engine, roll, p.prev_start, p.prev_end)
         blocks[name] = period_block(cur, prev, districts)
-    open_rows = q.open_by_district_category_status(engine)
+    if open_rows is None:
+        open_rows = q.open_by_district_category_status(engine)
+    if overdue_rows is None:
+        overdue_rows = q.overdue_by_age(engine, now, list(OVERDUE_EDGES_H))
     return {
         "districts": districts,
         "periods": {n: p.as_dict() for n, p in periods.items()},
         "periods_kpis": blocks,
         "open": open_block(open_rows, districts, parents),
-        "overdue": overdue_block(q.overdue_by_age(engine, now, list(OVERDUE_EDGES_H)), districts),
+        "overdue": overdue_block(overdue_rows, districts),
         "series_30d": daily_series(roll, now, tz),
     }
 

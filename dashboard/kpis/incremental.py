@@ -11,13 +11,16 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
+from collections import defaultdict
 from zoneinfo import ZoneInfo
 
 from dashboard.metrics import report_rows_changed
-from dashboard.kpis.cases import COHORT_FIELDS, CaseRollup, compute_cases, window_start
+from dashboard.kpis.cases import (COHORT_FIELDS, CaseRollup, compute_cases, overdue_from_histogram,
+                                  overdue_partial_hours, window_start)
 from dashboard.periods import hour_key
 from datasource import kpi_queries as q
 from datasource import kpi_state
+from datasource.schema import OPEN_STATUSES
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +55,8 @@ class IncrementalCases:
         for r in rows["cohort"]:
             roll.add("cohort", r["district"], r["hour"], r)
         self.roll = roll
+        self.open = defaultdict(int, {(r["district"], r["category"], r["status"]): r["n"] for r in rows["open"]})
+        self.deadlines = defaultdict(int, {(r["district"], r["hour"]): r["n"] for r in rows["deadlines"]})
         self._verified_at = time.monotonic()
 
     def _incomplete(self, engine) -> bool:
@@ -60,6 +65,10 @@ class IncrementalCases:
 
     def _apply(self, row: dict, sign: int) -> None:
         d = row["district_code"]
+        if row["status"] in OPEN_STATUSES:
+            self.open[(d, row["category_code"], row["status"])] += sign
+        if row["deadline_hour"]:
+            self.deadlines[(d, row["deadline_hour"])] += sign
         if row["reported_hour"]:
             self.roll.add("reported", d, row["reported_hour"], 1, sign)
         if row["closed_hour"]:
@@ -91,9 +100,17 @@ class IncrementalCases:
         self.last_changed = len(changed)
         return len(changed)
 
+    def open_rows(self) -> list[dict]:
+        return [{"district": d, "category": c, "status": s, "n": n} for (d, c, s), n in self.open.items() if n]
+
+    def overdue_rows(self, engine, now: dt.datetime) -> list[dict]:
+        exact = q.running_deadlines_between(engine, overdue_partial_hours(now))
+        return overdue_from_histogram(self.deadlines, exact, now)
+
     def __call__(self, engine, now: dt.datetime, tz: ZoneInfo) -> dict:
         report_rows_changed(self.refresh(engine, now, tz))
-        return compute_cases(engine, now, tz, roll=self.roll)
+        return compute_cases(engine, now, tz, roll=self.roll, open_rows=self.open_rows(),
+                             overdue_rows=self.overdue_rows(engine, now))
 
 
 def _same(old: dict | None, new: dict) -> bool:

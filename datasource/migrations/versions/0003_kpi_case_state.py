@@ -1,5 +1,6 @@
 """kpi_case_state and kpi_meta: the poller's incremental KPI state; an index on
-(status, deadline_at) for overdue counts, which replaces the one on deadline_at alone
+(status, deadline_at) for overdue counts, which replaces the one on deadline_at alone;
+an index on enterprise_problems.resolved_at for "problems resolved in the period"
 
 Revision ID: 0003
 Revises: 0002
@@ -15,12 +16,16 @@ depends_on = None
 
 def upgrade() -> None:
     op.drop_index("ix_cases_deadline_at", table_name="cases")
+    op.create_index("ix_enterprise_problems_resolved_at", "enterprise_problems", ["resolved_at"])
     op.create_index("ix_cases_status_deadline", "cases", ["status", "deadline_at"])
     op.create_table(
         "kpi_case_state",
         sa.Column("case_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=False,
                   nullable=False),
         sa.Column("district_code", sa.String(12), nullable=False),
+        sa.Column("category_code", sa.String(16), nullable=False),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("deadline_hour", sa.String(13)),
         sa.Column("reported_hour", sa.String(13)),
         sa.Column("closed_hour", sa.String(13)),
         sa.Column("filed_hour", sa.String(13)),
@@ -43,6 +48,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_enterprise_problems_resolved_at", table_name="enterprise_problems")
     op.drop_index("ix_cases_status_deadline", table_name="cases")
     op.create_index("ix_cases_deadline_at", "cases", ["deadline_at"])
     op.drop_table("kpi_meta")
