@@ -164,7 +164,7 @@ def _make_store_unreachable(engine, store_url, tmp_path):
 
 def test_unreachable_store_makes_sections_stale_and_the_next_poll_recovers(
         reference_engine, store_url, tmp_path):
-    poller = _poller(tmp_path, reference_engine)
+    poller = _poller(tmp_path, reference_engine, sections={"open_cases": open_cases_section})
     good = poller.poll_once()
     back = _make_store_unreachable(reference_engine, store_url, tmp_path)
     try:
@@ -261,8 +261,9 @@ def test_without_redis_a_file_lock_keeps_one_poller_per_host(tmp_path):
         time.sleep(0.5)
         assert set(log) == {"first"} and not second.election.is_leader
         first.stop()
-        _wait(lambda: "second" in log)
-        assert second.cache.get().sections["who"].data == "second"
+        # the section runs (and logs) before the snapshot is published: wait for the cache
+        _wait(lambda: second.cache.get() is not None
+              and second.cache.get().sections["who"].data == "second")
     finally:
         first.stop()
         second.stop()
