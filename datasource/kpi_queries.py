@@ -258,3 +258,32 @@ def occupancy_by_hour(engine: Engine, since: dt.datetime, until: dt.datetime) ->
                                 func.sum(per_facility.c.occupied).label("occupied"),
                                 func.sum(per_facility.c.capacity).label("capacity"))
                  .group_by(per_facility.c.district, per_facility.c.hour))
+
+
+# -- enterprise rows for the poller's in-memory state ---------------------------------
+def visit_rows(engine: Engine, updated_after: dt.datetime | None = None) -> list[tuple]:
+    """(id, enterprise_id, district, visited_at, updated_at) of all visits, or of those
+    updated after the watermark."""
+    V = EnterpriseVisit
+    stmt = select(V.id, V.enterprise_id, V.district_code, V.visited_at, V.updated_at)
+    if updated_after is not None:
+        stmt = stmt.where(V.updated_at > updated_after)
+    with engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(stmt)]
+
+
+def problem_rows(engine: Engine, updated_after: dt.datetime | None = None) -> list[tuple]:
+    """(id, district, type, status, raised_at, resolved_at, updated_at) of all problems, or
+    of those updated after the watermark."""
+    P = EnterpriseProblem
+    stmt = select(P.id, P.district_code, P.problem_type, P.status, P.raised_at, P.resolved_at, P.updated_at)
+    if updated_after is not None:
+        stmt = stmt.where(P.updated_at > updated_after)
+    with engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(stmt)]
+
+
+def enterprise_row_counts(engine: Engine) -> tuple[int, int]:
+    with engine.connect() as conn:
+        return (conn.execute(select(func.count()).select_from(EnterpriseVisit)).scalar_one(),
+                conn.execute(select(func.count()).select_from(EnterpriseProblem)).scalar_one())

@@ -7,6 +7,7 @@ import pytest
 from sqlalchemy import delete, insert
 
 from dashboard.kpis.enterprise import compute_enterprise
+from dashboard.kpis.enterprise_state import IncrementalEnterprise
 from dashboard.kpis.parking import STALE_AFTER, compute_parking
 from dashboard.periods import PERIODS
 from datasource import schema
@@ -23,8 +24,13 @@ def city(engine):
     return engine
 
 
-def test_enterprise_periods_match_pandas(city):
-    got = compute_enterprise(city, FIXED_NOW, TZ)
+@pytest.mark.parametrize("source", ["sql", "state"])
+def test_enterprise_periods_match_pandas(city, source):
+    """Both answers, the store's and the poller's in-memory state, equal pandas."""
+    if source == "state":
+        got = IncrementalEnterprise()(city, FIXED_NOW, TZ)
+    else:
+        got = compute_enterprise(city, FIXED_NOW, TZ)
     visits = oracle.frame(city, schema.EnterpriseVisit)
     problems = oracle.frame(city, schema.EnterpriseProblem)
     for name in PERIODS:
@@ -124,3 +130,41 @@ def test_parking_now_and_today_match_pandas(city):
 def test_no_readings_means_unknown_not_zero(reference_engine):
     got = compute_parking(reference_engine, FIXED_NOW, TZ)
     assert got["city"]["occupancy_now"] is None and got["city"]["facilities"] == 0
+
+
+def test_enterprise_state_follows_writes(city):
+    """New visits, new problems and resolutions reach the in-memory state by watermark."""
+    from sqlalchemy import select, update
+
+    from datasource.demo.simulate import Simulator
+
+    inc = IncrementalEnterprise()
+    inc(city, FIXED_NOW, TZ)
+    sim = Simulator(city, rate=30, seed=4)
+    for k in range(1, 6):
+        sim.tick(FIXED_NOW + dt.timedelta(seconds=60 * k), 60)
+    later = FIXED_NOW + dt.timedelta(seconds=400)
+    with city.begin() as conn:  # resolve an old problem: an update, not an insert
+        P = schema.EnterpriseProblem
+        pid = conn.execute(select(P.id).where(P.status == "open").limit(1)).scalar_one()
+        conn.execute(update(P).where(P.id == pid).values(status="resolved", resolved_at=later,
+                                                           updated_at=later))
+    got = inc(city, later, TZ)
+    assert inc.last_changed > 0 and inc.reloads == 1
+    want = compute_enterprise(city, later, TZ)
+    assert got["open_problems"] == want["open_problems"]
+    for name in PERIODS:
+        for part in ("city", "by_district", "by_type"):
+            _assert_close(got["periods"][name][part], want["periods"][name][part], f"{name}.{part}")
+
+
+def _assert_close(a, b, path):
+    """Equal, floats within a millionth (SQLite's julianday() rounds durations to ~1 ms)."""
+    if isinstance(a, dict):
+        assert isinstance(b, dict) and a.keys() == b.keys(), path
+        for k in a:
+            _assert_close(a[k], b[k], f"{path}.{k}")
+    elif isinstance(a, float) or isinstance(b, float):
+        assert a == pytest.approx(b, rel=1e-6), path
+    else:
+        assert a == b, path

@@ -22,10 +22,29 @@ def _problem_stats(rows: list[dict], key: str) -> dict[str, dict]:
             for k, v in sums.items()}
 
 
-def _period_stats(engine, start: dt.datetime, end: dt.datetime) -> dict:
-    visits = totals_by(q.visits_summary(engine, start, end), "district", ("visits", "enterprises"))
-    problems = q.problems_raised(engine, start, end)
-    resolved_in = totals_by(q.problems_resolved_in(engine, start, end), "district", ("resolved",))
+class SqlSource:
+    """Visits and problems straight from the store (the full computation)."""
+
+    def __init__(self, engine):
+        self.engine = engine
+
+    def visits_summary(self, start, end):
+        return q.visits_summary(self.engine, start, end)
+
+    def problems_raised(self, start, end):
+        return q.problems_raised(self.engine, start, end)
+
+    def problems_resolved_in(self, start, end):
+        return q.problems_resolved_in(self.engine, start, end)
+
+    def problems_open(self):
+        return q.problems_open(self.engine)
+
+
+def _period_stats(source, start: dt.datetime, end: dt.datetime) -> dict:
+    visits = totals_by(source.visits_summary(start, end), "district", ("visits", "enterprises"))
+    problems = source.problems_raised(start, end)
+    resolved_in = totals_by(source.problems_resolved_in(start, end), "district", ("resolved",))
     return {"visits": visits, "by_district": _problem_stats(problems, "district"),
             "by_type": _problem_stats(problems, "type"), "resolved_in": resolved_in}
 
@@ -48,13 +67,15 @@ def _compare_block(cur: dict, prev: dict, keys: list[str]) -> dict:
     return {"city": one(CITY), "by_district": {k: one(k) for k in keys}}
 
 
-def compute_enterprise(engine, now: dt.datetime, tz: ZoneInfo) -> dict:
-    """The "enterprise" section of the snapshot."""
+def compute_enterprise(engine, now: dt.datetime, tz: ZoneInfo, source=None) -> dict:
+    """The "enterprise" section of the snapshot. `source` answers the visit and problem
+    questions: the store by default, or the poller's EnterpriseState."""
+    source = source or SqlSource(engine)
     districts = [d["code"] for d in q.districts(engine)]
     out: dict = {"districts": districts, "periods": {}}
     for name, p in all_periods(now, tz).items():
-        cur = _period_stats(engine, p.start, p.end + dt.timedelta(microseconds=1))
-        prev = _period_stats(engine, p.prev_start, p.prev_end)
+        cur = _period_stats(source, p.start, p.end + dt.timedelta(microseconds=1))
+        prev = _period_stats(source, p.prev_start, p.prev_end)
         block = _compare_block(cur, prev, districts)
         types = sorted(set(cur["by_type"]) | set(prev["by_type"]) - {CITY})
         block["by_type"] = {t: {"raised": compare(cur["by_type"].get(t, {}).get("raised", 0),
@@ -63,7 +84,7 @@ def compute_enterprise(engine, now: dt.datetime, tz: ZoneInfo) -> dict:
                                                            prev["by_type"].get(t, {}).get("resolution_rate"))}
                             for t in types if t != CITY}
         out["periods"][name] = block
-    open_rows = q.problems_open(engine)
+    open_rows = source.problems_open()
     open_by_district: dict[str, int] = {d: 0 for d in districts}
     open_by_type: dict[str, int] = defaultdict(int)
     for r in open_rows:

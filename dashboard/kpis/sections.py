@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 from dashboard.kpis.cases import compute_cases, compute_ticker
 from dashboard.kpis.enterprise import compute_enterprise
+from dashboard.kpis.enterprise_state import IncrementalEnterprise
 from dashboard.kpis.incremental import IncrementalCases
 from dashboard.kpis.parking import compute_parking
 from datasource import queries
@@ -31,6 +32,7 @@ SECTIONS = {
 
 
 def make_sections() -> dict:
-    """What a poller computes: the KPI sections, the cases one maintained incrementally.
+    """What a poller computes: the KPI sections, cases and enterprise kept incrementally.
     (open_cases is left out: the cases section carries open cases per district.)"""
-    return {**{k: v for k, v in SECTIONS.items() if k != "open_cases"}, "cases": IncrementalCases()}
+    return {**{k: v for k, v in SECTIONS.items() if k != "open_cases"},
+            "cases": IncrementalCases(), "enterprise": IncrementalEnterprise()}

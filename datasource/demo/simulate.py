@@ -124,7 +124,7 @@ class Simulator:
             street = self.street_names.get(g.street_id, "")
             self._counter += 1
             rows.append({
-                "external_id": f"ZZ{d}-L{int(now.timestamp() * 1000)}{self._counter % 1000:03d}",
+                "external_id": f"ZZ{d}-L{int(now.timestamp() * 1000)}-{self._counter}",
                 "source": src, "category_code": c.code, "district_code": d,
                 "street_id": g.street_id, "grid_id": g.id,
                 "lat": round(g.center_lat + self.rng.normal(0, 0.0025), 6),
@@ -196,7 +196,7 @@ class Simulator:
             d = self.districts[self.rng.choice(len(self.districts), p=self.district_p)]
             ent = self.ent_by_district[d][int(self.rng.integers(len(self.ent_by_district[d])))]
             self._counter += 1
-            stamp = f"{int(now.timestamp() * 1000)}{self._counter % 1000:03d}"
+            stamp = f"{int(now.timestamp() * 1000)}-{self._counter}"
             visit_id = conn.execute(insert(schema.EnterpriseVisit).values(
                 external_id=f"V{d}L{stamp}", enterprise_id=ent.id, district_code=d,
                 grid_id=ent.exclusive_grid_id or ent.grid_id, visited_at=now,
