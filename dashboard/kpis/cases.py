@@ -209,22 +209,53 @@ def overdue_partial_hours(now: dt.datetime) -> list[tuple[dt.datetime, dt.dateti
     return sorted((h, h + dt.timedelta(hours=1)) for h in hours)
 
 
-def overdue_from_histogram(deadlines: dict, exact: list[dict], now: dt.datetime) -> list[dict]:
-    """Rows like kpi_queries.overdue_by_age from running open cases counted per
-    (district, deadline hour), plus the exact deadlines of the partial hours."""
-    partial = {hour_key(a) for a, _ in overdue_partial_hours(now)}
-    current = hour_key(now)  # keys below it are hours that have wholly passed
-    # hour keys of the boundaries now - 24 h, now - 72 h, ...: an hour that holds none of
-    # them lies wholly inside one bucket, found by comparing keys (they sort like times)
-    thresholds = [hour_key(now - dt.timedelta(hours=h)) for h in OVERDUE_EDGES_H[1:]]
-    out: dict[tuple[str, int], int] = defaultdict(int)
-    for (d, h), n in deadlines.items():
-        if n and h < current and h not in partial:
-            out[(d, sum(1 for t in thresholds if h < t))] += n
-    for r in exact:
-        if r["deadline_at"] < now:
-            out[(r["district"], _bucket((now - r["deadline_at"]).total_seconds() / 3600))] += 1
-    return [{"district": d, "bucket": b, "n": n} for (d, b), n in out.items() if n]
+class DeadlineHistogram:
+    """Running open cases counted per (deadline hour, district), as a numpy array from
+    `since` on; deadlines before `since` (more than a year ago) sit in `older`."""
+
+    def __init__(self, since: dt.datetime, districts: list[str], hours: int = 24):
+        self.since = floor_hour(since)
+        self.index = {d: i for i, d in enumerate(districts)}
+        self.districts = list(districts)
+        self.counts = np.zeros((hours, len(districts)), dtype=np.int64)
+        self.older = np.zeros(len(districts), dtype=np.int64)
+
+    def _h(self, t: dt.datetime) -> int:
+        return int((floor_hour(t) - self.since) // dt.timedelta(hours=1))
+
+    def add(self, district: str, hour: str, n: int) -> None:
+        d = self.index.get(district)
+        if d is None:
+            return
+        h = self._h(parse_hour_key(hour))
+        if h < 0:
+            self.older[d] += n
+            return
+        if h >= len(self.counts):
+            grow = max(h + 1, 2 * len(self.counts)) - len(self.counts)
+            self.counts = np.concatenate([self.counts, np.zeros((grow, self.counts.shape[1]), dtype=np.int64)])
+        self.counts[h, d] += n
+
+    def overdue_rows(self, exact: list[dict], now: dt.datetime) -> list[dict]:
+        """Rows like kpi_queries.overdue_by_age: whole hours between the hours that hold a
+        bucket boundary (now, now - 24 h, ...) are slice sums; those boundary hours are
+        counted from `exact`, the deadlines of their cases."""
+        marks = [self._h(now - dt.timedelta(hours=h)) for h in OVERDUE_EDGES_H]  # descending
+        sums = []
+        for i in range(len(OVERDUE_EDGES_H)):
+            hi = marks[i]
+            lo = marks[i + 1] + 1 if i + 1 < len(marks) else 0
+            part = self.counts[max(lo, 0):max(min(hi, len(self.counts)), 0)].sum(axis=0)
+            sums.append(part + (self.older if i == len(OVERDUE_EDGES_H) - 1 else 0))
+        out: dict[tuple[str, int], int] = defaultdict(int)
+        for b, vec in enumerate(sums):
+            for d, n in zip(self.districts, vec):
+                if n:
+                    out[(d, b)] += int(n)
+        for r in exact:
+            if r["deadline_at"] < now and r["district"] in self.index:
+                out[(r["district"], _bucket((now - r["deadline_at"]).total_seconds() / 3600))] += 1
+        return [{"district": d, "bucket": b, "n": n} for (d, b), n in out.items() if n]
 
 
 def daily_series(roll: CaseRollup, now: dt.datetime, tz: ZoneInfo, days: int = SERIES_DAYS) -> list[dict]:

@@ -15,7 +15,7 @@ from collections import defaultdict
 from zoneinfo import ZoneInfo
 
 from dashboard.metrics import report_rows_changed
-from dashboard.kpis.cases import (COHORT_FIELDS, CaseRollup, compute_cases, overdue_from_histogram,
+from dashboard.kpis.cases import (COHORT_FIELDS, CaseRollup, DeadlineHistogram, compute_cases,
                                   overdue_partial_hours, window_start)
 from dashboard.periods import hour_key
 from datasource import kpi_queries as q
@@ -56,7 +56,9 @@ class IncrementalCases:
             roll.add("cohort", r["district"], r["hour"], r)
         self.roll = roll
         self.open = defaultdict(int, {(r["district"], r["category"], r["status"]): r["n"] for r in rows["open"]})
-        self.deadlines = defaultdict(int, {(r["district"], r["hour"]): r["n"] for r in rows["deadlines"]})
+        self.deadlines = DeadlineHistogram(window_start(now, tz), districts)
+        for r in rows["deadlines"]:
+            self.deadlines.add(r["district"], r["hour"], r["n"])
         self._verified_at = time.monotonic()
 
     def _incomplete(self, engine) -> bool:
@@ -68,7 +70,7 @@ class IncrementalCases:
         if row["status"] in OPEN_STATUSES:
             self.open[(d, row["category_code"], row["status"])] += sign
         if row["deadline_hour"]:
-            self.deadlines[(d, row["deadline_hour"])] += sign
+            self.deadlines.add(d, row["deadline_hour"], sign)
         if row["reported_hour"]:
             self.roll.add("reported", d, row["reported_hour"], 1, sign)
         if row["closed_hour"]:
@@ -105,7 +107,7 @@ class IncrementalCases:
 
     def overdue_rows(self, engine, now: dt.datetime) -> list[dict]:
         exact = q.running_deadlines_between(engine, overdue_partial_hours(now))
-        return overdue_from_histogram(self.deadlines, exact, now)
+        return self.deadlines.overdue_rows(exact, now)
 
     def __call__(self, engine, now: dt.datetime, tz: ZoneInfo) -> dict:
         report_rows_changed(self.refresh(engine, now, tz))
