@@ -84,6 +84,43 @@ def filed_cohorts_by_hour(engine: Engine, since: dt.datetime,
     return _rows(engine, stmt)
 
 
+def in_ranges(engine: Engine, ranges: list[tuple[dt.datetime, dt.datetime]]) -> dict[str, list[dict]]:
+    """The three case axes over a few short [start, end) ranges at once, rows labelled with
+    the range's index as `part`: one statement per axis, whatever the number of ranges."""
+    def part(col):
+        return case(*[(and_(col >= a, col < b), i) for i, (a, b) in enumerate(ranges)], else_=None)
+
+    def any_range(col):
+        return or_(*[and_(col >= a, col < b) for a, b in ranges])
+
+    out = {"reported": [], "closed": [], "cohort": []}
+    if not ranges:
+        return out
+    rp, cp, fp = part(Case.reported_at), part(Case.closed_at), part(Case.filed_at)
+    out["reported"] = _rows(engine, select(rp.label("part"), Case.district_code.label("district"),
+                                           func.count().label("n"))
+                            .where(any_range(Case.reported_at)).group_by(rp, Case.district_code))
+    out["closed"] = _rows(engine, select(cp.label("part"), Case.district_code.label("district"),
+                                         func.count().label("n"))
+                          .where(any_range(Case.closed_at)).group_by(cp, Case.district_code))
+    handled = Case.handled_at.is_not(None)
+    closed = Case.closed_at.is_not(None)
+    out["cohort"] = _rows(engine, select(
+        fp.label("part"), Case.district_code.label("district"), func.count().label("filed"),
+        _flag(closed).label("closed"),
+        _flag(and_(closed, Case.closed_at <= Case.deadline_at)).label("closed_on_time"),
+        _flag(handled).label("handled"),
+        _flag(and_(handled, Case.handled_at <= Case.deadline_at)).label("handled_on_time"),
+        _flag(Case.rework_count > 0).label("reworked"),
+        _flag(Case.extended).label("extended"),
+        func.coalesce(func.sum(case((handled, epoch_seconds(Case.handled_at) - epoch_seconds(Case.filed_at)),
+                                    else_=None)), 0.0).label("handle_seconds"),
+        func.coalesce(func.sum(case((closed, epoch_seconds(Case.closed_at) - epoch_seconds(Case.filed_at)),
+                                    else_=None)), 0.0).label("close_seconds"))
+        .where(any_range(Case.filed_at), Case.voided.is_(False)).group_by(fp, Case.district_code))
+    return out
+
+
 # -- cases: the open set (small, whatever the history) -------------------------------
 def open_by_district_category_status(engine: Engine) -> list[dict]:
     return _rows(engine, select(Case.district_code.label("district"),

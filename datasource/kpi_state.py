@@ -80,15 +80,13 @@ def watermark(engine: Engine) -> dt.datetime | None:
     return dt.datetime.fromisoformat(raw) if raw else None
 
 
-def changed_since(engine: Engine, since: dt.datetime | None) -> tuple[list[dict], dt.datetime | None]:
-    """Contributions of the cases updated after `since`, and the newest updated_at among them."""
+def changed_since(engine: Engine, since: dt.datetime | None) -> list[dict]:
+    """Contributions of the cases updated after `since`, each with its `updated_at`."""
     stmt = select(*contribution_columns(), Case.updated_at.label("updated_at"))
     if since is not None:
         stmt = stmt.where(Case.updated_at > since)
     with engine.connect() as conn:
-        rows = [dict(r._mapping) for r in conn.execute(stmt)]
-    newest = max((r.pop("updated_at") for r in rows), default=None)
-    return rows, newest
+        return [dict(r._mapping) for r in conn.execute(stmt)]
 
 
 def stored(engine: Engine, case_ids: list[int]) -> dict[int, dict]:

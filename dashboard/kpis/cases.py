@@ -81,20 +81,30 @@ class CaseRollup:
                                  for i, f in enumerate(COHORT_FIELDS)}
         return out
 
+    def _index(self, t: dt.datetime) -> int:
+        return max(0, int((floor_hour(t) - self.since) // dt.timedelta(hours=1)))
+
     def daily(self, first_local: dt.datetime, days: int, tz: ZoneInfo) -> list[dict]:
+        """City-wide reported and closed per local day from `first_local` (a local midnight)."""
+        reported, closed = self.reported.sum(axis=1), self.closed.sum(axis=1)
         out = []
         for i in range(days):
-            day_start = (first_local + dt.timedelta(days=i)).astimezone(UTC)
-            day_end = (first_local + dt.timedelta(days=i + 1)).astimezone(UTC)
-            w = self.window(day_start, day_end)
+            lo = self._index((first_local + dt.timedelta(days=i)).astimezone(UTC))
+            hi = self._index((first_local + dt.timedelta(days=i + 1)).astimezone(UTC))
             out.append({"date": (first_local + dt.timedelta(days=i)).date().isoformat(),
-                        "reported": w["reported"][CITY]["n"], "closed": w["closed"][CITY]["n"]})
+                        "reported": int(round(reported[lo:hi].sum())), "closed": int(round(closed[lo:hi].sum()))})
         return out
 
 
 def window_start(now: dt.datetime, tz: ZoneInfo) -> dt.datetime:
     """The rollups cover this year and last year (for "this year" and its comparison)."""
     return period("year", now, tz).prev_start
+
+
+def load_reference(engine) -> tuple[list[str], dict[str, str]]:
+    """District codes in display order, and each subcategory's top-level category."""
+    return ([d["code"] for d in q.districts(engine)],
+            {c["code"]: c["parent_code"] for c in q.categories(engine) if c["parent_code"]})
 
 
 def load_rollup(engine, districts: list[str], since: dt.datetime,
@@ -120,14 +130,38 @@ def _merge(a: dict, b: dict) -> dict:
     return out
 
 
-def counts_between(engine, roll: CaseRollup, start: dt.datetime, end: dt.datetime) -> dict:
-    """Counts for [start, end): whole hours from the rollup, the last part-hour counted exactly."""
-    whole = roll.window(start, end)
+def _edge_range(start: dt.datetime, end: dt.datetime) -> tuple[dt.datetime, dt.datetime] | None:
+    """The part-hour [floor(end), end) that whole-hour sums leave out, if any."""
     edge_start = floor_hour(end)
-    if edge_start == end or edge_start < start:
-        return whole
-    edge = load_rollup(engine, roll.districts, edge_start, end)
-    return _merge(whole, edge.window(edge_start, edge_start + dt.timedelta(hours=1)))
+    return None if edge_start == end or edge_start < start else (edge_start, end)
+
+
+def _edge_counts(rows: dict[str, list[dict]], part: int) -> dict:
+    """One range's rows of kpi_queries.in_ranges, in the shape of CaseRollup.window."""
+    out = {"reported": {}, "closed": {}, "filed": {}}
+    for axis, target in (("reported", "reported"), ("closed", "closed"), ("cohort", "filed")):
+        for r in rows[axis]:
+            if r["part"] != part:
+                continue
+            values = {"n": r["n"]} if axis != "cohort" else {f: r[f] or 0 for f in COHORT_FIELDS}
+            for key in (r["district"], CITY):
+                tgt = out[target].setdefault(key, {})
+                for f, x in values.items():
+                    tgt[f] = tgt.get(f, 0) + x
+    return out
+
+
+def previous_windows(engine, roll: CaseRollup, periods: dict[str, Period]) -> dict[str, dict]:
+    """Counts of every previous equal period: whole hours from the rollup, and the last
+    part-hour of each counted exactly, all part-hours in one statement per axis."""
+    edges = {name: _edge_range(p.prev_start, p.prev_end) for name, p in periods.items()}
+    ranges = [r for r in edges.values() if r]
+    rows = q.in_ranges(engine, ranges)
+    out = {}
+    for name, p in periods.items():
+        whole = roll.window(p.prev_start, p.prev_end)
+        out[name] = _merge(whole, _edge_counts(rows, ranges.index(edges[name]))) if edges[name] else whole
+    return out
 
 
 def cohort_rates(c: dict) -> dict:
@@ -273,20 +307,20 @@ def ticker_row(r: dict) -> dict:
 
 # -- sections -------------------------------------------------------------------------
 def compute_cases(engine, now: dt.datetime, tz: ZoneInfo, roll: CaseRollup | None = None,
-                  open_rows: list[dict] | None = None, overdue_rows: list[dict] | None = None) -> dict:
+                  open_rows: list[dict] | None = None, overdue_rows: list[dict] | None = None,
+                  reference: tuple[list[str], dict[str, str]] | None = None) -> dict:
     """The "cases" section of the snapshot. An incremental poller passes what it maintains
     (rollups, open counts, overdue rows); anything not passed is recomputed from SQL."""
     check_hour_aligned(tz, now)
-    districts = [d["code"] for d in q.districts(engine)]
-    parents = {c["code"]: c["parent_code"] for c in q.categories(engine) if c["parent_code"]}
+    districts, parents = reference or load_reference(engine)
     if roll is None:
         roll = load_rollup(engine, districts, window_start(now, tz))
     periods: dict[str, Period] = all_periods(now, tz)
     blocks = {}
+    previous = previous_windows(engine, roll, periods)
     for name, p in periods.items():
         cur = roll.window(p.start, p.end + dt.timedelta(hours=1))  # the current hour is whole so far
-        prev = counts_between(engine, roll, p.prev_start, p.prev_end)
-        blocks[name] = period_block(cur, prev, districts)
+        blocks[name] = period_block(cur, previous[name], districts)
     if open_rows is None:
         open_rows = q.open_by_district_category_status(engine)
     if overdue_rows is None:

@@ -44,27 +44,26 @@ class EnterpriseState:
         self.reloads = 0
 
     # -- keeping up with the store ----------------------------------------------------
-    def _take_visits(self, rows) -> int:
+    def _take(self, rows, store: dict, watermark: str, value) -> int:
+        """Put rows (id first, updated_at last) into `store`; count the ones that differ."""
         changed = 0
-        for vid, ent, district, visited, updated in rows:
-            value = (ent, district, _us(visited))
-            if self.visits.get(vid) != value:
-                self.visits[vid] = value
+        for row in rows:
+            v = value(row)
+            if store.get(row[0]) != v:
+                store[row[0]] = v
                 changed += 1
-            if self.wm_visits is None or updated > self.wm_visits:
-                self.wm_visits = updated
+            if getattr(self, watermark) is None or row[-1] > getattr(self, watermark):
+                setattr(self, watermark, row[-1])
         return changed
 
+    def _take_visits(self, rows) -> int:
+        # (id, enterprise, district, visited_at, updated_at)
+        return self._take(rows, self.visits, "wm_visits", lambda r: (r[1], r[2], _us(r[3])))
+
     def _take_problems(self, rows) -> int:
-        changed = 0
-        for pid, district, ptype, status, raised, resolved, updated in rows:
-            value = (district, ptype, status, _us(raised), _us(resolved))
-            if self.problems.get(pid) != value:
-                self.problems[pid] = value
-                changed += 1
-            if self.wm_problems is None or updated > self.wm_problems:
-                self.wm_problems = updated
-        return changed
+        # (id, district, type, status, raised_at, resolved_at, updated_at)
+        return self._take(rows, self.problems, "wm_problems",
+                          lambda r: (r[1], r[2], r[3], _us(r[4]), _us(r[5])))
 
     def _reload(self, engine) -> None:
         self.visits, self.problems = {}, {}

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from dashboard.metrics import report_rows_changed
 from dashboard.kpis.cases import (COHORT_FIELDS, CaseRollup, DeadlineHistogram, compute_cases,
-                                  overdue_partial_hours, window_start)
+                                  load_reference, overdue_partial_hours, window_start)
 from dashboard.periods import hour_key
 from datasource import kpi_queries as q
 from datasource import kpi_state
@@ -38,6 +38,7 @@ class IncrementalCases:
         self._verified_at = 0.0
         self.last_changed = 0
         self.rebuilds = 0
+        self._seen: dict[int, dt.datetime] = {}  # case -> updated_at already applied (the overlap)
 
     def _load(self, engine, now: dt.datetime, tz: ZoneInfo, rebuild: bool) -> None:
         if rebuild or kpi_state.watermark(engine) is None or self._incomplete(engine):
@@ -45,7 +46,9 @@ class IncrementalCases:
             kpi_state.rebuild(engine)
             self.rebuilds += 1
         self.watermark = kpi_state.watermark(engine)
-        districts = [d["code"] for d in q.districts(engine)]
+        self._seen = {}
+        self.reference = load_reference(engine)  # reloaded with the state, not every poll
+        districts = self.reference[0]
         roll = CaseRollup(window_start(now, tz), districts)
         rows = kpi_state.rollup_rows(engine, hour_key(roll.since))
         for r in rows["reported"]:
@@ -88,7 +91,16 @@ class IncrementalCases:
                 self._load(engine, now, tz, rebuild=True)
             self._verified_at = time.monotonic()
         since = self.watermark - OVERLAP if self.watermark else None
-        rows, newest = kpi_state.changed_since(engine, since)
+        read = kpi_state.changed_since(engine, since)
+        newest = max((r["updated_at"] for r in read), default=None)
+        rows = []
+        for r in read:
+            at = r.pop("updated_at")
+            if self._seen.get(r["case_id"]) != at:  # not already applied in the overlap
+                rows.append(r)
+            self._seen[r["case_id"]] = at
+        if since is not None:  # forget what has left the overlap window
+            self._seen = {k: v for k, v in self._seen.items() if v > since}
         old = kpi_state.stored(engine, [r["case_id"] for r in rows])
         changed = [r for r in rows if not _same(old.get(r["case_id"]), r)]
         for r in changed:
@@ -112,7 +124,7 @@ class IncrementalCases:
     def __call__(self, engine, now: dt.datetime, tz: ZoneInfo) -> dict:
         report_rows_changed(self.refresh(engine, now, tz))
         return compute_cases(engine, now, tz, roll=self.roll, open_rows=self.open_rows(),
-                             overdue_rows=self.overdue_rows(engine, now))
+                             overdue_rows=self.overdue_rows(engine, now), reference=self.reference)
 
 
 def _same(old: dict | None, new: dict) -> bool:
