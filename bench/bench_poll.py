@@ -181,7 +181,7 @@ def main(argv=None) -> int:
             print(f"\n== {backend} {raw}", flush=True)
             r = bench_one(backend, raw, args.polls, args.fresh, counter)
             results.append(r)
-            print(f"  first poll (state rebuild) {ms(r['first_poll'])}")
+            print(f"  first poll (loads the state; rebuilds it when missing) {ms(r['first_poll'])}")
             print(f"  poll median {ms(r['median_poll'])}, p90 {ms(r['p90_poll'])}, "
                   f"{r['statements_per_poll']:.0f} store statements per poll")
             print(f"  store statements in one interval with 1/10/100 viewers: "
