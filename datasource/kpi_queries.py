@@ -320,6 +320,26 @@ def problem_rows(engine: Engine, updated_after: dt.datetime | None = None) -> li
         return [tuple(r) for r in conn.execute(stmt)]
 
 
+def exclusive_grid_list(engine: Engine) -> list[dict]:
+    """Every exclusive grid with its host unit (a few dozen rows a district)."""
+    return _rows(engine, select(Grid.id.label("grid_id"), Grid.district_code.label("district"), Grid.name_zh,
+                                Grid.host_unit, Grid.host_kind)
+                 .where(Grid.kind == "exclusive").order_by(Grid.district_code, Grid.id))
+
+
+def memberships(engine: Engine) -> dict[int, int]:
+    """enterprise id -> its exclusive grid, for the enterprises in one."""
+    with engine.connect() as conn:
+        return dict(conn.execute(select(Enterprise.id, Enterprise.exclusive_grid_id)
+                                 .where(Enterprise.exclusive_grid_id.is_not(None))).all())
+
+
+def enterprises_fingerprint(engine: Engine) -> tuple:
+    """(count, newest updated_at) of enterprises: changes when memberships may have."""
+    with engine.connect() as conn:
+        return tuple(conn.execute(select(func.count(), func.max(Enterprise.updated_at))).one())
+
+
 def enterprise_row_counts(engine: Engine) -> tuple[int, int]:
     with engine.connect() as conn:
         return (conn.execute(select(func.count()).select_from(EnterpriseVisit)).scalar_one(),

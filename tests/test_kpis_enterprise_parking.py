@@ -63,18 +63,27 @@ def test_enterprise_periods_match_pandas(city, source):
     assert got["open_problems"]["by_type"] == open_.groupby("problem_type").size().to_dict()
 
 
-def test_exclusive_grid_coverage(city):
-    got = compute_enterprise(city, FIXED_NOW, TZ)["exclusive_grids_month"]
+@pytest.mark.parametrize("source", ["sql", "state"])
+def test_exclusive_grid_coverage(city, source):
+    got = (IncrementalEnterprise()(city, FIXED_NOW, TZ) if source == "state"
+           else compute_enterprise(city, FIXED_NOW, TZ))
     ents = oracle.frame(city, schema.Enterprise)
     visits = oracle.frame(city, schema.EnterpriseVisit).merge(
         ents[["id", "exclusive_grid_id"]], left_on="enterprise_id", right_on="id")
-    start, end, *_ = oracle.local_bounds(FIXED_NOW, TZ, "month")
-    month = visits[(visits.visited_at >= start) & (visits.visited_at <= end)]
-    assert got and all(g["members"] == int((ents.exclusive_grid_id == g["grid_id"]).sum()) for g in got)
-    for g in got:
-        mine = month[month.exclusive_grid_id == g["grid_id"]]
-        assert g["visits"] == len(mine)
-        assert g["enterprises_visited"] == mine.enterprise_id.nunique()
+    grids = got["exclusive_grids"]
+    assert grids and all(g["members"] == int((ents.exclusive_grid_id == g["grid_id"]).sum()) for g in grids)
+    for name in PERIODS:
+        start, end, prev_start, prev_end = oracle.local_bounds(FIXED_NOW, TZ, name)
+        cur = visits[(visits.visited_at >= start) & (visits.visited_at <= end)]
+        prev = visits[(visits.visited_at >= prev_start) & (visits.visited_at < prev_end)]
+        for g in grids:
+            block = got["periods"][name]["by_exclusive_grid"][str(g["grid_id"])]
+            mine, before = cur[cur.exclusive_grid_id == g["grid_id"]], prev[prev.exclusive_grid_id == g["grid_id"]]
+            assert block["visits"]["value"] == len(mine) and block["visits"]["prev"] == len(before)
+            assert block["enterprises_visited"]["value"] == mine.enterprise_id.nunique()
+            assert block["enterprises_visited"]["prev"] == before.enterprise_id.nunique()
+            if g["members"]:
+                assert block["coverage"]["value"] == pytest.approx(mine.enterprise_id.nunique() / g["members"])
 
 
 def test_parking_now_and_today_match_pandas(city):
@@ -154,7 +163,7 @@ def test_enterprise_state_follows_writes(city):
     want = compute_enterprise(city, later, TZ)
     assert got["open_problems"] == want["open_problems"]
     for name in PERIODS:
-        for part in ("city", "by_district", "by_type"):
+        for part in ("city", "by_district", "by_type", "by_exclusive_grid"):
             _assert_close(got["periods"][name][part], want["periods"][name][part], f"{name}.{part}")
 
 

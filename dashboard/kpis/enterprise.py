@@ -40,6 +40,9 @@ class SqlSource:
     def problems_open(self):
         return q.problems_open(self.engine)
 
+    def exclusive_grids(self, start, end):
+        return q.visits_by_exclusive_grid(self.engine, start, end)
+
 
 def _period_stats(source, start: dt.datetime, end: dt.datetime) -> dict:
     visits = totals_by(source.visits_summary(start, end), "district", ("visits", "enterprises"))
@@ -73,10 +76,22 @@ def compute_enterprise(engine, now: dt.datetime, tz: ZoneInfo, source=None) -> d
     source = source or SqlSource(engine)
     districts = [d["code"] for d in q.districts(engine)]
     out: dict = {"districts": districts, "periods": {}}
+    grids_meta = None
     for name, p in all_periods(now, tz).items():
         cur = _period_stats(source, p.start, p.end + dt.timedelta(microseconds=1))
         prev = _period_stats(source, p.prev_start, p.prev_end)
         block = _compare_block(cur, prev, districts)
+        g_cur = source.exclusive_grids(p.start, p.end + dt.timedelta(microseconds=1))
+        g_prev = {g["grid_id"]: g for g in source.exclusive_grids(p.prev_start, p.prev_end)}
+        grids_meta = grids_meta or g_cur
+        block["by_exclusive_grid"] = {
+            str(g["grid_id"]): {
+                "visits": compare(g["visits"], g_prev.get(g["grid_id"], {}).get("visits", 0)),
+                "enterprises_visited": compare(g["enterprises_visited"],
+                                               g_prev.get(g["grid_id"], {}).get("enterprises_visited", 0)),
+                "coverage": compare(ratio(g["enterprises_visited"], g["members"]),
+                                    ratio(g_prev.get(g["grid_id"], {}).get("enterprises_visited", 0), g["members"])),
+            } for g in g_cur}
         types = sorted(set(cur["by_type"]) | set(prev["by_type"]) - {CITY})
         block["by_type"] = {t: {"raised": compare(cur["by_type"].get(t, {}).get("raised", 0),
                                                   prev["by_type"].get(t, {}).get("raised", 0)),
@@ -95,8 +110,7 @@ def compute_enterprise(engine, now: dt.datetime, tz: ZoneInfo, source=None) -> d
     ents = totals_by(q.enterprise_counts(engine), "district", ("enterprises", "above_scale",
                                                                "in_exclusive_grids"))
     out["enterprises"] = ents
-    month = all_periods(now, tz)["month"]
-    grids = q.visits_by_exclusive_grid(engine, month.start, month.end + dt.timedelta(microseconds=1))
-    out["exclusive_grids_month"] = [
-        {**g, "coverage": ratio(g["enterprises_visited"], g["members"])} for g in grids]
+    # the exclusive grids themselves (专属网格): host unit and members; figures per period above
+    out["exclusive_grids"] = [{k: g[k] for k in ("grid_id", "district", "name_zh", "host_unit", "host_kind",
+                                                 "members")} for g in grids_meta or []]
     return out

@@ -42,6 +42,9 @@ class EnterpriseState:
         self._dirty = True
         self.last_changed = 0
         self.reloads = 0
+        self._fingerprint = None  # of the enterprises table, for exclusive-grid memberships
+        self.grids: list[dict] = []
+        self.member_of: dict[int, int] = {}
 
     # -- keeping up with the store ----------------------------------------------------
     def _take(self, rows, store: dict, watermark: str, value) -> int:
@@ -74,8 +77,17 @@ class EnterpriseState:
         self._verified_at = time.monotonic()
         self.reloads += 1
 
+    def _memberships(self, engine) -> None:
+        fingerprint = q.enterprises_fingerprint(engine)
+        if fingerprint != self._fingerprint:
+            self._fingerprint = fingerprint
+            self.grids = q.exclusive_grid_list(engine)
+            self.member_of = q.memberships(engine)
+            self._dirty = True
+
     def refresh(self, engine) -> int:
         """Read what changed since the watermarks; returns how many rows changed."""
+        self._memberships(engine)
         if not self.loaded:
             self._reload(engine)
             return len(self.visits) + len(self.problems)
@@ -106,6 +118,11 @@ class EnterpriseState:
         vt = np.fromiter((x[2] for x in v), dtype=np.int64, count=len(v))
         order = np.lexsort((vt, ent, vd))  # by district, then enterprise, then time
         self.v_ent, self.v_dist, self.v_t = ent[order], vd[order], vt[order]
+        gi = {g["grid_id"]: i for i, g in enumerate(self.grids)}
+        self.v_grid = np.fromiter((gi.get(self.member_of.get(int(e), -1), -1) for e in self.v_ent),
+                                  dtype=np.int64, count=len(self.v_ent))
+        self.g_members = np.bincount([gi[g] for g in self.member_of.values() if g in gi],
+                                     minlength=len(self.grids))
         p = list(self.problems.values())
         self.p_dist = np.fromiter((di[x[0]] for x in p), dtype=np.int64, count=len(p))
         self.p_type = np.fromiter((ti[x[1]] for x in p), dtype=np.int64, count=len(p))
@@ -147,6 +164,16 @@ class EnterpriseState:
         m = (self.p_resolved >= _us(start)) & (self.p_resolved < _us(end))
         counts = np.bincount(self.p_dist[m], minlength=len(self.districts))
         return [{"district": self.districts[i], "resolved": int(c)} for i, c in enumerate(counts) if c]
+
+    def exclusive_grids(self, start: dt.datetime, end: dt.datetime) -> list[dict]:
+        self._arrays()
+        m = (self.v_t >= _us(start)) & (self.v_t < _us(end)) & (self.v_grid >= 0)
+        grid, ent = self.v_grid[m], self.v_ent[m]
+        visits = np.bincount(grid, minlength=len(self.grids))
+        pairs = np.unique(grid * (int(ent.max()) + 1 if len(ent) else 1) + ent)  # distinct (grid, enterprise)
+        distinct = np.bincount(pairs // (int(ent.max()) + 1) if len(ent) else pairs, minlength=len(self.grids))
+        return [{**g, "members": int(self.g_members[i]), "visits": int(visits[i]),
+                 "enterprises_visited": int(distinct[i])} for i, g in enumerate(self.grids)]
 
     def problems_open(self) -> list[dict]:
         self._arrays()
