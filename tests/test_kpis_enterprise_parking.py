@@ -160,6 +160,7 @@ def test_enterprise_state_follows_writes(city):
                                                            updated_at=later))
     got = inc(city, later, TZ)
     assert inc.last_changed > 0 and inc.reloads == 1
+    assert inc.builds == 1  # the new and changed rows went into the arrays in place
     want = compute_enterprise(city, later, TZ)
     assert got["open_problems"] == want["open_problems"]
     for name in PERIODS:

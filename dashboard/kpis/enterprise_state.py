@@ -39,7 +39,11 @@ class EnterpriseState:
         self.loaded = False
         self.verify_every = verify_every
         self._verified_at = 0.0
-        self._dirty = True
+        self._rebuild = True          # arrays must be built from the dicts
+        self._new_visits: list = []   # ids to insert into the built arrays
+        self._new_problems: list = []
+        self._changed_problems: list = []
+        self.builds = 0
         self.last_changed = 0
         self.reloads = 0
         self._fingerprint = None  # of the enterprises table, for exclusive-grid memberships
@@ -47,12 +51,20 @@ class EnterpriseState:
         self.member_of: dict[int, int] = {}
 
     # -- keeping up with the store ----------------------------------------------------
-    def _take(self, rows, store: dict, watermark: str, value) -> int:
-        """Put rows (id first, updated_at last) into `store`; count the ones that differ."""
+    def _take(self, rows, store: dict, watermark: str, value, new: list, modified: list | None) -> int:
+        """Put rows (id first, updated_at last) into `store`; count the ones that differ.
+        New ids go to `new`, changed ones to `modified` (or, without it, force a rebuild)."""
         changed = 0
         for row in rows:
             v = value(row)
-            if store.get(row[0]) != v:
+            old = store.get(row[0])
+            if old != v:
+                if old is None:
+                    new.append(row[0])
+                elif modified is not None:
+                    modified.append(row[0])
+                else:
+                    self._rebuild = True
                 store[row[0]] = v
                 changed += 1
             if getattr(self, watermark) is None or row[-1] > getattr(self, watermark):
@@ -61,19 +73,20 @@ class EnterpriseState:
 
     def _take_visits(self, rows) -> int:
         # (id, enterprise, district, visited_at, updated_at)
-        return self._take(rows, self.visits, "wm_visits", lambda r: (r[1], r[2], _us(r[3])))
+        return self._take(rows, self.visits, "wm_visits", lambda r: (r[1], r[2], _us(r[3])), self._new_visits, None)
 
     def _take_problems(self, rows) -> int:
         # (id, district, type, status, raised_at, resolved_at, updated_at)
         return self._take(rows, self.problems, "wm_problems",
-                          lambda r: (r[1], r[2], r[3], _us(r[4]), _us(r[5])))
+                          lambda r: (r[1], r[2], r[3], _us(r[4]), _us(r[5])), self._new_problems,
+                          self._changed_problems)
 
     def _reload(self, engine) -> None:
         self.visits, self.problems = {}, {}
         self.wm_visits = self.wm_problems = None
         self._take_visits(q.visit_rows(engine))
         self._take_problems(q.problem_rows(engine))
-        self.loaded, self._dirty = True, True
+        self.loaded, self._rebuild = True, True
         self._verified_at = time.monotonic()
         self.reloads += 1
 
@@ -83,7 +96,7 @@ class EnterpriseState:
             self._fingerprint = fingerprint
             self.grids = q.exclusive_grid_list(engine)
             self.member_of = q.memberships(engine)
-            self._dirty = True
+            self._rebuild = True
 
     def refresh(self, engine) -> int:
         """Read what changed since the watermarks; returns how many rows changed."""
@@ -100,36 +113,93 @@ class EnterpriseState:
             engine, self.wm_visits - OVERLAP if self.wm_visits else None))
         changed += self._take_problems(q.problem_rows(
             engine, self.wm_problems - OVERLAP if self.wm_problems else None))
-        self._dirty = self._dirty or bool(changed)
         self.last_changed = changed
         return changed
 
     # -- arrays -------------------------------------------------------------------------
     def _arrays(self) -> None:
-        if not self._dirty:
-            return
+        """Build the arrays, or bring them up to date with the rows added since: a poll
+        inserts its few new visits at their sorted place and appends its new problems,
+        instead of rebuilding arrays of every visit and problem."""
+        if not self._rebuild and (
+                any(self.visits[i][1] not in self._di for i in self._new_visits)
+                or any(self.problems[i][0] not in self._di or self.problems[i][1] not in self._ti
+                       for i in self._new_problems + self._changed_problems)):
+            self._rebuild = True  # a district or problem type not seen before
+        if self._rebuild:
+            self._build()
+        else:
+            self._insert_visits(self._new_visits)
+            self._append_problems(self._new_problems)
+            self._update_problems(self._changed_problems)
+        self._new_visits, self._new_problems, self._changed_problems = [], [], []
+        self._rebuild = False
+
+    def _grid_of(self, ent: np.ndarray) -> np.ndarray:
+        """Index (in self.grids) of each enterprise's exclusive grid, -1 for none."""
+        pos = np.clip(np.searchsorted(self.m_ids, ent), 0, max(len(self.m_ids) - 1, 0))
+        if not len(self.m_ids):
+            return np.full(len(ent), -1, dtype=np.int64)
+        return np.where(self.m_ids[pos] == ent, self.m_grid[pos], -1)
+
+    def _build(self) -> None:
+        self.builds += 1
         self.districts = sorted({v[1] for v in self.visits.values()} | {p[0] for p in self.problems.values()})
         self.types = sorted({p[1] for p in self.problems.values()})
-        di = {d: i for i, d in enumerate(self.districts)}
-        ti = {t: i for i, t in enumerate(self.types)}
+        self._di = {d: i for i, d in enumerate(self.districts)}
+        self._ti = {t: i for i, t in enumerate(self.types)}
+        gi = {g["grid_id"]: i for i, g in enumerate(self.grids)}
+        members = sorted((e, gi[g]) for e, g in self.member_of.items() if g in gi)
+        self.m_ids = np.array([e for e, _ in members], dtype=np.int64)
+        self.m_grid = np.array([g for _, g in members], dtype=np.int64)
+        self.g_members = np.bincount(self.m_grid, minlength=len(self.grids))
         v = list(self.visits.values())
         ent = np.fromiter((x[0] for x in v), dtype=np.int64, count=len(v))
-        vd = np.fromiter((di[x[1]] for x in v), dtype=np.int64, count=len(v))
+        vd = np.fromiter((self._di[x[1]] for x in v), dtype=np.int64, count=len(v))
         vt = np.fromiter((x[2] for x in v), dtype=np.int64, count=len(v))
         order = np.lexsort((vt, ent, vd))  # by district, then enterprise, then time
         self.v_ent, self.v_dist, self.v_t = ent[order], vd[order], vt[order]
-        gi = {g["grid_id"]: i for i, g in enumerate(self.grids)}
-        self.v_grid = np.fromiter((gi.get(self.member_of.get(int(e), -1), -1) for e in self.v_ent),
-                                  dtype=np.int64, count=len(self.v_ent))
-        self.g_members = np.bincount([gi[g] for g in self.member_of.values() if g in gi],
-                                     minlength=len(self.grids))
+        self.v_grid = self._grid_of(self.v_ent)
+        self.p_pos = {pid: i for i, pid in enumerate(self.problems)}
         p = list(self.problems.values())
-        self.p_dist = np.fromiter((di[x[0]] for x in p), dtype=np.int64, count=len(p))
-        self.p_type = np.fromiter((ti[x[1]] for x in p), dtype=np.int64, count=len(p))
+        self.p_dist = np.fromiter((self._di[x[0]] for x in p), dtype=np.int64, count=len(p))
+        self.p_type = np.fromiter((self._ti[x[1]] for x in p), dtype=np.int64, count=len(p))
         self.p_open = np.fromiter((x[2] == "open" for x in p), dtype=bool, count=len(p))
         self.p_raised = np.fromiter((x[3] for x in p), dtype=np.int64, count=len(p))
         self.p_resolved = np.fromiter((x[4] for x in p), dtype=np.int64, count=len(p))
-        self._dirty = False
+
+    def _insert_visits(self, ids: list) -> None:
+        for vid in ids:
+            ent, district, t = self.visits[vid]
+            d = self._di[district]
+            # the sorted run of (district, enterprise), then the place of t inside it
+            lo = np.searchsorted(self.v_dist, d, side="left")
+            hi = np.searchsorted(self.v_dist, d, side="right")
+            lo += np.searchsorted(self.v_ent[lo:hi], ent, side="left")
+            hi = lo + np.searchsorted(self.v_ent[lo:hi], ent, side="right")
+            at = lo + np.searchsorted(self.v_t[lo:hi], t, side="right")
+            self.v_dist = np.insert(self.v_dist, at, d)
+            self.v_ent = np.insert(self.v_ent, at, ent)
+            self.v_t = np.insert(self.v_t, at, t)
+            self.v_grid = np.insert(self.v_grid, at, self._grid_of(np.array([ent]))[0])
+
+    def _update_problems(self, ids: list) -> None:
+        for pid in ids:
+            i, (district, ptype, status, raised, resolved) = self.p_pos[pid], self.problems[pid]
+            self.p_dist[i], self.p_type[i] = self._di[district], self._ti[ptype]
+            self.p_open[i], self.p_raised[i], self.p_resolved[i] = status == "open", raised, resolved
+
+    def _append_problems(self, ids: list) -> None:
+        if not ids:
+            return
+        rows = [self.problems[i] for i in ids]
+        for i, pid in enumerate(ids):
+            self.p_pos[pid] = len(self.p_dist) + i
+        self.p_dist = np.append(self.p_dist, [self._di[r[0]] for r in rows])
+        self.p_type = np.append(self.p_type, [self._ti[r[1]] for r in rows])
+        self.p_open = np.append(self.p_open, [r[2] == "open" for r in rows])
+        self.p_raised = np.append(self.p_raised, np.array([r[3] for r in rows], dtype=np.int64))
+        self.p_resolved = np.append(self.p_resolved, np.array([r[4] for r in rows], dtype=np.int64))
 
     # -- the queries, answered from memory ------------------------------------------------
     def visits_summary(self, start: dt.datetime, end: dt.datetime) -> list[dict]:
