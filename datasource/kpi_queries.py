@@ -61,24 +61,28 @@ def closed_by_hour(engine: Engine, since: dt.datetime, until: dt.datetime | None
                  .where(_between(Case.closed_at, since, until)).group_by(Case.district_code, hour))
 
 
-def filed_cohorts_by_hour(engine: Engine, since: dt.datetime,
-                          until: dt.datetime | None = None) -> list[dict]:
-    """Cases filed per district and UTC hour (the rate cohorts), with what became of them."""
-    hour = utc_hour(Case.filed_at)
+def _cohort_columns() -> list:
+    """What became of a group of filed cases: the aggregates behind every rate."""
     handled = Case.handled_at.is_not(None)
     closed = Case.closed_at.is_not(None)
     handle_s = epoch_seconds(Case.handled_at) - epoch_seconds(Case.filed_at)
     close_s = epoch_seconds(Case.closed_at) - epoch_seconds(Case.filed_at)
-    stmt = (select(Case.district_code.label("district"), hour.label("hour"),
-                   func.count().label("filed"),
-                   _flag(closed).label("closed"),
-                   _flag(and_(closed, Case.closed_at <= Case.deadline_at)).label("closed_on_time"),
-                   _flag(handled).label("handled"),
-                   _flag(and_(handled, Case.handled_at <= Case.deadline_at)).label("handled_on_time"),
-                   _flag(Case.rework_count > 0).label("reworked"),
-                   _flag(Case.extended).label("extended"),
-                   func.coalesce(func.sum(case((handled, handle_s), else_=None)), 0.0).label("handle_seconds"),
-                   func.coalesce(func.sum(case((closed, close_s), else_=None)), 0.0).label("close_seconds"))
+    return [func.count().label("filed"),
+            _flag(closed).label("closed"),
+            _flag(and_(closed, Case.closed_at <= Case.deadline_at)).label("closed_on_time"),
+            _flag(handled).label("handled"),
+            _flag(and_(handled, Case.handled_at <= Case.deadline_at)).label("handled_on_time"),
+            _flag(Case.rework_count > 0).label("reworked"),
+            _flag(Case.extended).label("extended"),
+            func.coalesce(func.sum(case((handled, handle_s), else_=None)), 0.0).label("handle_seconds"),
+            func.coalesce(func.sum(case((closed, close_s), else_=None)), 0.0).label("close_seconds")]
+
+
+def filed_cohorts_by_hour(engine: Engine, since: dt.datetime,
+                          until: dt.datetime | None = None) -> list[dict]:
+    """Cases filed per district and UTC hour (the rate cohorts), with what became of them."""
+    hour = utc_hour(Case.filed_at)
+    stmt = (select(Case.district_code.label("district"), hour.label("hour"), *_cohort_columns())
             .where(_between(Case.filed_at, since, until), Case.voided.is_(False))
             .group_by(Case.district_code, hour))
     return _rows(engine, stmt)
@@ -103,20 +107,8 @@ def in_ranges(engine: Engine, ranges: list[tuple[dt.datetime, dt.datetime]]) -> 
     out["closed"] = _rows(engine, select(cp.label("part"), Case.district_code.label("district"),
                                          func.count().label("n"))
                           .where(any_range(Case.closed_at)).group_by(cp, Case.district_code))
-    handled = Case.handled_at.is_not(None)
-    closed = Case.closed_at.is_not(None)
-    out["cohort"] = _rows(engine, select(
-        fp.label("part"), Case.district_code.label("district"), func.count().label("filed"),
-        _flag(closed).label("closed"),
-        _flag(and_(closed, Case.closed_at <= Case.deadline_at)).label("closed_on_time"),
-        _flag(handled).label("handled"),
-        _flag(and_(handled, Case.handled_at <= Case.deadline_at)).label("handled_on_time"),
-        _flag(Case.rework_count > 0).label("reworked"),
-        _flag(Case.extended).label("extended"),
-        func.coalesce(func.sum(case((handled, epoch_seconds(Case.handled_at) - epoch_seconds(Case.filed_at)),
-                                    else_=None)), 0.0).label("handle_seconds"),
-        func.coalesce(func.sum(case((closed, epoch_seconds(Case.closed_at) - epoch_seconds(Case.filed_at)),
-                                    else_=None)), 0.0).label("close_seconds"))
+    out["cohort"] = _rows(engine, select(fp.label("part"), Case.district_code.label("district"),
+                                         *_cohort_columns())
         .where(any_range(Case.filed_at), Case.voided.is_(False)).group_by(fp, Case.district_code))
     return out
 
