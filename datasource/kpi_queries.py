@@ -272,6 +272,26 @@ def occupancy_now(engine: Engine, since: dt.datetime, until: dt.datetime) -> lis
                  .group_by(F.district_code))
 
 
+def facilities_fingerprint(engine: Engine) -> tuple:
+    with engine.connect() as conn:
+        return tuple(conn.execute(select(func.count(), func.max(ParkingFacility.updated_at),
+                                         func.sum(ParkingFacility.capacity))).one())
+
+
+def newest_reading_received(engine: Engine) -> dt.datetime | None:
+    with engine.connect() as conn:
+        return conn.execute(select(func.max(OccupancyReading.received_at))).scalar_one()
+
+
+def hours_received_since(engine: Engine, received_after: dt.datetime, observed_from: dt.datetime) -> list[str]:
+    """UTC hours (from `observed_from`) holding readings received after the watermark."""
+    R = OccupancyReading
+    hour = utc_hour(R.observed_at)
+    with engine.connect() as conn:
+        return [h for (h,) in conn.execute(select(hour).distinct().where(
+            R.received_at > received_after, R.observed_at >= observed_from))]
+
+
 def occupancy_by_hour(engine: Engine, since: dt.datetime, until: dt.datetime) -> list[dict]:
     """Per district and UTC hour in [since, until]: each reporting motor-vehicle facility's
     mean (clamped) occupancy that hour, summed, and the capacity of those facilities."""

@@ -178,3 +178,29 @@ def _assert_close(a, b, path):
         assert a == pytest.approx(b, rel=1e-6), path
     else:
         assert a == b, path
+
+
+def test_parking_curve_cache_follows_new_and_late_readings(city):
+    """The poller's parking section equals the full computation after new readings, a late
+    reading for an hour already cached, and a capacity change."""
+    from sqlalchemy import select, update
+
+    from dashboard.kpis.parking import IncrementalParking
+
+    R, F = schema.OccupancyReading, schema.ParkingFacility
+    inc = IncrementalParking()
+    t1 = FIXED_NOW + dt.timedelta(minutes=20)
+    assert inc(city, t1, TZ) == compute_parking(city, t1, TZ)
+    with city.connect() as conn:
+        fids = conn.execute(select(F.id).where(F.kind != "non_motor").limit(3)).scalars().all()
+    t2 = FIXED_NOW + dt.timedelta(minutes=50)
+    with city.begin() as conn:
+        conn.execute(insert(R), [  # a fresh reading, and a late one for 09:10 local, an hour already cached
+            {"facility_id": fids[0], "observed_at": t2 - dt.timedelta(minutes=1), "occupied": 7, "received_at": t2},
+            {"facility_id": fids[1], "observed_at": FIXED_NOW - dt.timedelta(hours=2, minutes=50),
+             "occupied": 3, "received_at": t2}])
+    assert inc(city, t2, TZ) == compute_parking(city, t2, TZ)
+    with city.begin() as conn:
+        conn.execute(update(F).where(F.id == fids[2]).values(capacity=5, updated_at=t2))
+    t3 = t2 + dt.timedelta(minutes=5)
+    assert inc(city, t3, TZ) == compute_parking(city, t3, TZ)

@@ -12,7 +12,7 @@ from dashboard.kpis.cases import compute_cases, compute_ticker
 from dashboard.kpis.enterprise import compute_enterprise
 from dashboard.kpis.enterprise_state import IncrementalEnterprise
 from dashboard.kpis.incremental import IncrementalCases
-from dashboard.kpis.parking import compute_parking
+from dashboard.kpis.parking import IncrementalParking, compute_parking
 from datasource import queries
 
 
@@ -32,7 +32,9 @@ SECTIONS = {
 
 
 def make_sections() -> dict:
-    """What a poller computes: the KPI sections, cases and enterprise kept incrementally.
+    """What a poller computes: the KPI sections, cases, enterprise and today's parking
+    curve kept incrementally.
     (open_cases is left out: the cases section carries open cases per district.)"""
     return {**{k: v for k, v in SECTIONS.items() if k != "open_cases"},
-            "cases": IncrementalCases(), "enterprise": IncrementalEnterprise()}
+            "cases": IncrementalCases(), "enterprise": IncrementalEnterprise(),
+            "parking": IncrementalParking()}
