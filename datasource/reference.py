@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import Engine, delete, func, insert, select
+from sqlalchemy import Engine, func, insert, select
 
 from datasource.schema import CaseCategory, District, Street
 
@@ -94,8 +94,3 @@ def load_reference(engine: Engine, data_dir: Path = DATA_DIR) -> None:
             if batch:
                 conn.execute(insert(CaseCategory), batch)
 
-
-def clear_reference(engine: Engine) -> None:
-    with engine.begin() as conn:
-        for model in (Street, CaseCategory, District):
-            conn.execute(delete(model))

@@ -25,10 +25,6 @@ def iso(t: dt.datetime | None) -> str | None:
     return t.isoformat() if t is not None else None
 
 
-def add_into(target: dict, source: dict) -> None:
-    for k, v in source.items():
-        target[k] = target.get(k, 0) + (v or 0)
-
 
 def totals_by(rows: Iterable[dict], key: str, fields: tuple[str, ...]) -> dict[str, dict]:
     """Sum `fields` of rows per value of `key`, plus a CITY total."""
