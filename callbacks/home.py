@@ -7,6 +7,7 @@ from urllib.parse import parse_qs
 from dash import Input, Output, html, no_update
 from sqlalchemy.exc import SQLAlchemyError
 
+from dashboard.metrics import count_refresh
 from dashboard.services import services
 from layouts import ids
 from layouts.home import open_cases_body
@@ -24,6 +25,7 @@ def register(app) -> None:
     )
     def refresh(_n, search):
         svc = services()
+        count_refresh(svc.cache)
         requested = parse_qs((search or "").lstrip("?")).get("lang", [None])[0]
         lang, warning = pick_language(requested, svc.settings["DASHBOARD_LANGUAGE"])
         notice = [html.Span(warning, className="warning")] if warning else []

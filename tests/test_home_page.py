@@ -56,6 +56,13 @@ def test_open_cases_match_sql_and_stay_live(live_store, store_url, serve, page):
 
     assert page.console_errors == []
     assert only_local(page.requested) == []
+    # every refresh of the page is counted in /metrics
+    import urllib.request
+
+    metrics = urllib.request.urlopen(server.url + "/metrics", timeout=5).read().decode()
+    count = float(next(line.split()[-1] for line in metrics.splitlines()
+                       if line.startswith("cc_refresh_requests_total")))
+    assert count >= 2
 
 
 def test_english_on_request_and_bad_language_is_explained(reference_engine, store_url, serve, page):
