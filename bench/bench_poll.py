@@ -155,13 +155,33 @@ def bench_one(backend: str, raw: str, polls: int, fresh: bool, counter: Counter)
         fn(engine, dt.datetime.now(dt.timezone.utc), tz)
     naive_one = time.perf_counter() - t0
     naive_statements, naive_db = counter.take()
+    concurrent = None
+    if n <= 100_000:  # 50 real viewers at once: affordable at the small scale only
+        viewers = make_engine(url, pool_size=50, max_overflow=0)
+
+        def refresh():
+            for fn in SECTIONS.values():
+                fn(viewers, dt.datetime.now(dt.timezone.utc), tz)
+
+        threads = [threading.Thread(target=refresh) for _ in range(50)]
+        counter.take()
+        t0 = time.perf_counter()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        wall = time.perf_counter() - t0
+        c_statements, c_db = counter.take()
+        concurrent = {"statements": c_statements, "db": c_db, "wall": wall}
+        viewers.dispose()
     poller.stop(wait=True)
     engine.dispose()
     return {"backend": backend, "scale": raw, "cases": n, "first_poll": first,
             "median_poll": statistics.median(durations), "p90_poll": sorted(durations)[int(0.9 * (len(durations) - 1))],
             "statements_per_poll": statistics.median(statements), "viewer_statements": viewer_statements,
             "read_unchanged": statistics.median(reads_unchanged), "read_changed": statistics.median(reads_changed),
-            "naive_one_refresh": naive_one, "naive_statements": naive_statements, "naive_db": naive_db}
+            "naive_one_refresh": naive_one, "naive_statements": naive_statements, "naive_db": naive_db,
+            "naive_concurrent": concurrent}
 
 
 def main(argv=None) -> int:
@@ -191,6 +211,10 @@ def main(argv=None) -> int:
             print(f"  naive: one refresh runs {r['naive_statements']} statements, {ms(r['naive_db'])} in the store; "
                   f"x{args.viewers} viewers = {naive_interval:.2f} s of store time per interval "
                   f"vs {r['median_poll']:.3f} s for one poll ({naive_interval / max(r['median_poll'], 1e-9):,.0f}x)")
+            c = r.get("naive_concurrent")
+            if c:
+                print(f"  naive, 50 viewers refreshing at once: {c['statements']} statements, "
+                      f"{c['db']:.2f} s of store time, {c['wall']:.2f} s wall")
     print("\n== summary")
     print(f"{'backend':<11}{'scale':>6}{'median poll':>14}{'stmts/poll':>12}{'naive x' + str(args.viewers):>16}")
     for r in results:
