@@ -91,7 +91,7 @@ def ms(x: float) -> str:
     return f"{x * 1000:8.1f} ms"
 
 
-def bench_one(backend: str, raw: str, polls: int, fresh: bool, counter: Counter) -> dict:
+def bench_one(backend: str, raw: str, polls: int, fresh: bool, counter: Counter, naive: bool = True) -> dict:
     n = _scale(raw)
     url = store_url(backend, raw, fresh)
     engine = make_engine(url)
@@ -149,6 +149,21 @@ def bench_one(backend: str, raw: str, polls: int, fresh: bool, counter: Counter)
         reads_changed.append(time.perf_counter() - t0)
 
     # the naive pattern: one viewer's refresh runs every panel's queries itself
+    naive_one, naive_statements, naive_db, concurrent = 0.0, 0, 0.0, None
+    if naive:
+        naive_one, naive_statements, naive_db, concurrent = bench_naive(engine, url, n, tz, counter)
+    poller.stop(wait=True)
+    engine.dispose()
+    return {"backend": backend, "scale": raw, "cases": n, "first_poll": first,
+            "median_poll": statistics.median(durations), "p90_poll": sorted(durations)[int(0.9 * (len(durations) - 1))],
+            "statements_per_poll": statistics.median(statements), "viewer_statements": viewer_statements,
+            "read_unchanged": statistics.median(reads_unchanged), "read_changed": statistics.median(reads_changed),
+            "naive_one_refresh": naive_one, "naive_statements": naive_statements, "naive_db": naive_db,
+            "naive_concurrent": concurrent}
+
+
+def bench_naive(engine, url: str, n: int, tz, counter: Counter) -> tuple:
+    """One viewer's refresh running every panel query (and, at 100k, 50 at once)."""
     counter.take()
     t0 = time.perf_counter()
     for fn in SECTIONS.values():
@@ -174,14 +189,7 @@ def bench_one(backend: str, raw: str, polls: int, fresh: bool, counter: Counter)
         c_statements, c_db = counter.take()
         concurrent = {"statements": c_statements, "db": c_db, "wall": wall}
         viewers.dispose()
-    poller.stop(wait=True)
-    engine.dispose()
-    return {"backend": backend, "scale": raw, "cases": n, "first_poll": first,
-            "median_poll": statistics.median(durations), "p90_poll": sorted(durations)[int(0.9 * (len(durations) - 1))],
-            "statements_per_poll": statistics.median(statements), "viewer_statements": viewer_statements,
-            "read_unchanged": statistics.median(reads_unchanged), "read_changed": statistics.median(reads_changed),
-            "naive_one_refresh": naive_one, "naive_statements": naive_statements, "naive_db": naive_db,
-            "naive_concurrent": concurrent}
+    return naive_one, naive_statements, naive_db, concurrent
 
 
 def main(argv=None) -> int:
@@ -191,6 +199,7 @@ def main(argv=None) -> int:
     ap.add_argument("--polls", type=int, default=10)
     ap.add_argument("--fresh", action="store_true", help="re-seed the kept stores")
     ap.add_argument("--viewers", type=int, default=50, help="viewers in the naive comparison")
+    ap.add_argument("--no-naive", action="store_true", help="skip the naive comparison (minutes at 10M)")
     args = ap.parse_args(argv)
     counter = Counter()
     results = []
@@ -199,7 +208,7 @@ def main(argv=None) -> int:
             if backend == "sqlite" and _scale(raw) > 1_000_000:
                 continue  # SQLite is the embedded demo store: benchmarked up to 1M
             print(f"\n== {backend} {raw}", flush=True)
-            r = bench_one(backend, raw, args.polls, args.fresh, counter)
+            r = bench_one(backend, raw, args.polls, args.fresh, counter, naive=not args.no_naive)
             results.append(r)
             print(f"  first poll (loads the state; rebuilds it when missing) {ms(r['first_poll'])}")
             print(f"  poll median {ms(r['median_poll'])}, p90 {ms(r['p90_poll'])}, "
@@ -208,9 +217,10 @@ def main(argv=None) -> int:
                   f"{r['viewer_statements'][1]} / {r['viewer_statements'][10]} / {r['viewer_statements'][100]}")
             print(f"  snapshot read: unchanged {r['read_unchanged'] * 1e6:.0f} us, changed {ms(r['read_changed'])}")
             naive_interval = r["naive_db"] * args.viewers
-            print(f"  naive: one refresh runs {r['naive_statements']} statements, {ms(r['naive_db'])} in the store; "
-                  f"x{args.viewers} viewers = {naive_interval:.2f} s of store time per interval "
-                  f"vs {r['median_poll']:.3f} s for one poll ({naive_interval / max(r['median_poll'], 1e-9):,.0f}x)")
+            if not args.no_naive:
+                print(f"  naive: one refresh runs {r['naive_statements']} statements, {ms(r['naive_db'])} in the store; "
+                      f"x{args.viewers} viewers = {naive_interval:.2f} s of store time per interval "
+                      f"vs {r['median_poll']:.3f} s for one poll ({naive_interval / max(r['median_poll'], 1e-9):,.0f}x)")
             c = r.get("naive_concurrent")
             if c:
                 print(f"  naive, 50 viewers refreshing at once: {c['statements']} statements, "
