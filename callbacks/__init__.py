@@ -3,6 +3,7 @@ from __future__ import annotations
 
 
 def register_callbacks(app) -> None:
-    from callbacks import home
+    from callbacks import home, wall
 
     home.register(app)
+    wall.register(app)

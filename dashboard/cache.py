@@ -48,6 +48,7 @@ class MemoryStore:
     def __init__(self):
         self._values: dict[str, str] = {}
         self._hashes: dict[str, dict[str, str]] = {}
+        self._expiry: dict[str, float] = {}
         self._lock = threading.Lock()
 
     def get(self, name: str) -> str | None:
@@ -69,6 +70,24 @@ class MemoryStore:
 
     def fields(self, key: str) -> dict[str, str]:
         return dict(self._hashes.get(key, {}))
+
+    def put_expiring(self, name: str, text: str, ttl: float) -> None:
+        with self._lock:
+            self._values[name] = text
+            self._expiry[name] = time.monotonic() + ttl
+
+    def get_expiring(self, name: str) -> str | None:
+        if self._expiry.get(name, 0) < time.monotonic():
+            return None
+        return self._values.get(name)
+
+    def claim(self, name: str, ttl: float) -> bool:
+        key = "claim:" + name
+        with self._lock:
+            if self._expiry.get(key, 0) >= time.monotonic():
+                return False
+            self._values[key], self._expiry[key] = "1", time.monotonic() + ttl
+            return True
 
     def ping(self) -> None:
         pass
@@ -119,6 +138,55 @@ class FileStore:
         raw = self.get(f"{key}.json")
         return json.loads(raw) if raw else {}
 
+    # expiring values live in their own folder, pruned as new ones arrive
+    def _expiring(self, name: str) -> Path:
+        return self.folder / "expiring" / hashlib.sha256(name.encode()).hexdigest()[:32]
+
+    def put_expiring(self, name: str, text: str, ttl: float) -> None:
+        path = self._expiring(name)
+        path.parent.mkdir(exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        tmp.write_text(text, encoding="utf-8")
+        os.utime(tmp, (time.time() + ttl,) * 2)  # mtime = expiry time
+        os.replace(tmp, path)
+        self._prune(path.parent)
+
+    def get_expiring(self, name: str) -> str | None:
+        path = self._expiring(name)
+        try:
+            if path.stat().st_mtime < time.time():
+                return None
+            return path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+
+    def claim(self, name: str, ttl: float) -> bool:
+        path = self._expiring("claim:" + name)
+        path.parent.mkdir(exist_ok=True)
+        try:
+            if path.stat().st_mtime >= time.time():
+                return False
+            path.unlink()  # an expired claim
+        except FileNotFoundError:
+            pass
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            return False
+        os.close(fd)
+        os.utime(path, (time.time() + ttl,) * 2)
+        return True
+
+    @staticmethod
+    def _prune(folder: Path) -> None:
+        now = time.time()
+        for entry in os.scandir(folder):
+            try:
+                if entry.stat().st_mtime < now - 60:
+                    os.unlink(entry.path)
+            except FileNotFoundError:
+                pass
+
     def ping(self) -> None:
         pass
 
@@ -157,6 +225,15 @@ class RedisStore:
 
     def fields(self, key: str) -> dict[str, str]:
         return self.client.hgetall(self.key(key))
+
+    def put_expiring(self, name: str, text: str, ttl: float) -> None:
+        self.client.set(self.key(name), text, px=max(1, int(ttl * 1000)))
+
+    def get_expiring(self, name: str) -> str | None:
+        return self.client.get(self.key(name))
+
+    def claim(self, name: str, ttl: float) -> bool:
+        return bool(self.client.set(self.key("claim:" + name), "1", nx=True, px=max(1, int(ttl * 1000))))
 
     def ping(self) -> None:
         self.client.ping()
@@ -300,6 +377,17 @@ class Cache:
         if snap.version == h.version:  # the head carries the latest poll's times
             snap = dataclasses.replace(snap, computed_at=h.computed_at, data_as_of=h.data_as_of)
         return snap
+
+    # --- expiring values (rendered screens) --------------------------------------------
+    def put_expiring(self, name: str, text: str, ttl: float) -> None:
+        self._call(lambda s: s.put_expiring(name, text, ttl))
+
+    def get_expiring(self, name: str) -> str | None:
+        return self._call(lambda s: s.get_expiring(name))
+
+    def claim(self, name: str, ttl: float) -> bool:
+        """True for exactly one caller per `name` until `ttl` passes (SET NX): who computes."""
+        return self._call(lambda s: s.claim(name, ttl))
 
     # --- small hashes for metrics ----------------------------------------------------
     def add(self, key: str, amounts: Mapping[str, float]) -> None:

@@ -10,6 +10,7 @@ from flask import jsonify
 from sqlalchemy.pool import NullPool
 
 from dashboard import health, metrics
+from dashboard.build import build_id
 from dashboard.poller import Poller, Sections
 from dashboard.services import EXTENSION, Services
 from dashboard.settings import PROJECT_ROOT, Settings
@@ -43,7 +44,9 @@ def create_app(settings: Settings | Mapping[str, Any] | None = None, *,
     from callbacks import register_callbacks
     from layouts import register_pages
 
-    register_pages(settings)
+    register_pages(settings, build_id=lambda: build_id(settings),
+                   district_codes=lambda: [(d.code, d.short_zh, d.name_en)
+                                           for d in svc.reference.get().districts])
     app.layout = _root_layout
     register_callbacks(app)
 
@@ -57,7 +60,7 @@ def create_app(settings: Settings | Mapping[str, Any] | None = None, *,
     if settings["POLLER_ENABLED"]:
         # Its own engine without a pool: one connection every few seconds costs nothing,
         # and none is left open when the app is thrown away or the store goes away.
-        engine = make_engine(settings.database_url, busy_timeout_ms=settings["SQLITE_BUSY_TIMEOUT_MS"],
+        engine = make_engine(settings.database_url, busy_timeout_ms=settings["SQLITE_BUSY_TIMEOUT_MS"], create=False,
                              poolclass=NullPool)
         svc.poller = Poller(settings, engine=engine, cache=svc.cache, sections=sections)
         svc.poller.ensure_started()

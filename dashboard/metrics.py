@@ -129,6 +129,9 @@ class SnapshotCollector:
                                 value=1.0 if self.cache.using_fallback else 0.0)
         yield CounterMetricFamily("cc_refresh_requests", "Screen refreshes served.",
                                   value=counters.get("refresh_requests", 0.0))
+        yield CounterMetricFamily("cc_screen_renders", "Screens rendered from a new snapshot "
+                                  "version (once per version and view, shared by all displays).",
+                                  value=counters.get("renders", 0.0))
 
 
 def register(server, cache) -> None:

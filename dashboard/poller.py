@@ -252,7 +252,7 @@ def run_forever(settings: Settings | None = None, *, sections: Sections | None =
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
-    engine = make_engine(settings.database_url, busy_timeout_ms=settings["SQLITE_BUSY_TIMEOUT_MS"])
+    engine = make_engine(settings.database_url, busy_timeout_ms=settings["SQLITE_BUSY_TIMEOUT_MS"], create=False)
     poller = Poller(settings, engine=engine, cache=Cache.from_settings(settings), sections=sections)
     poller.start()
     log.info("poller running every %g s", settings["POLL_SECONDS"])

@@ -15,6 +15,8 @@ from flask import current_app
 from sqlalchemy import Engine
 
 from dashboard.cache import Cache
+from dashboard.reference import ReferenceSource
+from dashboard.rendered import RenderCache
 from dashboard.settings import Settings
 from datasource import queries
 from datasource.engine import make_engine
@@ -39,12 +41,15 @@ class Services:
     engine: Engine
     cache: Cache | None = None  # the snapshot, shared by workers (dashboard/cache.py)
     poller: "Poller | None" = None  # this process's poller, when POLLER_ENABLED
+    reference: ReferenceSource | None = None  # district and category names, shapes
+    rendered: RenderCache | None = None  # screens rendered once per snapshot version and view
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "Services":
-        return cls(settings, make_engine(settings.database_url,
-                                         busy_timeout_ms=settings["SQLITE_BUSY_TIMEOUT_MS"]),
-                   Cache.from_settings(settings))
+        engine = make_engine(settings.database_url, busy_timeout_ms=settings["SQLITE_BUSY_TIMEOUT_MS"],
+                             create=False)
+        cache = Cache.from_settings(settings)
+        return cls(settings, engine, cache, reference=ReferenceSource(engine), rendered=RenderCache(cache))
 
     def open_cases(self) -> OpenCases:
         rows = queries.open_cases_by_district(self.engine)

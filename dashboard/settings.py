@@ -60,6 +60,25 @@ def _timezone(raw: str) -> str:
     return raw
 
 
+def _clock_time(raw: str) -> str:
+    """"HH:MM" or empty (off)."""
+    raw = raw.strip()
+    if raw:
+        hh, _, mm = raw.partition(":")
+        if not (hh.isdigit() and mm.isdigit() and 0 <= int(hh) < 24 and 0 <= int(mm) < 60 and len(mm) == 2):
+            raise ValueError(f"expected HH:MM or empty, got {raw!r}")
+        raw = f"{int(hh):02d}:{mm}"
+    return raw
+
+
+def _map_kpi(raw: str) -> str:
+    kpis = ("open_cases", "overdue", "closure_rate", "on_time_closure_rate", "occupancy", "visits",
+            "resolution_rate")
+    if raw not in kpis:
+        raise ValueError(f"expected one of {', '.join(kpis)}, got {raw!r}")
+    return raw
+
+
 def _language(raw: str) -> str:
     if raw not in ("zh-CN", "en"):
         raise ValueError(f"expected zh-CN or en, got {raw!r}")
@@ -91,6 +110,16 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("DASHBOARD_WORKERS", "2", "gunicorn worker processes for `python -m dashboard serve`.", int),
     Setting("PAGE_REFRESH_SECONDS", "5",
             "How often an open page asks the server for new figures.", _positive_float),
+    Setting("WALL_MAP_KPI", "open_cases",
+            "The wall map's colouring when the URL has no `?kpi=`: `open_cases`, `overdue`, "
+            "`closure_rate`, `on_time_closure_rate`, `occupancy`, `visits` or `resolution_rate`.", _map_kpi),
+    Setting("WALL_RELOAD_AT", "04:30",
+            "Local time (HH:MM, `DASHBOARD_TIMEZONE`) at which an open wall reloads itself once a "
+            "day, after checking the server answers. Empty: no daily reload. Walls also reload "
+            "when the server's build changes.", _clock_time),
+    Setting("BUILD_ID", "",
+            "Names this build of the app; an open wall reloads itself when it changes. Empty: a "
+            "hash of the code and assets, computed at start.", str),
     Setting("DEMO_SEED", "20261126",
             "Random seed of the demo city; the same seed and `--now` give the same store.", int),
     Setting("SIMULATOR_RATE", "2",

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from sqlalchemy import Engine, func, select
 
-from datasource.schema import OPEN_STATUSES, Case, District
+from datasource.schema import OPEN_STATUSES, Case, CaseCategory, District
 
 
 def open_cases_by_district(engine: Engine) -> list[dict]:
@@ -23,3 +23,21 @@ def latest_change(engine: Engine):
     """The newest `updated_at` among cases: how fresh the store's case data is."""
     with engine.connect() as conn:
         return conn.execute(select(func.max(Case.updated_at))).scalar_one()
+
+
+def districts(engine: Engine) -> list[dict]:
+    """Every district with its names, centre and GeoJSON geometry text (or None), in display order."""
+    stmt = (select(District.code, District.name_zh, District.short_zh, District.name_en,
+                   District.kind, District.sort_order, District.center_lon, District.center_lat,
+                   District.geometry)
+            .order_by(District.sort_order, District.code))
+    with engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(stmt)]
+
+
+def categories(engine: Engine) -> list[dict]:
+    """Case categories (top level and sub-categories) with their names."""
+    stmt = select(CaseCategory.code, CaseCategory.parent_code, CaseCategory.kind,
+                  CaseCategory.name_zh, CaseCategory.name_en).order_by(CaseCategory.code)
+    with engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(stmt)]

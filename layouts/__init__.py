@@ -4,9 +4,13 @@ from __future__ import annotations
 import dash
 
 
-def register_pages(settings) -> None:
-    """Explicit page registration (`use_pages=True, pages_folder=""`)."""
+def register_pages(settings, *, district_codes, build_id) -> None:
+    """Explicit page registration (`use_pages=True, pages_folder=""`).
+    `district_codes()` -> [(code, short Chinese name, English name)]; `build_id()` -> str."""
     from layouts import home
+    from layouts.wall import page as wall
 
     dash.register_page("home", path="/", title=settings["DASHBOARD_TITLE"],
                        name="home", layout=home.layout_factory(settings))
+    dash.register_page("wall", path="/wall", title=settings["DASHBOARD_TITLE"], name="wall",
+                       layout=wall.layout_factory(settings, district_codes, build_id))

@@ -1,0 +1,1 @@
+"""The big-screen wall (/wall): view parameters, figures, panels, page."""
