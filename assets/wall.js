@@ -64,6 +64,7 @@
       window.location.reload();
       return;
     }
+    // the time of day on the server's clock; the page's age on the browser's own
     if (cfg.reload_at && Date.now() - state.loadedAt > 120000 &&
         fmt(now, cfg, {hour: "2-digit", minute: "2-digit"}) === cfg.reload_at) {
       state.reloading = true;

@@ -1,6 +1,7 @@
 """`make bench`: every benchmark, sized for this machine.
 
-For the big runs: BENCH_SEED_SCALES=100k,1M,10M and BENCH_POLL_SCALES=100k,1M,10M.
+For the big runs: BENCH_SEED_SCALES=100k,1M,10M and BENCH_POLL_SCALES=100k,1M,10M; for
+the wall's browser memory over a long run: BENCH_WALL_SOAK_MINUTES=120.
 """
 from __future__ import annotations
 
@@ -16,6 +17,9 @@ RUNS = [
     ["bench_import.py", "--rows", os.environ.get("BENCH_IMPORT_ROWS", "100000")],
     ["bench_poll.py", "--scales", os.environ.get("BENCH_POLL_SCALES", "100k,1M"),
      "--backends", os.environ.get("BENCH_BACKENDS", "postgresql,sqlite")],
+    ["bench_wall.py", "--displays", os.environ.get("BENCH_WALL_DISPLAYS", "50"),
+     "--seconds", os.environ.get("BENCH_WALL_SECONDS", "60"),
+     "--soak-minutes", os.environ.get("BENCH_WALL_SOAK_MINUTES", "0")],
 ]
 
 

@@ -144,7 +144,9 @@ def cmd_demo(args, settings: Settings) -> int:
     if settings["SIMULATOR_ENABLED"]:
         children.append(subprocess.Popen([sys.executable, "-m", "dashboard", "simulate"],
                                          cwd=PROJECT_ROOT))
-    print(f"serving http://{settings['DASHBOARD_HOST']}:{settings['DASHBOARD_PORT']}/", flush=True)
+    base = f"http://{settings['DASHBOARD_HOST']}:{settings['DASHBOARD_PORT']}"
+    print(f"serving {base}/  (the wall: {base}/wall, e.g. {base}/wall?rotate=30 or "
+          f"{base}/wall?district=410105&lang=en)", flush=True)
     server = subprocess.Popen(_gunicorn_argv(settings), cwd=PROJECT_ROOT)
     children.append(server)
 

@@ -343,3 +343,28 @@ def test_no_snapshot_yet_says_waiting_not_blank(request, tmp_path, serve, page):
     assert "等待" in page.inner_text("#ov-ticker-body")
     assert math.isclose(1, 1)
     _clean(page)
+
+
+def test_daily_reload_at_the_configured_time(request, tmp_path, serve, page):
+    """At WALL_RELOAD_AT (on the server's clock) a wall open for over two minutes reloads,
+    after checking the server answers. The browser's clock is moved on to age the page."""
+    url = _seeded_url("sqlite", request, tmp_path)
+    shanghai = dt.timezone(dt.timedelta(hours=8))
+    if dt.datetime.now(shanghai).second > 40:  # keep the whole test inside one minute
+        time.sleep(61 - dt.datetime.now(shanghai).second)
+    reload_at = dt.datetime.now(shanghai).strftime("%H:%M")
+    app = create_app({"DATABASE_URL": url, "POLLER_ENABLED": False, "PAGE_REFRESH_SECONDS": 0.5,
+                      "WALL_RELOAD_AT": reload_at})
+    svc = app.server.extensions[EXTENSION]
+    Poller(svc.settings, engine=svc.engine, cache=svc.cache).poll_once()
+    server = serve(app)
+    page.clock.install()
+    _open(page, server.url + "/wall")
+    page.evaluate("window.__before_reload = true")
+    page.wait_for_timeout(1500)
+    assert page.evaluate("window.__before_reload") is True  # just opened: no reload loop
+    page.clock.fast_forward("03:00")  # the page is now three minutes old
+    page.wait_for_function("window.__before_reload === undefined", timeout=10_000)
+    assert any(u.endswith("/healthz") for u in page.requested)
+    page.wait_for_selector("#card-open_cases .card-value[data-value]")
+    _clean(page)
