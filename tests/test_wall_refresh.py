@@ -8,6 +8,7 @@ import json
 import pytest
 from sqlalchemy import event, insert
 
+from bench._dash_client import WallDisplay, flask_transport
 from dashboard import create_app
 from dashboard.metrics import COUNTERS
 from dashboard.poller import Poller
@@ -17,32 +18,8 @@ from datasource.demo.seed import seed
 from layouts.wall.render import OUTPUTS
 
 
-class Display:
-    """One wall display: keeps what it shows, like the browser's stores do."""
-
-    def __init__(self, app, config=None):
-        self.client = app.server.test_client()
-        self.key = next(k for k in app.callback_map if "wall-head.data" in k)
-        self.outputs = [{"id": "wall-head", "property": "data"}, {"id": "wall-shown", "property": "data"}] + \
-            [{"id": i, "property": p} for i, p in OUTPUTS]
-        self.config = config if config is not None else {"lang": "zh-CN", "district": None, "kpi": "open_cases"}
-        self.shown = None
-        self.n = 0
-
-    def refresh(self):
-        self.n += 1
-        body = {"output": self.key, "outputs": self.outputs,
-                "inputs": [{"id": "wall-refresh", "property": "n_intervals", "value": self.n}],
-                "state": [{"id": "wall-config", "property": "data", "value": self.config},
-                          {"id": "wall-shown", "property": "data", "value": self.shown}],
-                "changedPropIds": ["wall-refresh.n_intervals"]}
-        resp = self.client.post("/_dash-update-component", json=body)
-        assert resp.status_code in (200, 204), resp.data[:500]
-        if resp.status_code == 200:
-            shown = resp.get_json()["response"].get("wall-shown")
-            if shown:
-                self.shown = shown["data"]
-        return resp
+def Display(app, config=None) -> WallDisplay:
+    return WallDisplay(flask_transport(app), config)
 
 
 @pytest.fixture
@@ -64,13 +41,12 @@ def _renders(svc) -> float:
 def test_unchanged_refresh_is_a_small_head_only(wall):
     app, svc, _poller = wall
     d = Display(app)
-    first = d.refresh()
-    sent = first.get_json()["response"]
+    _status, _raw, sent = d.refresh()
     assert {f"{i}" for i, _p in OUTPUTS} <= set(sent)  # everything on the first tick
-    again = d.refresh()
-    assert set(again.get_json()["response"]) == {"wall-head"}
-    assert len(again.data) < 1024, len(again.data)
-    head = again.get_json()["response"]["wall-head"]["data"]
+    _status, raw, again = d.refresh()
+    assert set(again) == {"wall-head"}
+    assert len(raw) < 1024, len(raw)
+    head = again["wall-head"]["data"]
     assert head["v"] == svc.cache.head().version and head["s"] == "fresh"
 
 
@@ -84,7 +60,7 @@ def test_a_change_sends_only_the_outputs_that_changed(wall):
             external_id="WALL-NEW-1", source="hotline", category_code="S01-01", district_code="410105",
             status="filed", reported_at=now, filed_at=now, updated_at=now)])
     poller.poll_once()
-    sent = d.refresh().get_json()["response"]
+    sent = d.refresh()[2]
     assert "ov-cards-body" in sent and "ov-ticker-body" in sent
     assert "WALL-NEW-1" in json.dumps(sent["ov-ticker-body"])
     assert not any(k.startswith("en-") for k in sent)  # enterprise did not change: not re-sent
@@ -112,12 +88,11 @@ def test_fifty_displays_cost_one_render_and_no_store_statement(wall):
 def test_a_hand_made_config_gets_defaults_not_an_error(wall):
     app, _svc, _poller = wall
     for config in ({"lang": "xx", "district": "../../etc", "kpi": 5}, {"district": ["410105"]}, None, "junk"):
-        d = Display(app, config)
-        sent = d.refresh().get_json()["response"]
-        assert "ov-cards-body" in sent
+        status, raw, sent = Display(app, config).refresh()
+        assert status == 200 and "ov-cards-body" in sent, raw[:300]
 
 
 def test_before_the_first_poll_the_wall_keeps_waiting(store_url):
     app = create_app({"DATABASE_URL": store_url, "POLLER_ENABLED": False})
-    resp = Display(app).refresh()
-    assert resp.status_code == 204 or resp.get_json()["response"] == {}, resp.data  # the panels keep saying "waiting"
+    status, _raw, sent = Display(app).refresh()
+    assert status == 204 or sent == {}  # nothing to send: the panels keep saying "waiting"

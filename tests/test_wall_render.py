@@ -14,7 +14,6 @@ from dashboard.kpis.sections import SECTIONS
 from dashboard.reference import bundled
 from datasource.demo.seed import seed
 from datasource.engine import make_engine
-from layouts.wall import figures
 from layouts.wall.panels import merge_ticker
 from layouts.wall.render import OUTPUTS, PANELS, render
 from layouts.wall.view import MAP_KPIS, PAGES, parse_view
@@ -196,7 +195,12 @@ def test_a_failing_panel_shows_a_message_and_the_rest_render(sections, monkeypat
     def broken(*_a, **_k):
         raise KeyError("unexpected shape")
 
-    monkeypatch.setattr(figures, "trend", broken)
+    import dataclasses
+
+    from layouts.wall import render as render_mod
+
+    monkeypatch.setattr(render_mod, "PANELS", [dataclasses.replace(p, build=broken) if p.id == "ov-trend" else p
+                                               for p in PANELS])
     out = render(sections, bundled(), _view()[0], thresholds, TZ)
     assert out["ov-trend-body.figure"]["data"] == []
     assert "无法显示" in json.dumps(out["ov-trend-body.figure"], ensure_ascii=False)

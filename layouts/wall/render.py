@@ -90,51 +90,48 @@ def _trend_title(view) -> str:
     return t("panel_trend" if view.district is None else "panel_trend_city", view.lang)
 
 
+def _title(key: str, period: bool = False):
+    return lambda v: t(key, v.lang, period=_period(v)) if period else t(key, v.lang)
+
+
+def _chart(fn):  # a figure of one section's data
+    return lambda d, ctx: fn(d, ctx.ref, ctx.view)
+
+
+def _judged(fn):  # a figure that also shows threshold levels
+    return lambda d, ctx: fn(d, ctx.ref, ctx.view, ctx.rules)
+
+
 def _panels() -> list[Panel]:
     P = Panel
     out = [P("ov-cards", "overview", None, "html", lambda v: "", lambda _d, ctx: cards(ctx))]
     for prefix, page in (("ov", "overview"), ("cs", "cases")):
-        out += [P(f"{prefix}-open-stage", page, "cases", "graph", lambda v: t("panel_open_stage", v.lang),
-                  lambda d, ctx: fg.open_by_stage(d, ctx.ref, ctx.view)),
-                P(f"{prefix}-closure-rank", page, "cases", "graph",
-                  lambda v: t("panel_closure_rank", v.lang, period=_period(v)),
-                  lambda d, ctx: fg.closure_rank(d, ctx.ref, ctx.view, ctx.rules)),
-                P(f"{prefix}-trend", page, "cases", "graph", _trend_title,
-                  lambda d, ctx: fg.trend(d, ctx.ref, ctx.view))]
+        out += [P(f"{prefix}-open-stage", page, "cases", "graph", _title("panel_open_stage"), _chart(fg.open_by_stage)),
+                P(f"{prefix}-closure-rank", page, "cases", "graph", _title("panel_closure_rank", True),
+                  _judged(fg.closure_rank)),
+                P(f"{prefix}-trend", page, "cases", "graph", _trend_title, _chart(fg.trend))]
+    summary = lambda fn: lambda d, ctx: fn(d, ctx.view)  # noqa: E731
     out += [
         P("ov-map", "overview", "map", "graph", lambda v: t("panel_map", v.lang, kpi=t(f"kpi_{v.kpi}", v.lang)), _map),
-        P("ov-ticker", "overview", "ticker", "html", lambda v: t("panel_ticker", v.lang), _ticker("ov")),
-        P("ov-ent", "overview", "enterprise", "html", lambda v: t("panel_ent_summary", v.lang, period=_period(v)),
-          lambda d, ctx: pn.enterprise_summary(d, ctx.view)),
-        P("ov-park-rank", "overview", "parking", "graph", lambda v: t("panel_park_now", v.lang),
-          lambda d, ctx: fg.occupancy_rank(d, ctx.ref, ctx.view, ctx.rules)),
-        P("cs-categories", "cases", "cases", "graph", lambda v: t("panel_categories", v.lang),
-          lambda d, ctx: fg.categories(d, ctx.ref, ctx.view)),
-        P("cs-ageing", "cases", "cases", "graph", lambda v: t("panel_ageing", v.lang),
-          lambda d, ctx: fg.ageing(d, ctx.ref, ctx.view)),
-        P("cs-rates", "cases", "cases", "html", lambda v: t("panel_rates", v.lang, period=_period(v)),
-          lambda d, ctx: pn.rates_table(d, ctx.ref, ctx.view, ctx.rules)),
-        P("en-summary", "enterprise", "enterprise", "html",
-          lambda v: t("panel_ent_summary", v.lang, period=_period(v)), lambda d, ctx: pn.enterprise_summary(d, ctx.view)),
-        P("en-visits", "enterprise", "enterprise", "graph", lambda v: t("panel_ent_visits", v.lang, period=_period(v)),
-          lambda d, ctx: fg.enterprise_by_district(d, ctx.ref, ctx.view)),
-        P("en-types", "enterprise", "enterprise", "graph", lambda v: t("panel_ent_types", v.lang, period=_period(v)),
-          lambda d, ctx: fg.problem_types(d, ctx.ref, ctx.view)),
-        P("en-resolution", "enterprise", "enterprise", "graph",
-          lambda v: t("panel_ent_resolution", v.lang, period=_period(v)),
-          lambda d, ctx: fg.resolution_rank(d, ctx.ref, ctx.view, ctx.rules)),
-        P("en-grids", "enterprise", "enterprise", "graph", lambda v: t("panel_ent_grids", v.lang, period=_period(v)),
-          lambda d, ctx: fg.grid_coverage(d, ctx.ref, ctx.view)),
-        P("pk-summary", "parking", "parking", "html", lambda v: t("panel_park_summary", v.lang),
-          lambda d, ctx: pn.parking_summary(d, ctx.view)),
-        P("pk-occupancy", "parking", "parking", "graph", lambda v: t("panel_park_now", v.lang),
-          lambda d, ctx: fg.occupancy_rank(d, ctx.ref, ctx.view, ctx.rules)),
-        P("pk-curve", "parking", "parking", "graph", lambda v: t("panel_park_curve", v.lang),
-          lambda d, ctx: fg.occupancy_curve(d, ctx.ref, ctx.view)),
-        P("pk-capacity", "parking", "parking", "graph", lambda v: t("panel_park_capacity", v.lang),
-          lambda d, ctx: fg.capacity(d, ctx.ref, ctx.view)),
-        P("pk-programme", "parking", "parking", "graph", lambda v: t("panel_park_programme", v.lang),
-          lambda d, ctx: fg.programme(d, ctx.ref, ctx.view)),
+        P("ov-ticker", "overview", "ticker", "html", _title("panel_ticker"), _ticker("ov")),
+        P("ov-ent", "overview", "enterprise", "html", _title("panel_ent_summary", True), summary(pn.enterprise_summary)),
+        P("ov-park-rank", "overview", "parking", "graph", _title("panel_park_now"), _judged(fg.occupancy_rank)),
+        P("cs-categories", "cases", "cases", "graph", _title("panel_categories"), _chart(fg.categories)),
+        P("cs-ageing", "cases", "cases", "graph", _title("panel_ageing"), _chart(fg.ageing)),
+        P("cs-rates", "cases", "cases", "html", _title("panel_rates", True), _judged(pn.rates_table)),
+        P("en-summary", "enterprise", "enterprise", "html", _title("panel_ent_summary", True),
+          summary(pn.enterprise_summary)),
+        P("en-visits", "enterprise", "enterprise", "graph", _title("panel_ent_visits", True),
+          _chart(fg.enterprise_by_district)),
+        P("en-types", "enterprise", "enterprise", "graph", _title("panel_ent_types", True), _chart(fg.problem_types)),
+        P("en-resolution", "enterprise", "enterprise", "graph", _title("panel_ent_resolution", True),
+          _judged(fg.resolution_rank)),
+        P("en-grids", "enterprise", "enterprise", "graph", _title("panel_ent_grids", True), _chart(fg.grid_coverage)),
+        P("pk-summary", "parking", "parking", "html", _title("panel_park_summary"), summary(pn.parking_summary)),
+        P("pk-occupancy", "parking", "parking", "graph", _title("panel_park_now"), _judged(fg.occupancy_rank)),
+        P("pk-curve", "parking", "parking", "graph", _title("panel_park_curve"), _chart(fg.occupancy_curve)),
+        P("pk-capacity", "parking", "parking", "graph", _title("panel_park_capacity"), _chart(fg.capacity)),
+        P("pk-programme", "parking", "parking", "graph", _title("panel_park_programme"), _chart(fg.programme)),
     ]
     return out
 
