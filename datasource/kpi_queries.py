@@ -283,13 +283,55 @@ def newest_reading_received(engine: Engine) -> dt.datetime | None:
         return conn.execute(select(func.max(OccupancyReading.received_at))).scalar_one()
 
 
-def hours_received_since(engine: Engine, received_after: dt.datetime, observed_from: dt.datetime) -> list[str]:
-    """UTC hours (from `observed_from`) holding readings received after the watermark."""
-    R = OccupancyReading
-    hour = utc_hour(R.observed_at)
+def motor_facilities(engine: Engine) -> list[tuple]:
+    """(id, district, capacity) of every motor-vehicle facility (a few thousand rows)."""
+    F = ParkingFacility
     with engine.connect() as conn:
-        return [h for (h,) in conn.execute(select(hour).distinct().where(
-            R.received_at > received_after, R.observed_at >= observed_from))]
+        return [tuple(r) for r in conn.execute(select(F.id, F.district_code, F.capacity)
+                                                .where(F.kind != "non_motor"))]
+
+
+def newest_readings(engine: Engine, since: dt.datetime, until: dt.datetime) -> list[tuple]:
+    """(facility_id, observed_at, occupied) of each facility's newest reading observed in
+    [since, until]: one index probe per facility, whatever the number of readings."""
+    R, F = OccupancyReading, ParkingFacility
+
+    def newest(col):
+        return (select(col).where(R.facility_id == F.id, R.observed_at >= since, R.observed_at <= until)
+                .order_by(R.observed_at.desc()).limit(1).scalar_subquery())
+    per_facility = select(F.id.label("facility_id"), newest(R.observed_at).label("observed_at"),
+                          newest(R.occupied).label("occupied")).where(F.kind != "non_motor").subquery()
+    with engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(select(per_facility).where(per_facility.c.observed_at.is_not(None)))]
+
+
+def readings_observed_after(engine: Engine, after: dt.datetime) -> list[tuple]:
+    """(facility_id, observed_at, occupied) of the readings stamped later than `after`
+    (clocks ahead of ours): they count once `now` reaches them."""
+    R = OccupancyReading
+    with engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(select(R.facility_id, R.observed_at, R.occupied)
+                                                .where(R.observed_at > after))]
+
+
+def reading_stamps_after(engine: Engine, after: dt.datetime) -> list[tuple]:
+    """(received_at, readings, sum of their facility ids) per received_at after `after`:
+    what a poll compares with the readings it has already seen."""
+    R = OccupancyReading
+    with engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(select(R.received_at, func.count(), func.sum(R.facility_id))
+                                                .where(R.received_at > after).group_by(R.received_at))]
+
+
+def readings_received_after(engine: Engine, after: dt.datetime | None) -> list[tuple]:
+    """(facility_id, observed_at, occupied, received_at) of the readings written (inserted,
+    or replaced by an import) after `after`, or of all readings."""
+    R = OccupancyReading
+    stmt = select(R.facility_id, R.observed_at, R.occupied, R.received_at)
+    if after is not None:
+        stmt = stmt.where(R.received_at > after)
+    with engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(stmt)]
 
 
 def occupancy_by_hour(engine: Engine, since: dt.datetime, until: dt.datetime) -> list[dict]:

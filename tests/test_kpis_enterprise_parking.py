@@ -204,3 +204,83 @@ def test_parking_curve_cache_follows_new_and_late_readings(city):
         conn.execute(update(F).where(F.id == fids[2]).values(capacity=5, updated_at=t2))
     t3 = t2 + dt.timedelta(minutes=5)
     assert inc(city, t3, TZ) == compute_parking(city, t3, TZ)
+
+
+@pytest.fixture
+def parking_city(engine):
+    """The demo city's facilities and a day of readings, with few cases (parking ignores them)."""
+    seed(engine, seed=5, now=FIXED_NOW, total_cases=500, occupancy_days=1)
+    return engine
+
+
+def _motor_ids(engine, n):
+    from sqlalchemy import select
+    F = schema.ParkingFacility
+    with engine.connect() as conn:
+        return conn.execute(select(F.id).where(F.kind != "non_motor").order_by(F.id).limit(n)).scalars().all()
+
+
+def test_parking_state_follows_ahead_rewritten_late_and_ageing_readings(parking_city):
+    """IncrementalParking equals the full computation through readings stamped ahead of
+    now, a reading rewritten by an import, a late commit inside the overlap, facilities
+    ageing out of "occupied now", a new day and a clock set back."""
+    from sqlalchemy import update
+
+    from dashboard.kpis.parking import IncrementalParking
+
+    engine, R = parking_city, schema.OccupancyReading
+    inc = IncrementalParking()
+    f = _motor_ids(engine, 3)
+
+    def check(now):
+        _assert_close(inc(engine, now, TZ), compute_parking(engine, now, TZ), str(now))
+
+    t = FIXED_NOW + dt.timedelta(minutes=10)
+    check(t)
+    with engine.begin() as conn:  # a sensor whose clock runs 8 minutes fast
+        conn.execute(insert(R), [{"facility_id": f[0], "observed_at": t + dt.timedelta(minutes=8),
+                                  "occupied": 11, "received_at": t}])
+    check(t + dt.timedelta(seconds=1))   # not yet: beyond now + the clock skew allowed
+    check(t + dt.timedelta(minutes=4))   # now it counts, in the curve and in "occupied now"
+    with engine.begin() as conn:  # an import replaces that count (received_at moves)
+        conn.execute(update(R).where(R.facility_id == f[0], R.observed_at == t + dt.timedelta(minutes=8))
+                     .values(occupied=99, received_at=t + dt.timedelta(minutes=5)))
+    check(t + dt.timedelta(minutes=5))
+    with engine.begin() as conn:  # committed late: stamped before the newest reading seen
+        conn.execute(insert(R), [{"facility_id": f[1], "observed_at": t + dt.timedelta(minutes=1),
+                                  "occupied": -4, "received_at": t + dt.timedelta(minutes=4, seconds=50)}])
+    check(t + dt.timedelta(minutes=5, seconds=5))
+    check(t + dt.timedelta(hours=2))  # the seeded readings have aged out, the new ones not yet
+    assert inc.resets == 1
+    check(FIXED_NOW + dt.timedelta(hours=13))  # 01:00 the next day in Shanghai: a new curve
+    assert inc.resets == 2
+    check(t + dt.timedelta(hours=3))  # a clock set back: start again rather than trust the state
+    assert inc.resets == 3
+
+
+def test_parking_poll_reads_only_what_a_new_reading_touched(parking_city):
+    """A poll with no new reading reads no readings and no curve hour; a new reading makes
+    the next poll read its hour again."""
+    from sqlalchemy import event
+
+    from dashboard.kpis.parking import IncrementalParking
+
+    engine, R = parking_city, schema.OccupancyReading
+    statements = []
+    event.listen(engine, "before_cursor_execute", lambda c, cur, sql, *a: statements.append(sql))
+    inc = IncrementalParking()
+    t = FIXED_NOW + dt.timedelta(minutes=10)
+    inc(engine, t, TZ)
+    inc(engine, t + dt.timedelta(seconds=5), TZ)  # reads the overlap once (nothing seen yet)
+    statements.clear()
+    inc(engine, t + dt.timedelta(seconds=10), TZ)
+    assert not any("avg(" in s.lower() for s in statements)  # no curve hour read again
+    assert len(statements) == 3, statements  # facilities fingerprint, stamps per received_at, districts
+    with engine.begin() as conn:
+        conn.execute(insert(R), [{"facility_id": _motor_ids(engine, 1)[0], "occupied": 5,
+                                  "observed_at": t, "received_at": t + dt.timedelta(seconds=12)}])
+    statements.clear()
+    now = t + dt.timedelta(seconds=15)
+    got = inc(engine, now, TZ)
+    assert any("avg(" in s.lower() for s in statements)
+    _assert_close(got, compute_parking(engine, now, TZ), "after a new reading")

@@ -35,3 +35,22 @@ def totals_by(rows: Iterable[dict], key: str, fields: tuple[str, ...]) -> dict[s
             out[CITY][f] += r[f] or 0
     out.setdefault(CITY, {f: 0 for f in fields})
     return dict(out)
+
+
+def first_unseen(stamps: Iterable[tuple], seen: dict, ident=lambda key: key) -> dt.datetime | None:
+    """The oldest write stamp (updated_at, received_at) whose rows in the store differ from
+    the rows already read, or None when every stamp agrees.
+
+    `stamps` are the store's (stamp, row count, sum of row ids) per stamp since the
+    overlap began; `seen` maps each row read in that window to its stamp. A row written
+    since (a new row, a late commit, a row written again) adds to its new stamp's count
+    or sum and takes from its old one's, so re-reading the overlap reduces to one
+    aggregate per stamp instead of every row of it.
+    """
+    mine: dict = defaultdict(lambda: [0, 0])
+    for key, stamp in seen.items():
+        mine[stamp][0] += 1
+        mine[stamp][1] += ident(key)
+    theirs = {stamp: [n, total] for stamp, n, total in stamps}
+    differ = [s for s in set(mine) | set(theirs) if mine.get(s, [0, 0]) != theirs.get(s, [0, 0])]
+    return min(differ) if differ else None

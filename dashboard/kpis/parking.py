@@ -6,7 +6,7 @@ import datetime as dt
 from collections import defaultdict
 from zoneinfo import ZoneInfo
 
-from dashboard.kpis.common import CITY, ratio
+from dashboard.kpis.common import CITY, first_unseen, ratio
 from dashboard.periods import all_periods, floor_hour, parse_hour_key
 from datasource import kpi_queries as q
 
@@ -23,14 +23,21 @@ def today_hours(engine, now: dt.datetime, tz: ZoneInfo) -> list[dict]:
     return q.occupancy_by_hour(engine, all_periods(now, tz)["today"].start, now + CLOCK_SKEW)
 
 
-def compute_parking(engine, now: dt.datetime, tz: ZoneInfo, hour_rows: list[dict] | None = None) -> dict:
-    """The "parking" section of the snapshot. `hour_rows` (today's occupancy per district
-    and hour) may come from the poller's cache of completed hours."""
+def compute_parking(engine, now: dt.datetime, tz: ZoneInfo, hour_rows: list[dict] | None = None,
+                    now_rows: list[dict] | None = None, facility_rows: tuple[list, list] | None = None) -> dict:
+    """The "parking" section of the snapshot. The poller's IncrementalParking may pass what
+    it keeps: `hour_rows` (today's occupancy per district and hour), `now_rows` (rows of
+    kpi_queries.occupancy_now) and `facility_rows` (facilities_by_kind and
+    programme_since rows); anything not passed is read from the store."""
     districts = [d["code"] for d in q.districts(engine)]
+    year = all_periods(now, tz)["year"]
+    if facility_rows is None:
+        facility_rows = (q.facilities_by_kind(engine), q.programme_since(engine, year.start.astimezone(tz).date()))
+    by_kind, programme_rows = facility_rows
     zero = lambda: {"facilities": 0, "capacity": 0, "demo_sites": 0,  # noqa: E731
                     **{f"{k}_facilities": 0 for k in KINDS}, **{f"{k}_capacity": 0 for k in KINDS}}
     cap = defaultdict(zero)
-    for r in q.facilities_by_kind(engine):
+    for r in by_kind:
         for key in (r["district"], CITY):
             c = cap[key]
             c["facilities"] += r["facilities"]
@@ -40,13 +47,13 @@ def compute_parking(engine, now: dt.datetime, tz: ZoneInfo, hour_rows: list[dict
             if r["kind"] != "non_motor":  # motor-vehicle spaces; non-motor points are counted apart
                 c["capacity"] += r["capacity"] or 0
 
-    year = all_periods(now, tz)["year"]
     programme = defaultdict(lambda: {p: 0 for p in PROGRAMMES})
-    for r in q.programme_since(engine, year.start.astimezone(tz).date()):
+    for r in programme_rows:
         for key in (r["district"], CITY):
             programme[key][r["programme"]] += r["spaces"] or 0
 
-    now_rows = q.occupancy_now(engine, now - STALE_AFTER, now + CLOCK_SKEW)
+    if now_rows is None:
+        now_rows = q.occupancy_now(engine, now - STALE_AFTER, now + CLOCK_SKEW)
     occ = defaultdict(lambda: {"reporting": 0, "reporting_capacity": 0, "occupied": 0, "out_of_range": 0})
     for r in now_rows:
         for key in (r["district"], CITY):
@@ -58,7 +65,9 @@ def compute_parking(engine, now: dt.datetime, tz: ZoneInfo, hour_rows: list[dict
 
     today = all_periods(now, tz)["today"]
     curve: dict[str, dict[int, dict]] = defaultdict(lambda: defaultdict(lambda: [0.0, 0]))
-    for r in (today_hours(engine, now, tz) if hour_rows is None else hour_rows):
+    rows = today_hours(engine, now, tz) if hour_rows is None else hour_rows
+    # in one order whatever the rows came from, so that the city's float sums are the same
+    for r in sorted(rows, key=lambda r: (r["hour"], r["district"])):
         hour = parse_hour_key(r["hour"]).astimezone(tz).hour
         for key in (r["district"], CITY):
             cell = curve[key][hour]
@@ -86,35 +95,110 @@ def compute_parking(engine, now: dt.datetime, tz: ZoneInfo, hour_rows: list[dict
             "city": district_block(CITY), "by_district": {d: district_block(d) for d in districts}}
 
 
+def _clamp(occupied: int, capacity: int) -> int:
+    return 0 if occupied < 0 else capacity if occupied > capacity else occupied
+
+
+def occupancy_now_rows(facilities: dict[int, tuple[str, int]], newest: dict[int, tuple],
+                       since: dt.datetime) -> list[dict]:
+    """Rows of kpi_queries.occupancy_now from each facility's newest reading (observed_at,
+    occupied), for the motor-vehicle `facilities` (id -> (district, capacity))."""
+    out: dict[str, dict] = {}
+    for fid, (observed, occupied) in newest.items():
+        if fid not in facilities or observed < since:
+            continue
+        district, capacity = facilities[fid]
+        o = out.setdefault(district, {"district": district, "reporting": 0, "capacity": 0, "occupied": 0,
+                                      "out_of_range": 0})
+        o["reporting"] += 1
+        o["capacity"] += capacity
+        o["occupied"] += _clamp(occupied, capacity)
+        o["out_of_range"] += occupied < 0 or occupied > capacity
+    return list(out.values())
+
+
 class IncrementalParking:
-    """Callable section: today's curve keeps the hours already computed and recomputes
-    only the current hour and the hours that late readings have reached since the last
-    poll (found through `received_at`), so a poll at 23:00 does not re-read the day."""
+    """Callable section: the parking payload from what changed since the last poll.
+
+    The store is asked which readings were written since the last poll (by `received_at`,
+    re-reading a short overlap for late commits). Each facility's newest reading is kept
+    for "occupied now", readings stamped ahead of `now` wait until `now` reaches them, and
+    today's curve keeps its hours, re-reading only the hours a new reading fell in. The
+    facilities' rows are kept while their fingerprint (count, newest update, capacity)
+    holds; a change, or a new day, starts everything again.
+    """
 
     def __init__(self):
-        self.day_start: dt.datetime | None = None
-        self.fingerprint = None
+        self.key = None  # (day start, facilities fingerprint) the state belongs to
+        self.resets = 0
+
+    def _reset(self, engine, key, now: dt.datetime, tz: ZoneInfo) -> None:
+        day_start, until = key[0], now + CLOCK_SKEW
+        self.key, self.resets = key, self.resets + 1
+        self.received_wm = q.newest_reading_received(engine)  # first: later writes are read again
+        year = all_periods(now, tz)["year"]
+        self.facility_rows = (q.facilities_by_kind(engine),
+                              q.programme_since(engine, year.start.astimezone(tz).date()))
+        self.facilities = {fid: (d, cap) for fid, d, cap in q.motor_facilities(engine)}
+        self.newest = {fid: (t, occ) for fid, t, occ in q.newest_readings(engine, now - STALE_AFTER, until)}
+        self.ahead = {(fid, t): occ for fid, t, occ in q.readings_observed_after(engine, until)}
+        self.seen: dict[tuple, dt.datetime] = {}  # (facility, observed_at) -> received_at, in the overlap
         self.hours: dict[str, list[dict]] = {}  # hour key -> rows of that hour
-        self.received_wm: dt.datetime | None = None
+        self.dirty_from: dt.datetime | None = day_start
+        self.until = until
+
+    def _take(self, fid: int, observed: dt.datetime, occupied: int) -> None:
+        """A reading observed by now (`self.until`): the facility's newest if none is newer,
+        and its hour of today's curve is read again."""
+        if fid not in self.newest or observed >= self.newest[fid][0]:
+            self.newest[fid] = (observed, occupied)
+        if observed >= self.key[0]:
+            hour = floor_hour(observed)
+            self.dirty_from = hour if self.dirty_from is None else min(self.dirty_from, hour)
+
+    def _read_new(self, engine) -> None:
+        """Readings written since the last poll. The overlap re-read for late commits is one
+        aggregate per received_at; rows are read only from the first stamp that differs."""
+        after = self.received_wm - RECEIVED_OVERLAP if self.received_wm else None
+        if after is not None:
+            self.seen = {k: v for k, v in self.seen.items() if v > after}  # left the overlap
+            first = first_unseen(q.reading_stamps_after(engine, after), self.seen, ident=lambda k: k[0])
+            if first is None:
+                return
+            after = max(after, first - dt.timedelta(microseconds=1))
+        for fid, observed, occupied, received in q.readings_received_after(engine, after):
+            if self.seen.get((fid, observed)) == received:
+                continue
+            self.seen[(fid, observed)] = received
+            self.received_wm = max(self.received_wm or received, received)
+            if observed > self.until:
+                self.ahead[(fid, observed)] = occupied
+            else:
+                self.ahead.pop((fid, observed), None)
+                self._take(fid, observed, occupied)
+
+    def _advance(self, until: dt.datetime) -> None:
+        """`now` moved on: readings stamped ahead that it reached now count."""
+        for key in [k for k in self.ahead if k[1] <= until]:
+            self._take(key[0], key[1], self.ahead.pop(key))
+        self.until = until
+
+    def _curve_rows(self, engine, now: dt.datetime) -> list[dict]:
+        if self.dirty_from is not None:
+            for key in [k for k in self.hours if parse_hour_key(k) >= self.dirty_from]:
+                del self.hours[key]
+            for r in q.occupancy_by_hour(engine, self.dirty_from, now + CLOCK_SKEW):
+                self.hours.setdefault(r["hour"], []).append(r)
+            self.dirty_from = None
+        return [r for rs in self.hours.values() for r in rs]
 
     def __call__(self, engine, now: dt.datetime, tz: ZoneInfo) -> dict:
-        day_start = all_periods(now, tz)["today"].start
-        fingerprint = q.facilities_fingerprint(engine)  # capacities feed the clamp and the sums
-        if day_start != self.day_start or fingerprint != self.fingerprint:
-            self.day_start, self.fingerprint, self.hours = day_start, fingerprint, {}
-            self.received_wm = None
-        newest = q.newest_reading_received(engine)
-        if not self.hours:
-            dirty_from = day_start
+        key = (all_periods(now, tz)["today"].start, q.facilities_fingerprint(engine))
+        if key != self.key or now + CLOCK_SKEW < self.until:  # (a clock set back: start again)
+            self._reset(engine, key, now, tz)
         else:
-            touched = q.hours_received_since(engine, self.received_wm - RECEIVED_OVERLAP, day_start) \
-                if self.received_wm else []
-            current = floor_hour(now)
-            dirty_from = min([parse_hour_key(h) for h in touched] + [current])
-        for key in [k for k in self.hours if parse_hour_key(k) >= dirty_from]:
-            del self.hours[key]
-        for r in q.occupancy_by_hour(engine, max(dirty_from, day_start), now + CLOCK_SKEW):
-            self.hours.setdefault(r["hour"], []).append(r)
-        self.received_wm = newest
-        rows = [r for rs in self.hours.values() for r in rs]
-        return compute_parking(engine, now, tz, hour_rows=rows)
+            self._read_new(engine)
+            self._advance(now + CLOCK_SKEW)
+        return compute_parking(engine, now, tz, hour_rows=self._curve_rows(engine, now),
+                               now_rows=occupancy_now_rows(self.facilities, self.newest, now - STALE_AFTER),
+                               facility_rows=self.facility_rows)
