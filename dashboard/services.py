@@ -7,7 +7,6 @@ touch SQL themselves. Screens read the poller's snapshot through `services().cac
 """
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -18,21 +17,12 @@ from dashboard.cache import Cache
 from dashboard.reference import ReferenceSource
 from dashboard.rendered import RenderCache
 from dashboard.settings import Settings
-from datasource import queries
 from datasource.engine import make_engine
 
 if TYPE_CHECKING:
     from dashboard.poller import Poller
 
 EXTENSION = "command_center"
-
-
-@dataclass
-class OpenCases:
-    rows: list[dict]
-    total: int
-    data_as_of: dt.datetime | None
-    read_at: dt.datetime
 
 
 @dataclass
@@ -50,12 +40,6 @@ class Services:
                              create=False)
         cache = Cache.from_settings(settings)
         return cls(settings, engine, cache, reference=ReferenceSource(engine), rendered=RenderCache(cache))
-
-    def open_cases(self) -> OpenCases:
-        rows = queries.open_cases_by_district(self.engine)
-        return OpenCases(rows=rows, total=sum(r["open_cases"] for r in rows),
-                         data_as_of=queries.latest_change(self.engine),
-                         read_at=dt.datetime.now(dt.timezone.utc))
 
 
 def services() -> Services:

@@ -1,4 +1,4 @@
-"""`/`: open cases per district, live. The first page; the full wall has its own module."""
+"""`/`: open cases per district, live, with a link to the wall (which has its own module)."""
 from __future__ import annotations
 
 from dash import dcc, html
@@ -15,7 +15,9 @@ def layout_factory(settings):
         return html.Div([
             dcc.Location(id=ids.HOME_LOCATION, refresh=False),
             dcc.Interval(id=ids.HOME_INTERVAL, interval=refresh_ms),
-            html.Header([html.H1(title, id=ids.HOME_TITLE)], className="home-header"),
+            dcc.Store(id=ids.HOME_SHOWN),
+            html.Header([html.H1(title, id=ids.HOME_TITLE),
+                         html.A("大屏 · Wall", href="/wall", className="wall-link")], className="home-header"),
             html.Div(id=ids.HOME_NOTICE, className="notice", role="status"),
             html.Main(id=ids.HOME_BODY, className="home-body"),
         ], className="home-page")
@@ -27,24 +29,25 @@ def _fmt_time(ts, tz) -> str:
     return ts.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S") if ts else "—"
 
 
-def open_cases_body(open_cases, lang: str, tz) -> html.Div:
+def open_cases_body(rows: list[dict], data_as_of, computed_at, lang: str, tz) -> html.Div:
     """The district table; each count carries data-district for tests and automation."""
-    top = max([r["open_cases"] for r in open_cases.rows] + [1])
+    total = sum(r["open_cases"] for r in rows)
+    top = max([r["open_cases"] for r in rows] + [1])
     rows = [html.Tr([
         html.Td(district_name(r, lang), className="name"),
         html.Td(html.Div(className="bar", style={"width": f"{100 * r['open_cases'] / top:.1f}%"}),
                 className="bar-cell"),
         html.Td(f"{r['open_cases']:,}", className="count", **{"data-district": r["code"]}),
-    ]) for r in open_cases.rows]
+    ]) for r in rows]
     rows.append(html.Tr([html.Td(t("total", lang), className="name"), html.Td(),
-                         html.Td(f"{open_cases.total:,}", className="count total",
+                         html.Td(f"{total:,}", className="count total",
                                  **{"data-district": "total"})], className="total-row"))
     return html.Div([
         html.H2(t("open_cases_title", lang)),
         html.Table([html.Thead(html.Tr([html.Th(t("district", lang)), html.Th(),
                                         html.Th(t("open_cases", lang))])),
                     html.Tbody(rows)], className="district-table"),
-        html.P([f"{t('data_as_of', lang)} {_fmt_time(open_cases.data_as_of, tz)} · ",
-                f"{t('read_at', lang)} {_fmt_time(open_cases.read_at, tz)}"],
+        html.P([f"{t('data_as_of', lang)} {_fmt_time(data_as_of, tz)} · ",
+                f"{t('read_at', lang)} {_fmt_time(computed_at, tz)}"],
                className="freshness"),
     ])

@@ -4,6 +4,7 @@ HOME_INTERVAL = "home-interval"
 HOME_BODY = "home-body"
 HOME_NOTICE = "home-notice"
 HOME_TITLE = "home-title"
+HOME_SHOWN = "home-shown"
 
 # the wall (/wall); panel ids come from layouts.wall.render.PANELS
 WALL_ROOT = "wall-root"

@@ -1,4 +1,5 @@
-"""`/` in a real Chromium: open cases per district equal a direct SQL count, live, offline."""
+"""`/` in a real Chromium: open cases per district (from the snapshot) equal a direct SQL
+count, live, offline."""
 import datetime as dt
 import re
 
@@ -34,7 +35,7 @@ def live_store(engine):
 
 
 def test_open_cases_match_sql_and_stay_live(live_store, store_url, serve, page):
-    app = create_app({"DATABASE_URL": store_url, "PAGE_REFRESH_SECONDS": 0.5})
+    app = create_app({"DATABASE_URL": store_url, "PAGE_REFRESH_SECONDS": 0.5, "POLL_SECONDS": 0.5})
     server = serve(app)
     page.goto(server.url + "/")
     page.wait_for_selector("td[data-district='total']")
@@ -66,7 +67,7 @@ def test_open_cases_match_sql_and_stay_live(live_store, store_url, serve, page):
 
 
 def test_english_on_request_and_bad_language_is_explained(reference_engine, store_url, serve, page):
-    app = create_app({"DATABASE_URL": store_url})
+    app = create_app({"DATABASE_URL": store_url, "POLL_SECONDS": 0.5})
     server = serve(app)
     page.goto(server.url + "/?lang=en")
     page.wait_for_selector("td[data-district='total']")
@@ -89,7 +90,7 @@ def test_store_going_away_keeps_the_numbers_and_says_so(tmp_path, serve, page):
     engine = make_engine(f"sqlite:///{path}")
     upgrade(engine)
     load_reference(engine)
-    app = create_app({"DATABASE_URL": f"sqlite:///{path}", "PAGE_REFRESH_SECONDS": 0.5})
+    app = create_app({"DATABASE_URL": f"sqlite:///{path}", "PAGE_REFRESH_SECONDS": 0.5, "POLL_SECONDS": 0.5})
     server = serve(app)
     page.goto(server.url + "/")
     page.wait_for_selector("td[data-district='total']")
