@@ -3,7 +3,8 @@ from __future__ import annotations
 
 
 def register_callbacks(app) -> None:
-    from callbacks import home, wall
+    from callbacks import browse, home, wall
 
     home.register(app)
     wall.register(app)
+    browse.register(app)

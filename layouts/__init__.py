@@ -14,3 +14,16 @@ def register_pages(settings, *, district_codes, build_id) -> None:
                        name="home", layout=home.layout_factory(settings))
     dash.register_page("wall", path="/wall", title=settings["DASHBOARD_TITLE"], name="wall",
                        layout=wall.layout_factory(settings, district_codes, build_id))
+    register_browse_pages(settings)
+
+
+def register_browse_pages(settings) -> None:
+    """/browse (cases), /browse/enterprise, /browse/parking and /case/<id or external id>."""
+    from layouts import browse
+
+    title = settings["DASHBOARD_TITLE"]
+    for page, path in browse.PAGES.items():
+        dash.register_page(f"browse-{page}", path=path, title=title, name=f"browse-{page}",
+                           layout=browse.layout_factory(settings, page))
+    dash.register_page("case", path_template="/case/<case_ref>", title=title, name="case",
+                       layout=browse.case_layout_factory(settings))

@@ -21,3 +21,28 @@ WALL_LIGHT = "wall-light"
 WALL_ASOF = "wall-asof"
 WALL_DOTS = "wall-dots"
 WALL_NOTICES = "wall-notices"
+
+# the browsing pages (/browse, /browse/enterprise, /browse/parking) and /case/<ref>
+BROWSE_LOCATION = "browse-location"
+BROWSE_PAGE = "browse-page"
+BROWSE_NOTICES = "browse-notices"
+BROWSE_SUMMARY = "browse-summary"
+BROWSE_BODY = "browse-body"
+BROWSE_CASES = "browse-cases"          # container of the case list
+BROWSE_CASES_KEY = "browse-cases-key"  # what the case list shows (all but its sort)
+BROWSE_EXPORTS = "browse-exports"
+BROWSE_NAV = "browse-nav"              # pattern id {"type": BROWSE_NAV, "to": "?query"}
+BROWSE_GRID = "browse-case-grid"       # pattern id {"type": BROWSE_GRID, "key": ...}
+# filter controls: (id, property) in the order the state callback lists them
+BROWSE_CONTROLS = (
+    ("browse-period", "value"), ("browse-from", "value"), ("browse-to", "value"),
+    ("browse-compare", "value"), ("browse-cfrom", "value"), ("browse-cto", "value"),
+    ("browse-district", "value"), ("browse-street", "value"), ("browse-grid", "value"),
+    ("browse-category", "value"), ("browse-source", "value"), ("browse-list", "value"),
+    ("browse-egrid", "value"), ("browse-ptype", "value"), ("browse-facility", "value"),
+)
+# controls whose options depend on the store and the scope
+BROWSE_OPTIONS = ("browse-district", "browse-street", "browse-grid", "browse-category", "browse-egrid",
+                  "browse-facility")
+CASE_LOCATION = "case-location"
+CASE_BODY = "case-body"
