@@ -79,6 +79,16 @@ def _map_kpi(raw: str) -> str:
     return raw
 
 
+def _crontab(raw: str) -> str:
+    """Five crontab fields; checked by APScheduler's own parser."""
+    from apscheduler.triggers.cron import CronTrigger
+
+    if len(raw.split()) != 5:
+        raise ValueError(f"expected five crontab fields (minute hour day month day-of-week), got {raw!r}")
+    CronTrigger.from_crontab(raw, timezone="UTC")
+    return raw
+
+
 def _language(raw: str) -> str:
     if raw not in ("zh-CN", "en"):
         raise ValueError(f"expected zh-CN or en, got {raw!r}")
@@ -162,6 +172,31 @@ SETTINGS: tuple[Setting, ...] = (
             "While Redis is unreachable the cache serves from `LOCAL_CACHE_DIR` and tries "
             "Redis again at most this often.", _positive_float),
     Setting("LOG_LEVEL", "INFO", "Python logging level."),
+    Setting("REPORTS_DIR", "var/reports",
+            "Folder of the weekly reports' archive (published weeks, earlier versions, run "
+            "records, the scheduler's job store and, without Redis, the export lock). Shared by "
+            "every process that exports or serves `/snapshots`. Relative paths are resolved "
+            "against the project folder.", str),
+    Setting("REPORT_CRON", "0 8 * * mon",
+            "When the weekly report of the last finished week is exported: five crontab fields "
+            "in `DASHBOARD_TIMEZONE`. Name the day (`mon`): APScheduler 3 counts numeric "
+            "days of the week from Monday = 0.", _crontab),
+    Setting("REPORT_MISFIRE_GRACE_SECONDS", "518400",
+            "A scheduled export missed while no scheduler was running (the app was down) still "
+            "runs when one starts again within this long after the scheduled time (default 6 days).",
+            _positive_float),
+    Setting("REPORT_RETRY_MINUTES", "30",
+            "After a failed export of the last finished week, the scheduler tries again this often "
+            "until it succeeds.", _positive_float),
+    Setting("REPORTS_SCHEDULER", "true",
+            "Whether each web process takes part in the election of the report scheduler "
+            "(exactly one of them schedules exports). Set false when the scheduler runs as its own "
+            "process (`python -m dashboard reports`).", _bool),
+    Setting("REPORT_LOCK_SECONDS", "120",
+            "Lifetime of the Redis export lock, renewed every third of that while an export runs; "
+            "a dead exporter frees it within about that long.", _positive_float),
+    Setting("REPORT_CHROMIUM", "/usr/bin/chromium",
+            "The Chromium that prints the report's PDF and photographs the wall."),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -207,6 +242,11 @@ class Settings:
     @property
     def local_cache_dir(self) -> Path:
         path = Path(self["LOCAL_CACHE_DIR"])
+        return path if path.is_absolute() else PROJECT_ROOT / path
+
+    @property
+    def reports_dir(self) -> Path:
+        path = Path(self["REPORTS_DIR"])
         return path if path.is_absolute() else PROJECT_ROOT / path
 
     @property

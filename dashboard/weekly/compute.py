@@ -1,0 +1,259 @@
+"""One week's figures as they stood at the week's end, for the city and every district.
+
+The store is read once per export (whatever the number of scopes): the case rollups are
+rebuilt with outcomes cut at the week's end, and the live KPI functions
+(dashboard.kpis) are called with `now` = the last instant of the week and as-of
+sources. The same results feed the report of every scope and the wall's snapshot.
+What is "as of the week's end" and what is "as of the run" is listed in docs/weekly.md.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
+
+from dashboard.kpis.cases import (OVERDUE_EDGES_H, STAGES, TICKER_LIMIT, CaseRollup, compute_cases,
+                                  open_block, overdue_block, period_block, ticker_row, window_start)
+from dashboard.kpis.common import CITY, compare, ratio
+from dashboard.kpis.enterprise import compute_enterprise
+from dashboard.kpis.parking import compute_parking
+from dashboard.periods import UTC, all_periods, check_hour_aligned, parse_hour_key
+from dashboard.poller import to_json_data
+from dashboard.weekly.weeks import Week
+from datasource import kpi_queries as kq
+from datasource import queries
+from datasource import weekly_queries as wq
+
+# the wall and the period functions see the week's last instant: at Monday 00:00 itself
+# "today" and "this week" would be empty periods
+LAST_INSTANT = dt.timedelta(microseconds=1)
+TOP_OVERDUE = 20
+
+
+class IncompleteReport(RuntimeError):
+    """A section that should have data has none (or the store stops before the week's
+    end): the report is refused rather than published partial."""
+
+
+@dataclass
+class WeekFigures:
+    """Everything the reports of one week are made of (JSON-able parts only)."""
+
+    week: Week
+    districts: list[dict]  # code, name_zh, short_zh, name_en, in display order
+    store_as_of: str | None  # newest cases.updated_at when the report was computed
+    wall_sections: dict  # name -> payload: the wall's snapshot at the week's last instant
+    cases: dict = field(default_factory=dict)
+    enterprise: dict = field(default_factory=dict)
+    parking: dict = field(default_factory=dict)
+
+    @property
+    def codes(self) -> list[str]:
+        return [d["code"] for d in self.districts]
+
+
+class AsOfEnterprise:
+    """The enterprise KPIs' source (see kpis.enterprise.SqlSource) with problem outcomes
+    cut at `at`: resolved means resolved before it, open means raised and not resolved by it."""
+
+    def __init__(self, engine, at: dt.datetime):
+        self.engine, self.at = engine, at
+
+    def visits_summary(self, start, end):
+        return kq.visits_summary(self.engine, start, min(end, self.at))
+
+    def problems_raised(self, start, end):
+        return wq.problems_raised_at(self.engine, start, min(end, self.at), self.at)
+
+    def problems_resolved_in(self, start, end):
+        return kq.problems_resolved_in(self.engine, start, min(end, self.at))
+
+    def problems_open(self):
+        return wq.problems_open_at(self.engine, self.at)
+
+    def exclusive_grids(self, start, end):
+        return kq.visits_by_exclusive_grid(self.engine, start, min(end, self.at))
+
+
+def case_rollup_at(engine, districts: list[str], since: dt.datetime, at: dt.datetime) -> CaseRollup:
+    """The hourly case rollups from `since` to `at`, cohort outcomes as of `at`."""
+    roll = CaseRollup(since, districts)
+    for r in kq.reported_by_hour(engine, since, at):
+        roll.add("reported", r["district"], r["hour"], r["reported"])
+    for r in kq.closed_by_hour(engine, since, at):
+        roll.add("closed", r["district"], r["hour"], r["closed"])
+    for r in wq.cohorts_by_hour_at(engine, since, at):
+        roll.add("cohort", r["district"], r["hour"], r)
+    return roll
+
+
+def _day_index(week: Week, hour_key: str) -> int | None:
+    """Index (0-13) of the local day of an hour within [previous Monday, next Monday)."""
+    day = parse_hour_key(hour_key).astimezone(week.tz).date()
+    i = (day - week.previous.monday).days
+    return i if 0 <= i < 14 else None
+
+
+def _daily_cases(roll: CaseRollup, week: Week, districts: list[str]) -> dict[str, list[dict]]:
+    """Reported, filed and closed per local day of the week, per district and city."""
+    out = {}
+    starts = [dt.datetime.combine(d, dt.time(), week.tz) for d in week.days()] + [week.end]
+    bounds = [max(0, int((s.astimezone(UTC) - roll.since) // dt.timedelta(hours=1))) for s in starts]
+    for key in districts + [CITY]:
+        col = slice(None) if key == CITY else roll.index[key]
+        rows = []
+        for i, day in enumerate(week.days()):
+            lo, hi = bounds[i], bounds[i + 1]
+            rows.append({"date": day.isoformat(),
+                         "reported": int(round(roll.reported[lo:hi, col].sum())),
+                         "filed": int(round(roll.cohort[lo:hi, col, 0].sum())),
+                         "closed": int(round(roll.closed[lo:hi, col].sum()))})
+        out[key] = rows
+    return out
+
+
+def _cases(engine, week: Week, districts: list[str], parents: dict, roll: CaseRollup) -> tuple[dict, dict]:
+    """(the report's case figures, the wall's cases section)."""
+    end, prev_end = week.end, week.previous.end
+    kpis = period_block(roll.window(week.start, end), roll.window(week.previous.start, prev_end), districts)
+    open_rows, open_prev = wq.open_at(engine, end), wq.open_at(engine, prev_end)
+    overdue_rows = wq.overdue_at(engine, end, list(OVERDUE_EDGES_H))
+    overdue_prev = wq.overdue_at(engine, prev_end, list(OVERDUE_EDGES_H))
+    opened, opened_prev = open_block(open_rows, districts, parents), open_block(open_prev, districts, parents)
+    overdue, overdue_p = overdue_block(overdue_rows, districts), overdue_block(overdue_prev, districts)
+    for key in districts + [CITY]:
+        block = kpis["city"] if key == CITY else kpis["by_district"][key]
+        get_open = (lambda o: o["total"]) if key == CITY else (lambda o: o["by_district"].get(key, {}).get("total", 0))
+        get_over = (lambda o: o["total"]) if key == CITY else (lambda o: o["by_district"].get(key, 0))
+        block["open_at_end"] = compare(get_open(opened), get_open(opened_prev))
+        block["overdue_at_end"] = compare(get_over(overdue), get_over(overdue_p))
+        block["overdue_share_at_end"] = compare(ratio(get_over(overdue), get_open(opened)),
+                                                ratio(get_over(overdue_p), get_open(opened_prev)))
+    top = []
+    for r in wq.top_overdue_at(engine, end, TOP_OVERDUE):
+        top.append({**ticker_row({**r, "status": r["stage"]}),
+                    "filed_at": r["filed_at"].isoformat() if r["filed_at"] else None,
+                    "overdue_hours": round((end - r["deadline_at"]).total_seconds() / 3600, 1)})
+    wall = compute_cases(engine, end - LAST_INSTANT, week.tz, roll=roll, open_rows=open_rows,
+                         overdue_rows=overdue_rows, reference=(districts, parents))
+    report = {"kpis": kpis, "open": opened, "overdue": overdue, "top_overdue": top,
+              "daily": _daily_cases(roll, week, districts), "stages": list(STAGES)}
+    return report, wall
+
+
+def _ticker(engine, at: dt.datetime) -> dict:
+    since = at - dt.timedelta(hours=24)
+    return {"newest": [ticker_row(r) for r in wq.newest_before(engine, at, TICKER_LIMIT)],
+            "newly_overdue": [ticker_row(r) for r in wq.newly_overdue_at(engine, at, since, TICKER_LIMIT)]}
+
+
+def _enterprise(engine, week: Week, districts: list[str]) -> tuple[dict, dict]:
+    source = AsOfEnterprise(engine, week.end)
+    wall = compute_enterprise(engine, week.end - LAST_INSTANT, week.tz, source=source)
+    block = wall["periods"]["week"]
+    open_by_district = wall["open_problems"]["by_district"]
+    daily = {key: [0] * 7 for key in districts + [CITY]}
+    for r in wq.visits_by_hour(engine, week.start, week.end):
+        i = _day_index(week, r["hour"])
+        if i is not None and i >= 7:
+            for key in (r["district"], CITY):
+                if key in daily:
+                    daily[key][i - 7] += r["visits"]
+    report = {"kpis": {"city": block["city"], "by_district": block["by_district"]},
+              "by_type": block["by_type"], "by_exclusive_grid": block["by_exclusive_grid"],
+              "exclusive_grids": wall["exclusive_grids"], "enterprises": wall["enterprises"],
+              "open_problems_at_end": {**open_by_district, CITY: wall["open_problems"]["total"]},
+              "daily_visits": {k: [{"date": d.isoformat(), "visits": v[i]} for i, d in enumerate(week.days())]
+                               for k, v in daily.items()}}
+    return report, wall
+
+
+def _parking(engine, week: Week, districts: list[str]) -> tuple[dict, dict]:
+    tz, last = week.tz, week.end - LAST_INSTANT
+    year_start = all_periods(last, tz)["year"].start.astimezone(tz).date()
+    facility_rows = (kq.facilities_by_kind(engine), wq.programme_between(engine, year_start, week.sunday))
+    wall = compute_parking(engine, last, tz, facility_rows=facility_rows)
+    # occupancy per local day over both weeks: Σ facility-hour means / Σ their capacity
+    sums = {key: [[0.0, 0] for _ in range(14)] for key in districts + [CITY]}
+    for r in kq.occupancy_by_hour(engine, week.previous.start, last):
+        i = _day_index(week, r["hour"])
+        if i is None:
+            continue
+        for key in (r["district"], CITY):
+            if key in sums:
+                sums[key][i][0] += float(r["occupied"] or 0)
+                sums[key][i][1] += r["capacity"] or 0
+    programme = {p: wq.programme_between(engine, w.monday, w.sunday) for p, w in (("cur", week), ("prev", week.previous))}
+    readings = {r["district"]: r["readings"] for r in wq.readings_between(engine, week.start, week.end)}
+    by_key = {}
+    for key in districts + [CITY]:
+        days = sums[key]
+        cur = ratio(sum(d[0] for d in days[7:]), sum(d[1] for d in days[7:]))
+        prev = ratio(sum(d[0] for d in days[:7]), sum(d[1] for d in days[:7]))
+        added = {p: {prog: sum(r["spaces"] or 0 for r in rows if r["programme"] == prog
+                               and (key == CITY or r["district"] == key))
+                     for prog in ("added", "revitalised", "shared")} for p, rows in programme.items()}
+        live = wall["city"] if key == CITY else wall["by_district"].get(key, {})
+        by_key[key] = {
+            "facilities": live.get("facilities", 0), "capacity": live.get("capacity", 0),
+            "non_motor_points": live.get("non_motor_points", 0), "demo_sites": live.get("demo_sites", 0),
+            "occupancy_week": compare(cur, prev),
+            "occupancy_at_end": live.get("occupancy_now"),
+            "readings": sum(readings.values()) if key == CITY else readings.get(key, 0),
+            **{f"{prog}_spaces_week": compare(added["cur"][prog], added["prev"][prog])
+               for prog in ("added", "revitalised", "shared")},
+            "programme_this_year": live.get("programme_this_year", {}),
+            "daily": [{"date": d.isoformat(), "occupancy": ratio(*days[7 + i]),
+                       "prev_occupancy": ratio(*days[i])} for i, d in enumerate(week.days())],
+        }
+    report = {"city": by_key[CITY], "by_district": {d: by_key[d] for d in districts}}
+    return report, wall
+
+
+def compute_week(engine, week: Week) -> WeekFigures:
+    """Read the store once and compute the week for the city and every district. Raises
+    IncompleteReport when the store cannot have the whole week."""
+    tz: ZoneInfo = week.tz
+    check_hour_aligned(tz, week.start)
+    latest = queries.latest_change(engine)
+    if latest is None:
+        raise IncompleteReport("the store has no cases")
+    if latest < week.end:
+        raise IncompleteReport(f"the store's newest case change is {latest.astimezone(tz).isoformat()}, "
+                               f"before the end of {week.label} ({week.end.isoformat()}): the end of the "
+                               "week is missing")
+    district_rows = kq.districts(engine)
+    if not district_rows:
+        raise IncompleteReport("the store has no districts")
+    codes = [d["code"] for d in district_rows]
+    parents = {c["code"]: c["parent_code"] for c in kq.categories(engine) if c["parent_code"]}
+    last = week.end - LAST_INSTANT
+    roll = case_rollup_at(engine, codes, window_start(last, tz), week.end)
+    cases, wall_cases = _cases(engine, week, codes, parents, roll)
+    enterprise, wall_ent = _enterprise(engine, week, codes)
+    parking, wall_park = _parking(engine, week, codes)
+    figures = WeekFigures(
+        week=week,
+        districts=[{k: d[k] for k in ("code", "name_zh", "short_zh", "name_en")} for d in district_rows],
+        store_as_of=latest.astimezone(tz).isoformat(),
+        wall_sections=to_json_data({"cases": wall_cases, "ticker": _ticker(engine, week.end),
+                                    "enterprise": wall_ent, "parking": wall_park}),
+        cases=to_json_data(cases), enterprise=to_json_data(enterprise), parking=to_json_data(parking))
+    check_complete(figures)
+    return figures
+
+
+def check_complete(f: WeekFigures) -> None:
+    """Refuse a week whose sections are empty where the store says they should not be."""
+    city = f.cases["kpis"]["city"]
+    if not city["reported"]["value"]:
+        raise IncompleteReport(f"no case was reported in {f.week.label}: the store's feed is probably broken")
+    ents = f.enterprise["enterprises"].get(CITY, {}).get("enterprises", 0)
+    if ents and not f.enterprise["kpis"]["city"]["visits"]["value"]:
+        raise IncompleteReport(f"the store has {ents} enterprises but no visit in {f.week.label}")
+    park = f.parking["city"]
+    if park["facilities"] - park["non_motor_points"] > 0 and not park["readings"]:
+        raise IncompleteReport(f"the store has parking facilities but no occupancy reading in {f.week.label}")
+    for name, payload in f.wall_sections.items():
+        if payload in (None, {}, []):
+            raise IncompleteReport(f"the wall's {name} section is empty")

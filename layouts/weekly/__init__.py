@@ -1,0 +1,1 @@
+"""The weekly report's presentation: HTML (and so the PDF), figures, the workbook."""
