@@ -144,6 +144,8 @@ def cmd_demo(args, settings: Settings) -> int:
     if settings["SIMULATOR_ENABLED"]:
         children.append(subprocess.Popen([sys.executable, "-m", "dashboard", "simulate"],
                                          cwd=PROJECT_ROOT))
+    # the weekly report scheduler (Monday 08:00 by default; see docs/weekly.md)
+    children.append(subprocess.Popen([sys.executable, "-m", "dashboard", "reports"], cwd=PROJECT_ROOT))
     base = f"http://{settings['DASHBOARD_HOST']}:{settings['DASHBOARD_PORT']}"
     print(f"serving {base}/  (the wall: {base}/wall, e.g. {base}/wall?rotate=30 or "
           f"{base}/wall?district=410105&lang=en)", flush=True)
@@ -168,6 +170,42 @@ def cmd_demo(args, settings: Settings) -> int:
 def cmd_poll(args, settings: Settings) -> int:
     """The single poller in its own process (set POLLER_ENABLED=false in the web processes)."""
     from dashboard.poller import run_forever
+
+    run_forever(settings)
+    return 0
+
+
+def cmd_snapshot(args, settings: Settings) -> int:
+    """Export a finished week's reports (see docs/weekly.md). Exit 0: exported or already
+    there; 1: refused (recorded on /snapshots); 2: bad --week/--scope; 3: another export runs."""
+    from dashboard.weekly.runner import ScopeError, export_week
+    from dashboard.weekly.weeks import WeekError
+
+    try:
+        result = export_week(settings, args.week, scope=args.scope, force=args.force)
+    except (WeekError, ScopeError) as exc:
+        print(f"snapshot: {exc}", file=sys.stderr)
+        return 2
+    if result.status == "ok":
+        print(f"{result.week}: exported {', '.join(result.scopes)} in {result.seconds:.1f} s into "
+              f"{settings.reports_dir / result.week}")
+        if result.kept:
+            print(f"earlier versions kept in {', '.join(result.kept)}")
+        return 0
+    if result.status == "exists":
+        print(f"{result.week}: already exported ({', '.join(result.skipped)}); add --force to replace it "
+              "(the earlier version is kept under versions/)")
+        return 0
+    if result.status == "busy":
+        print(f"{result.week}: not started, {result.error}", file=sys.stderr)
+        return 3
+    print(f"{result.week}: refused, nothing published: {result.error}", file=sys.stderr)
+    return 1
+
+
+def cmd_reports(args, settings: Settings) -> int:
+    """The report scheduler in its own process (one is elected among all that run)."""
+    from dashboard.weekly.schedule import run_forever
 
     run_forever(settings)
     return 0
@@ -213,6 +251,16 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("serve", help="serve the app with gunicorn").set_defaults(func=cmd_serve)
     sub.add_parser("poll", help="run the poller as its own process (then set POLLER_ENABLED=false "
                    "for the web processes)").set_defaults(func=cmd_poll)
+    snap = sub.add_parser("snapshot", help="export a finished ISO week's reports (HTML, PDF, PNG, XLSX, "
+                          "manifest) into REPORTS_DIR")
+    snap.add_argument("--week", required=True, help="ISO week in DASHBOARD_TIMEZONE, e.g. 2026-W47")
+    snap.add_argument("--scope", default="all", help="all (the city and every district), city or a "
+                      "district code (default: all)")
+    snap.add_argument("--force", action="store_true", help="replace an exported week (the earlier "
+                      "version is kept under versions/)")
+    snap.set_defaults(func=cmd_snapshot)
+    sub.add_parser("reports", help="run the weekly report scheduler (REPORT_CRON) as its own process") \
+        .set_defaults(func=cmd_reports)
     sub.add_parser("demo", help="migrate, seed when empty, simulate and serve (make run)") \
         .set_defaults(func=cmd_demo)
     sub.add_parser("settings-doc", help="print docs/settings.md").set_defaults(func=cmd_settings_doc)

@@ -178,9 +178,9 @@ SETTINGS: tuple[Setting, ...] = (
             "every process that exports or serves `/snapshots`. Relative paths are resolved "
             "against the project folder.", str),
     Setting("REPORT_CRON", "0 8 * * mon",
-            "When the weekly report of the last finished week is exported: five crontab fields "
-            "in `DASHBOARD_TIMEZONE`. Name the day (`mon`): APScheduler 3 counts numeric "
-            "days of the week from Monday = 0.", _crontab),
+            "When the report scheduler (`python -m dashboard reports`) exports the last finished "
+            "week: five crontab fields in `DASHBOARD_TIMEZONE`. Name the day (`mon`): APScheduler 3 "
+            "counts numeric days of the week from Monday = 0.", _crontab),
     Setting("REPORT_MISFIRE_GRACE_SECONDS", "518400",
             "A scheduled export missed while no scheduler was running (the app was down) still "
             "runs when one starts again within this long after the scheduled time (default 6 days).",
@@ -188,10 +188,6 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("REPORT_RETRY_MINUTES", "30",
             "After a failed export of the last finished week, the scheduler tries again this often "
             "until it succeeds.", _positive_float),
-    Setting("REPORTS_SCHEDULER", "true",
-            "Whether each web process takes part in the election of the report scheduler "
-            "(exactly one of them schedules exports). Set false when the scheduler runs as its own "
-            "process (`python -m dashboard reports`).", _bool),
     Setting("REPORT_LOCK_SECONDS", "120",
             "Lifetime of the Redis export lock, renewed every third of that while an export runs; "
             "a dead exporter frees it within about that long.", _positive_float),

@@ -34,7 +34,7 @@ def serve_wall(settings: Settings, snapshot: Snapshot):
 
     with tempfile.TemporaryDirectory(prefix="cc-wall-") as folder:
         overrides = {"POLLER_ENABLED": False, "REDIS_URL": "", "LOCAL_CACHE_DIR": str(Path(folder)),
-                     "WALL_RELOAD_AT": "", "REPORTS_SCHEDULER": False,
+                     "WALL_RELOAD_AT": "",
                      # only our own browser on the loopback reads it (where logins exist)
                      "AUTH_ENABLED": False}
         known = {s.name for s in SETTINGS}

@@ -1,0 +1,166 @@
+"""The report scheduler: `python -m dashboard reports`.
+
+One process per deployment schedules exports (elected like the poller: a Redis lock
+with REDIS_URL, else a file lock in the reports folder; running two is harmless). The
+elected one runs an APScheduler 3 BackgroundScheduler with
+
+- `weekly-report`: REPORT_CRON (Monday 08:00 by default) exports the last finished week.
+  It lives in a persistent job store (SQLite `jobs.sqlite` in the reports folder), so a
+  run missed while no scheduler was up stays due and runs when one starts again, within
+  REPORT_MISFIRE_GRACE_SECONDS (coalesced: one run however many were missed);
+- `weekly-retry` (in memory): every REPORT_RETRY_MINUTES, exports the last finished week
+  again if its last run failed or was interrupted.
+
+Whatever runs it, an export takes the export lock and checks "already exists" inside
+it (runner.py): exactly one run per week.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import signal
+import threading
+from typing import Callable
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.jobstores.memory import MemoryJobStore
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+
+from dashboard.cache import redis_client
+from dashboard.leader import Election, FileLock, RedisLock
+from dashboard.settings import Settings
+from dashboard.weekly.archive import Archive
+from dashboard.weekly.runner import ExportResult, export_week
+from dashboard.weekly.weeks import last_finished
+
+log = logging.getLogger(__name__)
+
+JOB_ID, RETRY_ID = "weekly-report", "weekly-retry"
+# the job store keeps a reference to this function and the scheduler's key, never live
+# objects: the scheduler that loads the job finds itself here
+_REGISTRY: dict[str, "ReportScheduler"] = {}
+
+
+def scheduled_export(key: str) -> None:
+    scheduler = _REGISTRY.get(key)
+    if scheduler is None:
+        log.error("no report scheduler %s in this process; the scheduled export is skipped", key)
+        return
+    scheduler.export_last_week("schedule")
+
+
+class ReportScheduler:
+    def __init__(self, settings: Settings, *, clock: Callable[[], dt.datetime] | None = None):
+        self.settings = settings
+        self.tz = settings.tz
+        self.clock = clock or (lambda: dt.datetime.now(self.tz))
+        self.archive = Archive(settings.reports_dir)
+        self.key = str(settings.reports_dir)
+        self._scheduler: BackgroundScheduler | None = None
+        self._lock = threading.Lock()
+
+    def export_last_week(self, trigger: str) -> ExportResult:
+        now = self.clock()
+        result = export_week(self.settings, last_finished(now, self.tz), scope="all", now=now, trigger=trigger)
+        log.info("scheduled export of %s: %s%s", result.week, result.status,
+                 f" ({result.error})" if result.error else "")
+        return result
+
+    def retry_failed(self) -> ExportResult | None:
+        week = last_finished(self.clock(), self.tz).label
+        run = self.archive.run(week)
+        # "running" here means interrupted: a live run holds the export lock and answers busy
+        if run is not None and run.get("status") in ("failed", "running"):
+            log.info("retrying the export of %s (last run %s: %s)", week, run.get("status"), run.get("error"))
+            return self.export_last_week("retry")
+        return None
+
+    # --- the scheduler ---------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        return self._scheduler is not None and self._scheduler.running
+
+    def start(self) -> None:
+        with self._lock:
+            if self.running:
+                return
+            self.archive.root.mkdir(parents=True, exist_ok=True)
+            _REGISTRY[self.key] = self
+            scheduler = BackgroundScheduler(
+                timezone=self.tz,
+                jobstores={"default": SQLAlchemyJobStore(url=f"sqlite:///{self.archive.root / 'jobs.sqlite'}"),
+                           "memory": MemoryJobStore()},
+                executors={"default": ThreadPoolExecutor(1)},  # one export at a time in this process
+                job_defaults={"coalesce": True, "max_instances": 1,
+                              "misfire_grace_time": int(self.settings["REPORT_MISFIRE_GRACE_SECONDS"])})
+            scheduler.start(paused=True)  # the stored jobs are loaded; nothing runs yet
+            self._ensure_jobs(scheduler)
+            scheduler.resume()  # a stored run that fell due while we were down runs now
+            self._scheduler = scheduler
+            log.info("report scheduler running (%s, next run %s)", self.settings["REPORT_CRON"],
+                     scheduler.get_job(JOB_ID).next_run_time)
+
+    def _ensure_jobs(self, scheduler: BackgroundScheduler) -> None:
+        trigger = CronTrigger.from_crontab(self.settings["REPORT_CRON"], timezone=self.tz)
+        job = scheduler.get_job(JOB_ID)
+        if job is None:
+            scheduler.add_job(scheduled_export, trigger, id=JOB_ID, args=[self.key], jobstore="default")
+        elif str(job.trigger) != str(trigger) or list(job.args) != [self.key]:
+            # a new REPORT_CRON: the next run follows it (a run already missed is kept only
+            # when the schedule is unchanged)
+            scheduler.modify_job(JOB_ID, args=[self.key])
+            scheduler.reschedule_job(JOB_ID, trigger=trigger)
+        scheduler.add_job(self.retry_failed, "interval", minutes=self.settings["REPORT_RETRY_MINUTES"],
+                          id=RETRY_ID, jobstore="memory", replace_existing=True)
+
+    def next_run_time(self) -> dt.datetime | None:
+        job = self._scheduler.get_job(JOB_ID) if self._scheduler else None
+        return job.next_run_time if job else None
+
+    def stop(self, wait: bool = True) -> None:
+        with self._lock:
+            scheduler, self._scheduler = self._scheduler, None
+            if _REGISTRY.get(self.key) is self:
+                del _REGISTRY[self.key]
+        if scheduler is not None and scheduler.running:
+            scheduler.shutdown(wait=wait)
+
+
+def make_election(settings: Settings) -> Election:
+    redis_lock = None
+    if settings["REDIS_URL"]:
+        client = redis_client(settings["REDIS_URL"], settings["REDIS_TIMEOUT_SECONDS"])
+        redis_lock = RedisLock(client, f"{settings['CACHE_PREFIX']}:reports:scheduler",
+                               settings["LEADER_LOCK_SECONDS"])
+    return Election(FileLock(settings.reports_dir / "scheduler.lock"), redis_lock)
+
+
+def run_forever(settings: Settings | None = None, *, stop: threading.Event | None = None,
+                clock: Callable[[], dt.datetime] | None = None) -> None:
+    """The scheduler as its own process: take part in the election every third of
+    LEADER_LOCK_SECONDS; schedule while elected. Returns when `stop` is set, or on
+    SIGTERM/SIGINT when run in the main thread."""
+    settings = settings or Settings.from_env()
+    stop = stop or threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
+    election = make_election(settings)
+    scheduler = ReportScheduler(settings, clock=clock)
+    try:
+        while True:
+            try:
+                if election.refresh():
+                    scheduler.start()
+                elif scheduler.running:
+                    log.warning("lost the report scheduler lock; another process schedules")
+                    scheduler.stop(wait=False)
+            except Exception:
+                log.exception("report scheduler election failed")
+            if stop.wait(settings["LEADER_LOCK_SECONDS"] / 3):
+                break
+    finally:
+        scheduler.stop()
+        election.release()
