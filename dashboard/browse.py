@@ -20,7 +20,8 @@ from dashboard import browse_state as bs
 from dashboard.adhoc import AdhocCache
 from dashboard.kpis.common import delta, ratio
 from dashboard.scope import Scope, current_scope
-from dashboard.services import Services, services
+from dashboard.services import EXTENSION as SERVICES
+from dashboard.services import Services
 from datasource import browse_queries as q
 
 EXTENSION = "command_center_browse"
@@ -51,11 +52,12 @@ class Browse:
         self.tz = svc.settings.tz
         self.ttl = float(svc.settings["POLL_SECONDS"])
         self.cache = AdhocCache(svc.cache, ttl=self.ttl)
+        self.clock = time.time  # seconds since the epoch; tests and benchmarks may pin it
 
     def now(self) -> dt.datetime:
         """The clock quantised to the cache's ttl, so that identical questions asked within
         one poll interval are the same question (and share a cached answer)."""
-        t = time.time()
+        t = self.clock()
         return dt.datetime.fromtimestamp(t - t % self.ttl, dt.timezone.utc)
 
     def cached(self, name: str, params: Any, scope: Scope, compute, ttl: float | None = None):
@@ -65,13 +67,14 @@ class Browse:
 _create_lock = threading.Lock()
 
 
-def browse() -> Browse:
-    """The current app's Browse (made on first use)."""
-    ext = current_app.extensions
+def browse(server=None) -> Browse:
+    """The Browse of `server` (default: the current request's Flask app), made on first use."""
+    server = current_app if server is None else server
+    ext = server.extensions
     if EXTENSION not in ext:
         with _create_lock:
             if EXTENSION not in ext:
-                ext[EXTENSION] = Browse(services())
+                ext[EXTENSION] = Browse(ext[SERVICES])
     return ext[EXTENSION]
 
 
