@@ -3,8 +3,9 @@ from __future__ import annotations
 
 
 def register_callbacks(app) -> None:
-    from callbacks import browse, home, wall
+    from callbacks import browse, home, snapshots, wall
 
     home.register(app)
     wall.register(app)
     browse.register(app)
+    snapshots.register(app)

@@ -15,6 +15,7 @@ def register_pages(settings, *, district_codes, build_id) -> None:
     dash.register_page("wall", path="/wall", title=settings["DASHBOARD_TITLE"], name="wall",
                        layout=wall.layout_factory(settings, district_codes, build_id))
     register_browse_pages(settings)
+    register_snapshot_pages(settings)
 
 
 def register_browse_pages(settings) -> None:
@@ -27,3 +28,11 @@ def register_browse_pages(settings) -> None:
                            layout=browse.layout_factory(settings, page))
     dash.register_page("case", path_template="/case/<case_ref>", title=title, name="case",
                        layout=browse.case_layout_factory(settings))
+
+
+def register_snapshot_pages(settings) -> None:
+    """/snapshots: the weekly reports' archive."""
+    from layouts import snapshots
+
+    dash.register_page("snapshots", path="/snapshots", title=settings["DASHBOARD_TITLE"], name="snapshots",
+                       layout=snapshots.layout_factory(settings))
