@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from dashboard.kpis.cases import (OVERDUE_EDGES_H, STAGES, TICKER_LIMIT, CaseRollup, compute_cases,
                                   open_block, overdue_block, period_block, ticker_row, window_start)
 from dashboard.kpis.common import CITY, compare, ratio
-from dashboard.kpis.enterprise import compute_enterprise
+from dashboard.kpis.enterprise import SqlSource, compute_enterprise
 from dashboard.kpis.parking import compute_parking
 from dashboard.periods import UTC, all_periods, check_hour_aligned, parse_hour_key
 from dashboard.poller import to_json_data
@@ -52,12 +52,14 @@ class WeekFigures:
         return [d["code"] for d in self.districts]
 
 
-class AsOfEnterprise:
-    """The enterprise KPIs' source (see kpis.enterprise.SqlSource) with problem outcomes
-    cut at `at`: resolved means resolved before it, open means raised and not resolved by it."""
+class AsOfEnterprise(SqlSource):
+    """The enterprise KPIs' store source with every window ending by `at` and problem
+    outcomes cut at `at`: resolved means resolved before it, open means raised and not
+    resolved by it. (Enterprises and grid memberships are as the store has them now.)"""
 
     def __init__(self, engine, at: dt.datetime):
-        self.engine, self.at = engine, at
+        super().__init__(engine)
+        self.at = at
 
     def visits_summary(self, start, end):
         return kq.visits_summary(self.engine, start, min(end, self.at))

@@ -1,0 +1,113 @@
+"""Shared pieces of the weekly report tests: a seeded store per backend, settings, readers."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import struct
+import subprocess
+import unicodedata
+import zlib
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, func, or_, select
+
+from dashboard.settings import SETTINGS, Settings
+from datasource import schema
+from datasource.demo.seed import seed
+from datasource.engine import make_engine
+from tests.conftest import new_store_url
+
+TZ = ZoneInfo("Asia/Shanghai")
+WEEK = "2026-W47"  # Monday 16 to Sunday 22 November 2026
+WEEK_START = dt.datetime(2026, 11, 16, tzinfo=TZ)
+WEEK_END = dt.datetime(2026, 11, 23, tzinfo=TZ)
+# the store's history ends on the Monday after the week, 10:00 in Shanghai
+SEED_NOW = dt.datetime(2026, 11, 23, 2, 0, tzinfo=dt.timezone.utc)
+MONDAY_8AM = dt.datetime(2026, 11, 23, 8, 0, tzinfo=TZ)  # the default schedule's run
+
+
+def seeded_store(backend: str, request, folder: Path, *, days: float = 2, cases: int = 3000, seed_no: int = 31) -> str:
+    """A store of `backend` with the demo city up to SEED_NOW (`days` of parking readings)."""
+    url = new_store_url(backend, request, folder)
+    engine = make_engine(url)
+    seed(engine, seed=seed_no, now=SEED_NOW, total_cases=cases, occupancy_days=days)
+    engine.dispose()
+    return url
+
+
+def settings_for(url: str, reports: Path, **extra) -> Settings:
+    """Settings for a test (options a checkout does not know are left out)."""
+    known = {s.name for s in SETTINGS}
+    values = {"DATABASE_URL": url, "REPORTS_DIR": str(reports), "REDIS_URL": "", "AUTH_ENABLED": False,
+              "POLLER_ENABLED": False, "LOCAL_CACHE_DIR": str(reports.parent / "cache"), **extra}
+    return Settings.from_env({k: v for k, v in values.items() if k in known})
+
+
+# --- an oracle: the week's figures straight from the store ----------------------------
+def _count(engine, *where, table=schema.Case) -> int:
+    with engine.connect() as conn:
+        return conn.execute(select(func.count()).select_from(table).where(*where)).scalar_one()
+
+
+def oracle(engine, district: str | None = None) -> dict:
+    C, V = schema.Case, schema.EnterpriseVisit
+    start, end = WEEK_START, WEEK_END
+    d = [C.district_code == district] if district else []
+    dv = [V.district_code == district] if district else []
+    filed = [C.filed_at >= start, C.filed_at < end, C.voided.is_(False), *d]
+    return {
+        "reported": _count(engine, C.reported_at >= start, C.reported_at < end, *d),
+        "closed": _count(engine, C.closed_at >= start, C.closed_at < end, *d),
+        "filed": _count(engine, *filed),
+        "filed_closed_by_end": _count(engine, *filed, C.closed_at.is_not(None), C.closed_at < end),
+        "open_at_end": _count(engine, C.filed_at < end, C.voided.is_(False),
+                              or_(C.closed_at.is_(None), C.closed_at >= end), *d),
+        "visits": _count(engine, V.visited_at >= start, V.visited_at < end, *dv, table=V),
+    }
+
+
+def district_names(engine, column: str = "short_zh") -> dict[str, str]:
+    with engine.connect() as conn:
+        return dict(conn.execute(select(schema.District.code, getattr(schema.District, column))).all())
+
+
+# --- readers -------------------------------------------------------------------------
+def embedded_report(html: str) -> dict:
+    m = re.search(r'<script type="application/json" id="report-data">(.*?)</script>', html, re.S)
+    assert m, "no embedded report data"
+    return json.loads(m.group(1))
+
+
+def pdf_text(path: Path) -> str:
+    out = subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True, check=True).stdout
+    return unicodedata.normalize("NFKC", out.decode("utf-8"))
+
+
+def pdf_pages(path: Path) -> int:
+    info = subprocess.run(["pdfinfo", str(path)], capture_output=True, check=True, text=True).stdout
+    return int(re.search(r"^Pages:\s+(\d+)", info, re.M).group(1))
+
+
+def png_decoded(path: Path) -> tuple[int, int]:
+    """(width, height) of a PNG after inflating its pixel data (so it is decodable)."""
+    raw = path.read_bytes()
+    assert raw[:8] == b"\x89PNG\r\n\x1a\n"
+    pos, idat, header = 8, b"", None
+    while pos < len(raw):
+        length, kind = struct.unpack(">I4s", raw[pos:pos + 8])
+        body = raw[pos + 8:pos + 8 + length]
+        if kind == b"IHDR":
+            header = struct.unpack(">IIBBBBB", body)
+        elif kind == b"IDAT":
+            idat += body
+        pos += 12 + length
+    width, height, depth, colour = header[:4]
+    channels = {2: 3, 6: 4, 0: 1, 4: 2}[colour]
+    assert len(zlib.decompress(idat)) == height * (1 + width * channels * depth // 8)
+    return width, height
+
+
+def between(col, start, end):
+    return and_(col >= start, col < end)
