@@ -11,6 +11,7 @@ from urllib.parse import parse_qs
 from dash import Input, Output, State, html, no_update
 
 from dashboard.metrics import count_refresh
+from dashboard.scope import current_scope
 from dashboard.services import services
 from layouts import ids
 from layouts.home import open_cases_body
@@ -19,13 +20,13 @@ from layouts.i18n import pick_language, t
 log = logging.getLogger(__name__)
 
 
-def _rows(snap, ref) -> list[dict] | None:
+def _rows(snap, ref, scope) -> list[dict] | None:
     section = snap.sections.get("cases")
     if section is None or section.data is None:
         return None
     by = section.data["open"]["by_district"]
     return [{"code": d.code, "short_zh": d.short_zh, "name_en": d.name_en,
-             "open_cases": by.get(d.code, {}).get("total", 0)} for d in ref.districts]
+             "open_cases": by.get(d.code, {}).get("total", 0)} for d in ref.districts if scope.allows(d.code)]
 
 
 def register(app) -> None:
@@ -46,13 +47,14 @@ def register(app) -> None:
         snap = svc.cache.get()
         if snap is None:
             return html.P(t("loading", lang)), notice, no_update
-        key = f"{snap.version}|{lang}|{snap.computed_at.isoformat()}"
+        scope = current_scope()
+        key = f"{snap.version}|{lang}|{scope.key()}|{snap.computed_at.isoformat()}"
         if shown == key:
             return no_update, no_update, no_update
         status = snap.sections["cases"].status if "cases" in snap.sections else "error"
         if status in ("stale", "error"):  # keep the last figures and say why they do not move
             notice = notice + [html.Span(t("store_error", lang), className="error")]
-        rows = _rows(snap, svc.reference.get())
+        rows = _rows(snap, svc.reference.get(), scope)
         if rows is None:
             return no_update, notice, key
         body = open_cases_body(rows, snap.data_as_of, snap.computed_at, lang, svc.settings.tz)

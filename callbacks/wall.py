@@ -9,6 +9,7 @@ The store is never touched here.
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -19,6 +20,7 @@ from dash import ClientsideFunction, Input, Output, State, no_update
 from dashboard import thresholds
 from dashboard.build import build_id
 from dashboard.metrics import count_refresh
+from dashboard.scope import current_scope
 from dashboard.services import services
 from layouts import ids
 from layouts.wall.render import OUTPUTS, render
@@ -80,8 +82,11 @@ def refresh_outputs(config: dict | None, shown: dict | None) -> tuple:
     ref = svc.reference.get()
     config = config if isinstance(config, dict) else {}
     query = {k: v for k, v in config.items() if k in ("lang", "district", "kpi") and isinstance(v, str)}
-    view, _warnings = parse_view(query, [d.code for d in ref.districts],
+    scope = current_scope()
+    view, _warnings = parse_view(query, scope.filter(d.code for d in ref.districts),
                                  svc.settings["DASHBOARD_LANGUAGE"], svc.settings["WALL_MAP_KPI"])
+    if not scope.allows(view.district):  # enforced here, whatever the browser sends
+        view = dataclasses.replace(view, district=scope.default_district())
     shown = shown if isinstance(shown, dict) else {}
     if shown.get("k") == view_key(svc, snap, ref, view):
         return (head, no_update, *nothing)

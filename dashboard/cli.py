@@ -117,6 +117,74 @@ def cmd_import(args, settings: Settings) -> int:
     return 1 if result.rejected else 0
 
 
+def _read_password(args) -> str:
+    from dashboard.accounts import new_password
+
+    if args.generate:
+        password = new_password()
+        print(f"password (shown once): {password}")
+        return password
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    import getpass
+
+    first = getpass.getpass("password: ")
+    if getpass.getpass("again: ") != first:
+        raise SystemExit("the two passwords differ")
+    return first
+
+
+def cmd_users(args, settings: Settings) -> int:
+    from dashboard import accounts
+    from datasource import users
+
+    try:
+        with _store(settings) as engine:
+            if args.action == "list":
+                for u in users.list_users(engine):
+                    print(f"{u['username']:<20} {u['role']:<16} {u['district_code'] or '-':<8} "
+                          f"{'active' if u['active'] else 'disabled':<9} last login {u['last_login_at'] or '-'}")
+            elif args.action == "add":
+                users.create_user(engine, args.username, accounts.hash_password(_read_password(args)),
+                                  args.role, args.district)
+                print(f"user {args.username} ({args.role}{' ' + args.district if args.district else ''}) created")
+            elif args.action == "password":
+                users.update_user(engine, args.username, password_hash=accounts.hash_password(_read_password(args)))
+                print(f"password of {args.username} changed")
+            else:
+                users.update_user(engine, args.username, active=args.action == "enable")
+                print(f"user {args.username} {args.action}d")
+    except users.AccountError as exc:
+        print(f"users: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def cmd_tokens(args, settings: Settings) -> int:
+    from dashboard import accounts
+    from datasource import users
+
+    try:
+        with _store(settings) as engine:
+            if args.action == "list":
+                for tk in users.list_tokens(engine):
+                    state = f"revoked {tk['revoked_at']:%Y-%m-%d %H:%M}" if tk["revoked_at"] else "active"
+                    print(f"{tk['id']:>4}  {tk['label']:<30} {tk['district_code'] or 'city':<8} {state}")
+            elif args.action == "add":
+                token_id, token = accounts.new_display_token(engine, args.label, args.district)
+                base = f"http://{settings['DASHBOARD_HOST']}:{settings['DASHBOARD_PORT']}"
+                print(f"display token {token_id} ({args.label}); the wall's URL, shown once:\n"
+                      f"{base}/wall?token={token}")
+            else:
+                users.revoke_token(engine, args.id)
+                print(f"display token {args.id} revoked: its walls lose access within "
+                      f"{settings['AUTH_CACHE_SECONDS']:g} s")
+    except users.AccountError as exc:
+        print(f"tokens: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def _gunicorn_argv(settings: Settings) -> list[str]:
     return [sys.executable, "-m", "gunicorn", "--no-control-socket",
             "--bind", f"{settings['DASHBOARD_HOST']}:{settings['DASHBOARD_PORT']}",
@@ -140,6 +208,13 @@ def cmd_demo(args, settings: Settings) -> int:
             report = seed(engine, seed=settings["DEMO_SEED"], tz=settings["DASHBOARD_TIMEZONE"],
                           progress=lambda m: print(m, flush=True))
             print("\n".join(report.lines()), flush=True)
+    os.environ.setdefault("DASHBOARD_ENV", "demo")  # the web workers: demo secret, plain-http cookies
+    logins = None
+    if settings["AUTH_ENABLED"]:
+        from dashboard.accounts import demo_accounts
+
+        with _store(settings) as engine:
+            logins = demo_accounts(engine)
     children = []
     if settings["SIMULATOR_ENABLED"]:
         children.append(subprocess.Popen([sys.executable, "-m", "dashboard", "simulate"],
@@ -149,6 +224,11 @@ def cmd_demo(args, settings: Settings) -> int:
     base = f"http://{settings['DASHBOARD_HOST']}:{settings['DASHBOARD_PORT']}"
     print(f"serving {base}/  (the wall: {base}/wall, e.g. {base}/wall?rotate=30 or "
           f"{base}/wall?district=410105&lang=en)", flush=True)
+    if logins is not None:
+        print("demo logins for this run (new passwords at every start):", flush=True)
+        for name, password, sees in logins.logins:
+            print(f"  {name:<8} {password}   ({sees})", flush=True)
+        print(f"a wall without login: {base}/wall?token={logins.wall_token}&rotate=30", flush=True)
     server = subprocess.Popen(_gunicorn_argv(settings), cwd=PROJECT_ROOT)
     children.append(server)
 
@@ -248,6 +328,22 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--rejects", help="where to write rejected rows (default: beside the first file)")
     imp.set_defaults(func=cmd_import)
 
+    us = sub.add_parser("users", help="people who log in: add, list, disable, enable, password")
+    us.add_argument("action", choices=["add", "list", "disable", "enable", "password"])
+    us.add_argument("username", nargs="?")
+    us.add_argument("--role", choices=["admin", "city_leader", "district_leader"], default="district_leader")
+    us.add_argument("--district", help="the district code of a district leader")
+    us.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    us.add_argument("--generate", action="store_true", help="make a random password and print it once")
+    us.set_defaults(func=cmd_users)
+
+    tk = sub.add_parser("tokens", help="walls' display tokens: add, list, revoke")
+    tk.add_argument("action", choices=["add", "list", "revoke"])
+    tk.add_argument("--label", help="where the wall is, e.g. 'city centre, wall 2'")
+    tk.add_argument("--district", help="a district's own wall (default: the city)")
+    tk.add_argument("--id", type=int, help="the token to revoke (see `tokens list`)")
+    tk.set_defaults(func=cmd_tokens)
+
     sub.add_parser("serve", help="serve the app with gunicorn").set_defaults(func=cmd_serve)
     sub.add_parser("poll", help="run the poller as its own process (then set POLLER_ENABLED=false "
                    "for the web processes)").set_defaults(func=cmd_poll)
@@ -267,8 +363,19 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _check_args(parser, args) -> None:
+    if args.command == "users" and args.action != "list" and not args.username:
+        parser.error(f"users {args.action} needs a user name")
+    if args.command == "tokens" and args.action == "add" and not args.label:
+        parser.error("tokens add needs --label")
+    if args.command == "tokens" and args.action == "revoke" and args.id is None:
+        parser.error("tokens revoke needs --id")
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _check_args(parser, args)
     try:
         settings = Settings.from_env()
     except SettingsError as exc:

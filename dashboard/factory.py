@@ -9,9 +9,10 @@ import dash
 from flask import jsonify
 from sqlalchemy.pool import NullPool
 
-from dashboard import health, metrics
+from dashboard import auth, health, metrics
 from dashboard.build import build_id
 from dashboard.poller import Poller, Sections
+from dashboard.scope import current_scope
 from dashboard.services import EXTENSION, Services
 from dashboard.settings import PROJECT_ROOT, Settings
 from datasource.engine import make_engine
@@ -44,7 +45,7 @@ def create_app(settings: Settings | Mapping[str, Any] | None = None, *,
     from callbacks import register_callbacks
     from layouts import register_pages
 
-    register_pages(settings, build_id=lambda: build_id(settings),
+    register_pages(settings, build_id=lambda: build_id(settings), scope=current_scope,
                    district_codes=lambda: [(d.code, d.short_zh, d.name_en)
                                            for d in svc.reference.get().districts])
     app.layout = _root_layout
@@ -55,7 +56,12 @@ def create_app(settings: Settings | Mapping[str, Any] | None = None, *,
         return jsonify(status="ok")
 
     health.register(app.server, svc)
-    metrics.register(app.server, svc.cache)
+    metrics.register(app.server, svc.cache, allow=settings["METRICS_ALLOW"], token=settings["METRICS_TOKEN"])
+    if settings["AUTH_ENABLED"]:
+        from layouts.login import login_page, refused_page
+
+        auth.install(app, svc, settings, login_page=login_page, refused_page=refused_page)
+    auth.security_headers(app, settings)  # after every callback exists: it hashes inline scripts
 
     if settings["POLLER_ENABLED"]:
         # Its own engine without a pool: one connection every few seconds costs nothing,

@@ -134,11 +134,25 @@ class SnapshotCollector:
                                   value=counters.get("renders", 0.0))
 
 
-def register(server, cache) -> None:
+def register(server, cache, *, allow=(), token: str = "") -> None:
+    """`allow`: client networks that may scrape (empty: any); `token`: a bearer token."""
+    import hmac
+    import ipaddress
+
     registry = CollectorRegistry(auto_describe=False)
     registry.register(SnapshotCollector(cache))
 
     @server.get("/metrics")
     def metrics():
+        if allow:
+            try:
+                client = ipaddress.ip_address(request.remote_addr or "")
+            except ValueError:
+                client = None
+            if client is None or not any(client in net for net in allow):
+                return Response("forbidden\n", status=403, content_type="text/plain")
+        if token and not hmac.compare_digest(request.headers.get("Authorization", ""), f"Bearer {token}"):
+            return Response("unauthorized\n", status=401, content_type="text/plain",
+                            headers={"WWW-Authenticate": "Bearer"})
         encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
         return Response(encoder(registry), content_type=content_type)

@@ -31,8 +31,9 @@ class Scope:
         return [c for c in codes if self.allows(c)]
 
     def default_district(self) -> str | None:
-        """Where a restricted scope lands when it asks for the city: its own district."""
-        return None if self.districts is None else sorted(self.districts)[0]
+        """Where a restricted scope lands when it asks for the city: its own district
+        (None for the city-wide, and for an empty scope, which may see nothing)."""
+        return sorted(self.districts)[0] if self.districts else None
 
     def key(self) -> str:
         """For cache keys: two requests share a cached answer only with the same scope."""

@@ -79,6 +79,22 @@ def _map_kpi(raw: str) -> str:
     return raw
 
 
+def _optional_bool(raw: str) -> bool | None:
+    return None if raw.strip() == "" else _bool(raw)
+
+
+def _environment(raw: str) -> str:
+    if raw not in ("production", "demo"):
+        raise ValueError(f"expected production or demo, got {raw!r}")
+    return raw
+
+
+def _networks(raw: str) -> tuple:
+    import ipaddress
+
+    return tuple(ipaddress.ip_network(part.strip(), strict=False) for part in raw.split(",") if part.strip())
+
+
 def _crontab(raw: str) -> str:
     """Five crontab fields; checked by APScheduler's own parser."""
     from apscheduler.triggers.cron import CronTrigger
@@ -193,6 +209,31 @@ SETTINGS: tuple[Setting, ...] = (
             "a dead exporter frees it within about that long.", _positive_float),
     Setting("REPORT_CHROMIUM", "/usr/bin/chromium",
             "The Chromium that prints the report's PDF and photographs the wall."),
+    Setting("DASHBOARD_ENV", "production",
+            "`production` or `demo`. Production requires `SECRET_KEY` and sends cookies over HTTPS "
+            "only (unless `COOKIE_SECURE` says otherwise); `make run` sets `demo`, which keeps a "
+            "random secret in `LOCAL_CACHE_DIR` and prints fresh demo passwords at each start.", _environment),
+    Setting("AUTH_ENABLED", "true",
+            "Whether pages and data need a login (and walls a display token). `false` opens "
+            "everything: for development and automated tests only.", _bool),
+    Setting("SECRET_KEY", "",
+            "Signs the session cookies and CSRF tokens; the same on every worker and host. "
+            "Required in production."),
+    Setting("COOKIE_SECURE", "",
+            "Send the session cookie over HTTPS only. Empty: yes in production, no in the demo.",
+            _optional_bool),
+    Setting("SESSION_HOURS", "12", "How long a login lasts.", _positive_float),
+    Setting("AUTH_CACHE_SECONDS", "30",
+            "How long a process trusts a loaded user or display token before reading it again: "
+            "a disabled user or a revoked wall token loses access within this time.", float),
+    Setting("LOGIN_RATE_LIMIT", "5 per minute",
+            "Login attempts allowed per client address (Flask-Limiter syntax); counted in Redis "
+            "when `REDIS_URL` is set, so the limit holds across workers."),
+    Setting("METRICS_ALLOW", "",
+            "Client networks allowed to read `/metrics` (comma-separated, e.g. `127.0.0.1/32,10.0.0.0/8`). "
+            "Empty: any address.", _networks),
+    Setting("METRICS_TOKEN", "",
+            "When set, `/metrics` also needs `Authorization: Bearer <token>`."),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}

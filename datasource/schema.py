@@ -26,6 +26,7 @@ PROBLEM_STATUSES = ("open", "resolved")
 FACILITY_KINDS = ("on_street", "off_street", "shared", "non_motor")
 PROGRAMMES = ("added", "revitalised", "shared")
 GRID_KINDS = ("ordinary", "exclusive")
+ROLES = ("admin", "city_leader", "district_leader")  # people; walls use display tokens
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -285,6 +286,31 @@ class KpiMeta(Base):
     __tablename__ = "kpi_meta"
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
+
+
+class User(Base):
+    """A person who logs in. Only a password hash is kept (argon2id)."""
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(24))  # one of ROLES
+    # no foreign key: accounts outlive a demo city's reset; codes are checked on write
+    district_code: Mapped[Optional[str]] = mapped_column(String(12))  # district leaders
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=_now)
+    last_login_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+
+
+class DisplayToken(Base):
+    """A wall's revocable access: the URL carries the token, the store only its hash."""
+    __tablename__ = "display_tokens"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)  # sha256 hex
+    label: Mapped[str] = mapped_column(String(128))
+    district_code: Mapped[Optional[str]] = mapped_column(String(12))  # None: the city (no FK, as users)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=_now)
+    revoked_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
 
 
 DATA_TABLES = (KpiCaseState.__table__, KpiMeta.__table__, OccupancyReading.__table__, EnterpriseProblem.__table__, EnterpriseVisit.__table__,

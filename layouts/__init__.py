@@ -4,16 +4,17 @@ from __future__ import annotations
 import dash
 
 
-def register_pages(settings, *, district_codes, build_id) -> None:
+def register_pages(settings, *, district_codes, build_id, scope) -> None:
     """Explicit page registration (`use_pages=True, pages_folder=""`).
-    `district_codes()` -> [(code, short Chinese name, English name)]; `build_id()` -> str."""
+    `district_codes()` -> [(code, short Chinese name, English name)]; `build_id()` -> str;
+    `scope()` -> the request's dashboard.scope.Scope (what it may see)."""
     from layouts import home
     from layouts.wall import page as wall
 
     dash.register_page("home", path="/", title=settings["DASHBOARD_TITLE"],
                        name="home", layout=home.layout_factory(settings))
     dash.register_page("wall", path="/wall", title=settings["DASHBOARD_TITLE"], name="wall",
-                       layout=wall.layout_factory(settings, district_codes, build_id))
+                       layout=wall.layout_factory(settings, district_codes, build_id, scope))
     register_browse_pages(settings)
     register_snapshot_pages(settings)
 

@@ -141,6 +141,18 @@ STRINGS: dict[str, dict[str, str]] = {
     "ptype_safety": {"zh-CN": "安全", "en": "Safety"},
     "ptype_other": {"zh-CN": "其他", "en": "Other"},
     "render_failed": {"zh-CN": "该面板暂时无法显示", "en": "This panel cannot be shown right now"},
+    "login_title": {"zh-CN": "城市运行指挥中心 · 登录", "en": "Command centre · Sign in"},
+    "login_username": {"zh-CN": "用户名", "en": "User name"},
+    "login_password": {"zh-CN": "密码", "en": "Password"},
+    "login_submit": {"zh-CN": "登录", "en": "Sign in"},
+    "login_other_lang": {"zh-CN": "English", "en": "中文"},
+    "login_bad_login": {"zh-CN": "用户名或密码不正确", "en": "Wrong user name or password"},
+    "login_rate_limited": {"zh-CN": "登录尝试过于频繁，请稍后再试", "en": "Too many attempts; try again in a minute"},
+    "login_csrf": {"zh-CN": "表单已过期，请重新提交", "en": "The form expired; please submit it again"},
+    "refused_title": {"zh-CN": "无法访问", "en": "Not allowed"},
+    "refused_token": {"zh-CN": "该大屏的访问令牌无效或已撤销，请联系管理员。",
+                      "en": "This wall's access token is unknown or was revoked; ask an administrator."},
+    "refused_display": {"zh-CN": "大屏令牌只能打开大屏页面。", "en": "A wall token opens the wall only."},
     "reload_notice": {"zh-CN": "服务已更新，正在重新加载…", "en": "The server was updated; reloading…"},
 }
 

@@ -18,6 +18,10 @@ from datasource.engine import make_engine
 from datasource.migrate import upgrade
 from datasource.reference import load_reference
 
+# Pages are open in tests unless a test turns login on (tests/test_auth*.py do), so that
+# each test checks its own subject; production defaults to AUTH_ENABLED=true.
+os.environ.setdefault("AUTH_ENABLED", "false")
+
 PG_ADMIN_URL = os.environ.get("TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 BACKENDS = ("sqlite", "postgresql")

@@ -77,6 +77,20 @@ def _num(raw):
     return None if raw in ("", None) else float(raw)
 
 
+def _until(page, fn: str, timeout: float = 10.0):
+    """Poll `fn` (a JS function) until it is truthy. Unlike wait_for_function this needs
+    no eval in the page, so it works under the app's Content-Security-Policy across reloads."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if page.evaluate(fn):
+                return
+        except Exception:  # the page is between two documents
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"not true within {timeout} s: {fn}")
+
+
 def _clean(page):
     assert page.console_errors == []
     assert only_local(page.requested) == []
@@ -276,7 +290,7 @@ def test_reloads_itself_when_the_server_build_changes(static_wall, page, monkeyp
     import dashboard.build
 
     monkeypatch.setattr(dashboard.build, "computed_build_id", lambda: "a-new-build")
-    page.wait_for_function("window.__before_reload === undefined", timeout=10_000)
+    _until(page, "() => window.__before_reload === undefined")
     page.wait_for_selector("#card-open_cases .card-value[data-value]")
     assert page.evaluate("window.__before_reload") is None
     _clean(page)
@@ -364,7 +378,7 @@ def test_daily_reload_at_the_configured_time(request, tmp_path, serve, page):
     page.wait_for_timeout(1500)
     assert page.evaluate("window.__before_reload") is True  # just opened: no reload loop
     page.clock.fast_forward("03:00")  # the page is now three minutes old
-    page.wait_for_function("window.__before_reload === undefined", timeout=10_000)
+    _until(page, "() => window.__before_reload === undefined")
     assert any(u.endswith("/healthz") for u in page.requested)
     page.wait_for_selector("#card-open_cases .card-value[data-value]")
     _clean(page)

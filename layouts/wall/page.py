@@ -7,6 +7,8 @@ build changes or at the daily reload time.
 """
 from __future__ import annotations
 
+import dataclasses
+
 from dash import dcc, html
 
 from layouts import ids
@@ -39,15 +41,19 @@ def _page(name: str, lang: str):
                     **{"data-page": name})
 
 
-def layout_factory(settings, district_codes, build_id):
-    """`district_codes()` lists the valid codes; `build_id()` names the server's build."""
+def layout_factory(settings, district_codes, build_id, scope):
+    """`district_codes()` lists the valid codes; `build_id()` names the server's build;
+    `scope()` says which districts this viewer may see (a district's wall is forced to it)."""
     refresh_ms = int(settings["PAGE_REFRESH_SECONDS"] * 1000)
     title = settings["DASHBOARD_TITLE"]
 
     def layout(**query):
-        codes = district_codes()
+        allowed = scope()
+        codes = [c for c in district_codes() if allowed.allows(c[0])]
         view, warnings = parse_view(query, [c for c, _zh, _en in codes], settings["DASHBOARD_LANGUAGE"],
                                     settings["WALL_MAP_KPI"])
+        if not allowed.allows(view.district):  # a district's viewer sees its own wall
+            view = dataclasses.replace(view, district=allowed.default_district())
         names = {c: (zh, en) for c, zh, en in codes}
         heading = title
         if view.district is not None:
