@@ -136,16 +136,6 @@ def overdue_by_age(engine: Engine, now: dt.datetime, edges_hours: list[float]) -
                  .group_by(Case.district_code, bucket))
 
 
-def running_deadlines_between(engine: Engine, ranges: list[tuple[dt.datetime, dt.datetime]]) -> list[dict]:
-    """District and deadline of the running open cases whose deadline is in any of the
-    [start, end) ranges (the part-hours an hourly histogram cannot split)."""
-    if not ranges:
-        return []
-    return _rows(engine, select(Case.district_code.label("district"), Case.deadline_at)
-                 .where(Case.status.in_(RUNNING_STATUSES),
-                        or_(*[and_(Case.deadline_at >= a, Case.deadline_at < b) for a, b in ranges])))
-
-
 _TICKER_COLUMNS = (Case.id, Case.external_id, Case.district_code.label("district"),
                    Case.category_code.label("category"), Case.status, Case.source, Case.address,
                    Case.reported_at, Case.deadline_at)
@@ -389,7 +379,8 @@ def memberships(engine: Engine) -> dict[int, int]:
 
 
 def enterprises_fingerprint(engine: Engine) -> tuple:
-    """(count, newest updated_at) of enterprises: changes when memberships may have."""
+    """(count, newest updated_at) of enterprises: changes when memberships or the counts
+    per district may have."""
     with engine.connect() as conn:
         return tuple(conn.execute(select(func.count(), func.max(Enterprise.updated_at))).one())
 

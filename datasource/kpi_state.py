@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Engine, and_, case, delete, func, insert, select
+from sqlalchemy import Engine, and_, case, delete, func, insert, or_, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from datasource.kpi_queries import RUNNING_STATUSES
 from datasource.schema import OPEN_STATUSES, Case, KpiCaseState, KpiMeta
@@ -18,6 +20,8 @@ WATERMARK = "cases_watermark"
 FIELDS = ("district_code", "category_code", "status", "deadline_hour", "reported_hour", "closed_hour", "filed_hour", "closed", "closed_on_time",
           "handled", "handled_on_time", "reworked", "extended", "handle_seconds", "close_seconds")
 CHUNK = 1000
+TIMES = ("reported_at", "closed_at", "filed_at", "deadline_at")  # exact, beside the hour keys
+HOUR = dt.timedelta(hours=1)
 
 
 def _bit(cond):
@@ -80,36 +84,67 @@ def watermark(engine: Engine) -> dt.datetime | None:
     return dt.datetime.fromisoformat(raw) if raw else None
 
 
-def changed_since(engine: Engine, since: dt.datetime | None) -> list[dict]:
-    """Contributions of the cases updated after `since`, each with its `updated_at`."""
-    stmt = select(*contribution_columns(), Case.updated_at.label("updated_at"))
+def _with_times() -> list:
+    return [*contribution_columns(), *(getattr(Case, t).label(t) for t in TIMES)]
+
+
+def stamps_since(engine: Engine, since: dt.datetime) -> list[tuple]:
+    """(updated_at, cases, sum of their ids) per updated_at after `since`: what a poll
+    compares with the cases it has already read."""
+    with engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(select(Case.updated_at, func.count(), func.sum(Case.id))
+                                                .where(Case.updated_at > since).group_by(Case.updated_at))]
+
+
+def changed_since(engine: Engine, since: dt.datetime | None) -> list[tuple[dict, dict | None]]:
+    """(contribution, stored contribution) of the cases updated after `since`: the new one
+    with the case's exact times and `updated_at`, the stored one None for a case the
+    state does not hold yet."""
+    S = KpiCaseState
+    stored = [getattr(S, f).label(f"stored_{f}") for f in FIELDS]
+    stmt = (select(*_with_times(), Case.updated_at.label("updated_at"), S.case_id.label("stored_case_id"),
+                   *stored).outerjoin(S, S.case_id == Case.id))
     if since is not None:
         stmt = stmt.where(Case.updated_at > since)
+    out = []
+    with engine.connect() as conn:
+        for r in conn.execute(stmt):
+            row = dict(r._mapping)
+            old = {f: row.pop(f"stored_{f}") for f in FIELDS}
+            out.append((row, old if row.pop("stored_case_id") is not None else None))
+    return out
+
+
+def touching_hours(engine: Engine, hours: list[dt.datetime]) -> list[dict]:
+    """Contributions, with exact times, of the cases reported, closed or filed in any of
+    the whole UTC `hours`, or still running with a deadline in one of them."""
+    if not hours:
+        return []
+
+    def within(col):
+        return or_(*[and_(col >= h, col < h + HOUR) for h in hours])
+    stmt = select(*_with_times()).where(or_(
+        within(Case.reported_at), within(Case.closed_at), within(Case.filed_at),
+        and_(within(Case.deadline_at), Case.status.in_(RUNNING_STATUSES))))
     with engine.connect() as conn:
         return [dict(r._mapping) for r in conn.execute(stmt)]
 
 
-def stored(engine: Engine, case_ids: list[int]) -> dict[int, dict]:
-    out = {}
-    with engine.connect() as conn:
-        for i in range(0, len(case_ids), CHUNK):
-            for r in conn.execute(select(KpiCaseState).where(
-                    KpiCaseState.case_id.in_(case_ids[i:i + CHUNK]))):
-                row = dict(r._mapping)
-                out[row["case_id"]] = row
-    return out
+def _upsert(conn, table, rows: list[dict], key: str) -> None:
+    insert_ = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    stmt = insert_(table)
+    conn.execute(stmt.on_conflict_do_update(index_elements=[key], set_={
+        c.name: stmt.excluded[c.name] for c in table.columns if c.name != key}), rows)
 
 
 def save(engine: Engine, rows: list[dict], new_watermark: dt.datetime | None) -> None:
     """Replace the contributions of `rows` and move the watermark, in one transaction."""
     with engine.begin() as conn:
-        ids = [r["case_id"] for r in rows]
-        for i in range(0, len(ids), CHUNK):
-            conn.execute(delete(KpiCaseState).where(KpiCaseState.case_id.in_(ids[i:i + CHUNK])))
         if rows:
-            conn.execute(insert(KpiCaseState), rows)
+            _upsert(conn, KpiCaseState.__table__, [{"case_id": r["case_id"], **{f: r[f] for f in FIELDS}}
+                                                   for r in rows], "case_id")
         if new_watermark is not None:
-            _set_watermark(conn, new_watermark)
+            _upsert(conn, KpiMeta.__table__, [{"key": WATERMARK, "value": new_watermark.isoformat()}], "key")
 
 
 def counts(engine: Engine) -> tuple[int, int]:

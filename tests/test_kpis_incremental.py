@@ -166,3 +166,105 @@ def test_overdue_ageing_at_bucket_boundaries(small_city):
     want = compute_cases(engine, now, TZ)
     assert_close(got, want)
     assert sum(b["n"] for b in got["overdue"]["ageing"]) == got["overdue"]["total"]
+
+
+def _case(ctx, n, district, status="dispatched", **times):
+    times = {f: times.get(f) for f in ("reported_at", "filed_at", "handled_at", "closed_at", "deadline_at")}
+    return dict(external_id=f"E-{n}-{ctx['clock'][0]}", source="app", category_code="S01-01",
+                district_code=district, status=status, updated_at=_tick(ctx), **times)
+
+
+def test_part_hours_follow_writes_inside_the_hours_they_hold(small_city):
+    """Cases written inside the part-hours counted from memory (the end of each previous
+    period, the overdue ageing boundaries): inserted, closed, voided, moved within their
+    hour (the hourly contribution does not change), moved in from outside. Between polls
+    of the same hour, and after the hour moves on, the KPIs equal a full recompute."""
+    from dashboard.kpis.cases import OVERDUE_EDGES_H
+    from dashboard.periods import all_periods, floor_hour
+
+    engine = small_city["engine"]
+    now = FIXED_NOW + dt.timedelta(minutes=17, seconds=23)
+    inc = IncrementalCases()
+    assert_close(inc(engine, now, TZ), compute_cases(engine, now, TZ))
+    edges = sorted({(floor_hour(p.prev_end), p.prev_end) for p in all_periods(now, TZ).values()
+                    if floor_hour(p.prev_end) < p.prev_end})
+    assert len(edges) >= 3
+    minute = dt.timedelta(minutes=1)
+    rows = []
+    for i, (h, end) in enumerate(edges):
+        d = DISTRICTS[i % 8]
+        rows += [
+            _case(small_city, f"a{i}", d, reported_at=h + minute, filed_at=h + 2 * minute,
+                  deadline_at=h + dt.timedelta(hours=30)),
+            _case(small_city, f"b{i}", d, reported_at=end + dt.timedelta(seconds=1)),  # after the edge
+            _case(small_city, f"c{i}", DISTRICTS[(i + 3) % 8], status="closed", reported_at=h - 2 * 60 * minute,
+                  filed_at=h + 5 * minute, handled_at=h + 8 * minute, closed_at=h + 10 * minute,
+                  deadline_at=h + 9 * minute)]
+    for j, age in enumerate(OVERDUE_EDGES_H):  # running cases due just inside each boundary hour
+        due = floor_hour(now - dt.timedelta(hours=age)) + dt.timedelta(minutes=10 + j)
+        rows.append(_case(small_city, f"o{j}", DISTRICTS[j], reported_at=due - 60 * minute,
+                          filed_at=due - 50 * minute, deadline_at=due))
+    with engine.begin() as conn:
+        conn.execute(insert(C), rows)
+    later = now + dt.timedelta(seconds=5)
+    assert_close(inc(engine, later, TZ), compute_cases(engine, later, TZ))
+    loads = inc.part_hours.loads
+
+    with engine.begin() as conn:
+        for i, (h, end) in enumerate(edges):
+            ids = {r: conn.execute(select(C.id).where(C.external_id.like(f"E-{r}{i}-%"))).scalar_one()
+                   for r in "abc"}
+            conn.execute(update(C).where(C.id == ids["a"]).values(  # closed: its cohort changes
+                status="closed", handled_at=h + 20 * minute, closed_at=h + 21 * minute, updated_at=_tick(small_city)))
+            conn.execute(update(C).where(C.id == ids["c"]).values(voided=True, updated_at=_tick(small_city)))
+            conn.execute(update(C).where(C.id == ids["b"]).values(  # same hour, out of the next edge
+                reported_at=h + 59 * minute, updated_at=_tick(small_city)))
+            outsider = conn.execute(select(C.id).where(  # filed in no held hour
+                C.voided.is_(False), C.filed_at.between(now - dt.timedelta(days=20), now - dt.timedelta(days=10)))
+                .order_by(C.id).offset(i).limit(1)).scalar_one()
+            conn.execute(update(C).where(C.id == outsider).values(  # moved into the edge hour
+                filed_at=h + 4 * minute, updated_at=_tick(small_city)))
+        for j in range(len(OVERDUE_EDGES_H)):  # half stop running, half are due a minute later
+            oid, due = conn.execute(select(C.id, C.deadline_at).where(C.external_id.like(f"E-o{j}-%"))).one()
+            values = {"status": "parked"} if j % 2 else {"deadline_at": due + minute}
+            conn.execute(update(C).where(C.id == oid).values(updated_at=_tick(small_city), **values))
+    later = now + dt.timedelta(minutes=30)
+    assert_close(inc(engine, later, TZ), compute_cases(engine, later, TZ))
+    assert inc.part_hours.loads == loads  # same hours: nothing read again
+    next_hour = now + dt.timedelta(minutes=50)
+    assert_close(inc(engine, next_hour, TZ), compute_cases(engine, next_hour, TZ))
+    assert inc.part_hours.loads == loads + 1
+
+
+def test_a_poll_with_nothing_written_runs_one_statement(small_city):
+    """Nothing written since the last poll: the cases section asks the store one small
+    question (the overlap's stamps) and computes the rest from memory."""
+    from sqlalchemy import event
+
+    engine, inc = small_city["engine"], small_city["inc"]
+    now = FIXED_NOW + dt.timedelta(minutes=17)
+    inc(engine, now, TZ)
+    inc(engine, now + dt.timedelta(seconds=5), TZ)
+    statements = []
+    event.listen(engine, "before_cursor_execute", lambda c, cur, sql, *a: statements.append(sql))
+    got = inc(engine, now + dt.timedelta(seconds=10), TZ)
+    assert len(statements) == 1 and "GROUP BY" in statements[0], statements
+    assert_close(got, compute_cases(engine, now + dt.timedelta(seconds=10), TZ))
+
+
+def test_a_late_commit_inside_the_overlap_is_read(small_city):
+    """A write stamped before the newest one already read (its transaction committed
+    late) changes the overlap's stamps, so the next poll reads it."""
+    engine, inc = small_city["engine"], small_city["inc"]
+    now = FIXED_NOW + dt.timedelta(minutes=17)
+    inc(engine, now, TZ)
+    with engine.begin() as conn:
+        conn.execute(insert(C), [_case(small_city, "x", DISTRICTS[0], reported_at=now - dt.timedelta(minutes=5))])
+    inc(engine, now, TZ)
+    late = inc.watermark - dt.timedelta(seconds=10)
+    with engine.begin() as conn:
+        victim = conn.execute(select(C.id).where(C.closed_at.is_(None)).order_by(C.id).limit(1)).scalar_one()
+        conn.execute(update(C).where(C.id == victim).values(
+            status="closed", closed_at=now - dt.timedelta(minutes=1), updated_at=late))
+    assert inc.refresh(engine, now, TZ) == 1
+    assert_close(inc(engine, now, TZ), compute_cases(engine, now, TZ))

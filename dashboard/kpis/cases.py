@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -16,6 +17,9 @@ from dashboard.kpis.common import CITY, compare, iso, ratio
 from dashboard.periods import (UTC, Period, all_periods, check_hour_aligned, floor_hour,
                                hour_key, local_day, parse_hour_key, period)
 from datasource import kpi_queries as q
+
+# an hour key is parsed for every changed case, and strptime is slow: the same few keys recur
+hour_of = lru_cache(maxsize=1 << 15)(parse_hour_key)
 
 COHORT_FIELDS = ("filed", "closed", "closed_on_time", "handled", "handled_on_time", "reworked",
                  "extended", "handle_seconds", "close_seconds")
@@ -45,7 +49,7 @@ class CaseRollup:
         self.cohort = np.zeros((hours, n, len(COHORT_FIELDS)))
 
     def hour_index(self, key: str) -> int:
-        return int((parse_hour_key(key) - self.since) // dt.timedelta(hours=1))
+        return int((hour_of(key) - self.since) // dt.timedelta(hours=1))
 
     def _grow(self, h: int) -> None:
         if h >= len(self.reported):
@@ -151,16 +155,28 @@ def _edge_counts(rows: dict[str, list[dict]], part: int) -> dict:
     return out
 
 
-def previous_windows(engine, roll: CaseRollup, periods: dict[str, Period]) -> dict[str, dict]:
+def part_hours_needed(periods: dict[str, Period], now: dt.datetime) -> set[dt.datetime]:
+    """The whole UTC hours counted case by case: the last part-hour of each previous
+    period, and the hours holding an overdue ageing boundary."""
+    edges = (_edge_range(p.prev_start, p.prev_end) for p in periods.values())
+    return {r[0] for r in edges if r} | {a for a, _ in overdue_partial_hours(now)}
+
+
+def previous_windows(engine, roll: CaseRollup, periods: dict[str, Period], part_hours=None) -> dict[str, dict]:
     """Counts of every previous equal period: whole hours from the rollup, and the last
-    part-hour of each counted exactly, all part-hours in one statement per axis."""
+    part-hour of each counted exactly, from `part_hours` (the poller's PartHours) or
+    from the store, all part-hours in one statement per axis."""
     edges = {name: _edge_range(p.prev_start, p.prev_end) for name, p in periods.items()}
-    ranges = [r for r in edges.values() if r]
-    rows = q.in_ranges(engine, ranges)
+    if part_hours is not None:
+        count = lambda edge: part_hours.counts(*edge)  # noqa: E731
+    else:
+        ranges = [r for r in edges.values() if r]
+        rows = q.in_ranges(engine, ranges)
+        count = lambda edge: _edge_counts(rows, ranges.index(edge))  # noqa: E731
     out = {}
     for name, p in periods.items():
         whole = roll.window(p.prev_start, p.prev_end)
-        out[name] = _merge(whole, _edge_counts(rows, ranges.index(edges[name]))) if edges[name] else whole
+        out[name] = _merge(whole, count(edges[name])) if edges[name] else whole
     return out
 
 
@@ -261,7 +277,7 @@ class DeadlineHistogram:
         d = self.index.get(district)
         if d is None:
             return
-        h = self._h(parse_hour_key(hour))
+        h = self._h(hour_of(hour))
         if h < 0:
             self.older[d] += n
             return
@@ -308,16 +324,17 @@ def ticker_row(r: dict) -> dict:
 # -- sections -------------------------------------------------------------------------
 def compute_cases(engine, now: dt.datetime, tz: ZoneInfo, roll: CaseRollup | None = None,
                   open_rows: list[dict] | None = None, overdue_rows: list[dict] | None = None,
-                  reference: tuple[list[str], dict[str, str]] | None = None) -> dict:
+                  reference: tuple[list[str], dict[str, str]] | None = None, part_hours=None) -> dict:
     """The "cases" section of the snapshot. An incremental poller passes what it maintains
-    (rollups, open counts, overdue rows); anything not passed is recomputed from SQL."""
+    (rollups, open counts, overdue rows, the part-hours' cases); anything not passed is
+    recomputed from SQL."""
     check_hour_aligned(tz, now)
     districts, parents = reference or load_reference(engine)
     if roll is None:
         roll = load_rollup(engine, districts, window_start(now, tz))
     periods: dict[str, Period] = all_periods(now, tz)
     blocks = {}
-    previous = previous_windows(engine, roll, periods)
+    previous = previous_windows(engine, roll, periods, part_hours)
     for name, p in periods.items():
         cur = roll.window(p.start, p.end + dt.timedelta(hours=1))  # the current hour is whole so far
         blocks[name] = period_block(cur, previous[name], districts)

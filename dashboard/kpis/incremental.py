@@ -3,6 +3,8 @@
 Each poll reads the cases whose `updated_at` passed the watermark (minus a small
 overlap, for writers whose transactions commit late), subtracts their stored
 contribution from the in-memory rollups, adds the new one, and saves both in the store.
+The overlap is checked with one aggregate per `updated_at`; its rows are read again only
+from the first stamp that differs from what was read before (a late commit).
 A full, set-based rebuild is the fallback: at start, when the state is missing or
 incomplete, and when a periodic check finds the state's row count off (deleted cases).
 """
@@ -16,9 +18,10 @@ from zoneinfo import ZoneInfo
 
 from dashboard.metrics import report_rows_changed
 from dashboard.kpis.cases import (COHORT_FIELDS, CaseRollup, DeadlineHistogram, compute_cases,
-                                  load_reference, overdue_partial_hours, window_start)
-from dashboard.periods import hour_key
-from datasource import kpi_queries as q
+                                  load_reference, overdue_partial_hours, part_hours_needed, window_start)
+from dashboard.kpis.common import first_unseen
+from dashboard.kpis.part_hours import PartHours
+from dashboard.periods import all_periods, hour_key
 from datasource import kpi_state
 from datasource.schema import OPEN_STATUSES
 
@@ -47,6 +50,7 @@ class IncrementalCases:
             self.rebuilds += 1
         self.watermark = kpi_state.watermark(engine)
         self._seen = {}
+        self.part_hours = PartHours()
         self.reference = load_reference(engine)  # reloaded with the state, not every poll
         districts = self.reference[0]
         roll = CaseRollup(window_start(now, tz), districts)
@@ -90,41 +94,51 @@ class IncrementalCases:
             if self._incomplete(engine):
                 self._load(engine, now, tz, rebuild=True)
             self._verified_at = time.monotonic()
-        since = self.watermark - OVERLAP if self.watermark else None
-        read = kpi_state.changed_since(engine, since)
-        newest = max((r["updated_at"] for r in read), default=None)
+        read = self._read_changes(engine)
+        newest = max((new["updated_at"] for new, _ in read), default=None)
         rows = []
-        for r in read:
-            at = r.pop("updated_at")
-            if self._seen.get(r["case_id"]) != at:  # not already applied in the overlap
-                rows.append(r)
-            self._seen[r["case_id"]] = at
-        if since is not None:  # forget what has left the overlap window
-            self._seen = {k: v for k, v in self._seen.items() if v > since}
-        old = kpi_state.stored(engine, [r["case_id"] for r in rows])
-        changed = [r for r in rows if not _same(old.get(r["case_id"]), r)]
-        for r in changed:
-            if r["case_id"] in old:
-                self._apply(old[r["case_id"]], -1)
-            self._apply(r, +1)
+        for new, old in read:
+            at = new.pop("updated_at")
+            if self._seen.get(new["case_id"]) != at:  # not already applied in the overlap
+                rows.append((new, old))
+            self._seen[new["case_id"]] = at
+        self.part_hours.update(new for new, _ in rows)  # exact times may move within an hour
+        changed = [(new, old) for new, old in rows if not _same(old, new)]
+        for new, old in changed:
+            if old is not None:
+                self._apply(old, -1)
+            self._apply(new, +1)
         new_watermark = max(filter(None, [self.watermark, newest]), default=None)
         if changed or new_watermark != self.watermark:
-            kpi_state.save(engine, changed, new_watermark)
+            kpi_state.save(engine, [new for new, _ in changed], new_watermark)
         self.watermark = new_watermark
         self.last_changed = len(changed)
         return len(changed)
 
+    def _read_changes(self, engine) -> list[tuple[dict, dict | None]]:
+        """(new, stored) contributions of the cases written since the last poll."""
+        if self.watermark is None:
+            return kpi_state.changed_since(engine, None)
+        since = self.watermark - OVERLAP
+        self._seen = {k: v for k, v in self._seen.items() if v > since}  # left the overlap
+        first = first_unseen(kpi_state.stamps_since(engine, since), self._seen)
+        if first is None:
+            return []
+        return kpi_state.changed_since(engine, max(since, first - dt.timedelta(microseconds=1)))
+
     def open_rows(self) -> list[dict]:
         return [{"district": d, "category": c, "status": s, "n": n} for (d, c, s), n in self.open.items() if n]
 
-    def overdue_rows(self, engine, now: dt.datetime) -> list[dict]:
-        exact = q.running_deadlines_between(engine, overdue_partial_hours(now))
+    def overdue_rows(self, now: dt.datetime) -> list[dict]:
+        exact = self.part_hours.deadlines(overdue_partial_hours(now))
         return self.deadlines.overdue_rows(exact, now)
 
     def __call__(self, engine, now: dt.datetime, tz: ZoneInfo) -> dict:
         report_rows_changed(self.refresh(engine, now, tz))
+        self.part_hours.track(engine, part_hours_needed(all_periods(now, tz), now))
         return compute_cases(engine, now, tz, roll=self.roll, open_rows=self.open_rows(),
-                             overdue_rows=self.overdue_rows(engine, now), reference=self.reference)
+                             overdue_rows=self.overdue_rows(now), reference=self.reference,
+                             part_hours=self.part_hours)
 
 
 def _same(old: dict | None, new: dict) -> bool:

@@ -1,0 +1,158 @@
+"""The cases behind the part-hours that hourly rollups cannot split, kept in memory.
+
+A comparison window ends mid-hour ("yesterday up to now"), and so does each overdue
+ageing boundary (now - 24 h, ...): those few whole UTC hours need the cases' exact times.
+The poller loads the cases reported, closed, filed or due in them when the hours move
+(once an hour), keeps them up to date with each poll's changed cases, and counts any
+part of those hours from memory instead of asking the store every poll.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+
+import numpy as np
+
+from dashboard.kpis.common import CITY
+from dashboard.periods import floor_hour
+from datasource import kpi_state
+
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+COUNTED = ("closed", "closed_on_time", "handled", "handled_on_time", "reworked", "extended")
+SECONDS = ("handle_seconds", "close_seconds")
+
+
+def _us(t: dt.datetime) -> int:
+    return (t - EPOCH) // dt.timedelta(microseconds=1)
+
+
+def axis_times(row: dict) -> dict[str, dt.datetime]:
+    """The row's time on each axis it counts on (a row of kpi_state with exact times)."""
+    out = {}
+    if row["reported_at"] is not None:
+        out["reported"] = row["reported_at"]
+    if row["closed_at"] is not None:
+        out["closed"] = row["closed_at"]
+    if row["filed_hour"] is not None:  # in a cohort: filed, and not voided
+        out["filed"] = row["filed_at"]
+    if row["deadline_hour"] is not None:  # running, with a deadline
+        out["deadline"] = row["deadline_at"]
+    return out
+
+
+class PartHours:
+    def __init__(self):
+        self.hours: set[dt.datetime] = set()
+        self.cases: dict[int, dict] = {}
+        self.packed: dict[int, dict[str, tuple]] = {}  # case -> axis -> (time in us, district index[, fields])
+        self.members: dict[tuple[str, dt.datetime], set[int]] = defaultdict(set)  # (axis, hour) -> cases
+        self._arrays: dict[tuple[str, dt.datetime], tuple] = {}  # built on demand, dropped on change
+        self.codes: dict[str, int] = {}  # district -> index in the arrays (any code a row carries)
+        self.loads = 0
+
+    # -- keeping up -------------------------------------------------------------------
+    def track(self, engine, hours) -> None:
+        """Hold the cases of exactly these whole hours: load the new ones, forget the rest."""
+        hours = set(hours)
+        if hours == self.hours:
+            return
+        missing = hours - self.hours
+        self.hours = hours
+        for row in list(self.cases.values()):
+            self._put(row)  # drops the memberships of hours no longer held
+        if missing:
+            self.loads += 1
+            self.update(kpi_state.touching_hours(engine, sorted(missing)))
+
+    def update(self, rows) -> None:
+        """Rows of cases written since (with exact times): each replaces what was held."""
+        for row in rows:
+            self._put(row)
+
+    def _put(self, row: dict) -> None:
+        cid = row["case_id"]
+        old = self.cases.pop(cid, None)
+        self.packed.pop(cid, None)
+        if old is not None:
+            for axis, t in axis_times(old).items():
+                self._leave((axis, floor_hour(t)), cid)
+        times = {axis: t for axis, t in axis_times(row).items() if floor_hour(t) in self.hours}
+        if times:
+            self.cases[cid] = row
+            self.packed[cid] = self._pack(row, times)
+            for axis, t in times.items():
+                self.members[(axis, floor_hour(t))].add(cid)
+                self._arrays.pop((axis, floor_hour(t)), None)
+
+    def _pack(self, row: dict, times: dict[str, dt.datetime]) -> dict[str, tuple]:
+        """What the arrays of an hour take from the row, ready to stack (built once per write)."""
+        d = self._code(row["district_code"])
+        out = {axis: (_us(t), d) for axis, t in times.items()}
+        if "filed" in out:
+            out["filed"] += tuple(row[f] or 0 for f in COUNTED) + tuple(float(row[f] or 0.0) for f in SECONDS)
+        return out
+
+    def _leave(self, key, cid: int) -> None:
+        if key in self.members:
+            self.members[key].discard(cid)
+            self._arrays.pop(key, None)
+            if not self.members[key]:
+                del self.members[key]
+
+    # -- counting -----------------------------------------------------------------------
+    def _code(self, district: str) -> int:
+        return self.codes.setdefault(district, len(self.codes))
+
+    def _arrays_of(self, axis: str, hour: dt.datetime) -> tuple:
+        """(times in us, district indices, counted fields, seconds fields) of one hour's cases."""
+        key = (axis, hour)
+        if key not in self._arrays:
+            rows = [self.packed[c][axis] for c in sorted(self.members.get(key, ()))]
+            times = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+            districts = np.fromiter((r[1] for r in rows), dtype=np.int64, count=len(rows))
+            width = len(COUNTED) + len(SECONDS) if axis == "filed" else 0
+            fields = np.array([r[2:] for r in rows], dtype=float).reshape(len(rows), width)
+            self._arrays[key] = (times, districts, fields[:, :len(COUNTED)], fields[:, len(COUNTED):])
+        return self._arrays[key]
+
+    def counts(self, start: dt.datetime, end: dt.datetime) -> dict:
+        """Reported, closed and filed (with what became of the cohort) in [start, end), a
+        part of one held hour, per district and city: the shape of CaseRollup.window,
+        with only the districts that have cases (like the SQL edge query)."""
+        out = {"reported": {}, "closed": {}, "filed": {}}
+        for axis in out:
+            times, districts, counted, seconds = self._arrays_of(axis, floor_hour(start))
+            inside = (times >= _us(start)) & (times < _us(end))
+            if not inside.any():
+                continue
+            codes = list(self.codes)
+            d, size = districts[inside], len(codes)
+            n = np.bincount(d, minlength=size)
+            sums = {"filed": n}
+            if axis == "filed":
+                for j, f in enumerate(COUNTED):
+                    sums[f] = np.bincount(d, weights=counted[inside, j], minlength=size)
+                for j, f in enumerate(SECONDS):
+                    sums[f] = np.bincount(d, weights=seconds[inside, j], minlength=size)
+            for i in np.flatnonzero(n):
+                out[axis][codes[i]] = _values(sums, i, axis)
+            out[axis][CITY] = _values({f: np.array([v.sum()]) for f, v in sums.items()}, 0, axis)
+        return out
+
+    def deadlines(self, ranges: list[tuple[dt.datetime, dt.datetime]]) -> list[dict]:
+        """District and deadline of the running cases due in [a, b) for each range (inside
+        held hours): the part-hours that an hourly histogram of deadlines cannot split."""
+        out = []
+        for a, b in ranges:
+            for cid in self.members.get(("deadline", floor_hour(a)), ()):
+                row = self.cases[cid]
+                if a <= row["deadline_at"] < b:
+                    out.append({"district": row["district_code"], "deadline_at": row["deadline_at"]})
+        return out
+
+
+def _values(sums: dict[str, np.ndarray], i: int, axis: str) -> dict:
+    if axis != "filed":
+        return {"n": int(sums["filed"][i])}
+    return {"filed": int(sums["filed"][i]), **{f: int(round(sums[f][i])) for f in COUNTED},
+            **{f: float(sums[f][i]) for f in SECONDS}}
