@@ -168,6 +168,65 @@ def test_enterprise_state_follows_writes(city):
             _assert_close(got["periods"][name][part], want["periods"][name][part], f"{name}.{part}")
 
 
+@pytest.mark.parametrize("bulk", [False, True])
+def test_enterprise_visits_inserted_anywhere_in_time(city, bulk, monkeypatch):
+    """Visits written into the past (before an enterprise's visits of the period), at the
+    same instant as another visit, and exactly on a period's start keep distinct
+    enterprises and grid coverage exact, inserted in place or (bulk) by a rebuild."""
+    from sqlalchemy import select
+
+    from dashboard.kpis import enterprise_state
+    from dashboard.periods import all_periods
+
+    V, E = schema.EnterpriseVisit, schema.Enterprise
+    if bulk:
+        monkeypatch.setattr(enterprise_state, "INSERT_BUDGET", 0)
+    inc = IncrementalEnterprise()
+    inc(city, FIXED_NOW, TZ)
+    periods = all_periods(FIXED_NOW, TZ)
+    with city.connect() as conn:  # enterprises in an exclusive grid that were visited this month
+        ents = conn.execute(select(V.enterprise_id, V.district_code).join(E, E.id == V.enterprise_id)
+                            .where(E.exclusive_grid_id.is_not(None), V.visited_at >= periods["month"].start)
+                            .group_by(V.enterprise_id, V.district_code).order_by(V.enterprise_id).limit(3)).all()
+    assert len(ents) == 3
+    second = dt.timedelta(seconds=1)
+    at = [periods["month"].start + second,  # before this month's visits of the enterprise
+          FIXED_NOW - dt.timedelta(hours=1), FIXED_NOW - dt.timedelta(hours=1),  # one instant, twice
+          periods["week"].start]  # exactly on a period's start
+    who = [ents[0], ents[1], ents[1], ents[2]]
+    with city.begin() as conn:
+        conn.execute(insert(V), [{"external_id": f"late-{i}", "enterprise_id": e, "district_code": d,
+                                  "visited_at": t, "updated_at": FIXED_NOW + second}
+                                 for i, ((e, d), t) in enumerate(zip(who, at))])
+    later = FIXED_NOW + 2 * second
+    got, want = inc(city, later, TZ), compute_enterprise(city, later, TZ)
+    assert inc.builds == (2 if bulk else 1)
+    for name in PERIODS:
+        for part in ("city", "by_district", "by_exclusive_grid"):
+            _assert_close(got["periods"][name][part], want["periods"][name][part], f"{name}.{part}")
+
+
+def test_enterprise_counts_follow_enterprise_changes(city):
+    """The poller keeps enterprise counts and grid memberships while the enterprises'
+    fingerprint holds; an update (updated_at moves) makes it read them again."""
+    from sqlalchemy import select, update
+
+    E = schema.Enterprise
+    inc = IncrementalEnterprise()
+    inc(city, FIXED_NOW, TZ)
+    with city.begin() as conn:
+        eid, grid = conn.execute(select(E.id, E.exclusive_grid_id).where(E.exclusive_grid_id.is_not(None))
+                                 .order_by(E.id).limit(1)).one()
+        conn.execute(update(E).where(E.id == eid).values(
+            above_scale=~E.above_scale, exclusive_grid_id=None, updated_at=FIXED_NOW + dt.timedelta(seconds=1)))
+    later = FIXED_NOW + dt.timedelta(seconds=2)
+    got, want = inc(city, later, TZ), compute_enterprise(city, later, TZ)
+    assert got["enterprises"] == want["enterprises"]
+    assert got["exclusive_grids"] == want["exclusive_grids"]
+    _assert_close(got["periods"]["year"]["by_exclusive_grid"], want["periods"]["year"]["by_exclusive_grid"],
+                  "year.by_exclusive_grid")
+
+
 def _assert_close(a, b, path):
     """Equal, floats within a millionth (SQLite's julianday() rounds durations to ~1 ms)."""
     if isinstance(a, dict):

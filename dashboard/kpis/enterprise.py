@@ -43,6 +43,9 @@ class SqlSource:
     def exclusive_grids(self, start, end):
         return q.visits_by_exclusive_grid(self.engine, start, end)
 
+    def enterprise_counts(self):
+        return q.enterprise_counts(self.engine)
+
 
 def _period_stats(source, start: dt.datetime, end: dt.datetime) -> dict:
     visits = totals_by(source.visits_summary(start, end), "district", ("visits", "enterprises"))
@@ -107,8 +110,8 @@ def compute_enterprise(engine, now: dt.datetime, tz: ZoneInfo, source=None) -> d
         open_by_type[r["type"]] += r["open"]
     out["open_problems"] = {"total": sum(open_by_district.values()), "by_district": open_by_district,
                             "by_type": dict(sorted(open_by_type.items()))}
-    ents = totals_by(q.enterprise_counts(engine), "district", ("enterprises", "above_scale",
-                                                               "in_exclusive_grids"))
+    ents = totals_by(source.enterprise_counts(), "district", ("enterprises", "above_scale",
+                                                              "in_exclusive_grids"))
     out["enterprises"] = ents
     # the exclusive grids themselves (专属网格): host unit and members; figures per period above
     out["exclusive_grids"] = [{k: g[k] for k in ("grid_id", "district", "name_zh", "host_unit", "host_kind",
