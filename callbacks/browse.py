@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import logging
 from urllib.parse import quote, unquote
 
@@ -206,22 +207,26 @@ def register(app) -> None:
     )
     def navigate(search, *args):
         values = dict(zip(CONTROL_IDS, args[:len(CONTROL_IDS)]))
-        trig = ctx.triggered_id
+        nav_hits = [x for x in ctx.triggered if x["prop_id"].startswith("{")]
+        clicked = [x for x in nav_hits if x.get("value")]
+        changed = [x["prop_id"].rsplit(".", 1)[0] for x in ctx.triggered]
         new_search = no_update
-        if isinstance(trig, dict):  # an in-page button
-            if not any(x.get("value") for x in ctx.triggered):
-                raise PreventUpdate  # buttons that just appeared
-            query = bs.query_dict(trig["to"])
+        if clicked:  # an in-page button: its id carries the query to go to
+            target = json.loads(clicked[0]["prop_id"].rsplit(".", 1)[0])["to"]
+            query = bs.query_dict(target)
             lang = bs.query_dict(search).get("lang")
             if lang and "lang" not in query:
                 query["lang"] = lang
-        elif trig in values and len(ctx.triggered) == 1:  # one control changed
-            query = query_from_controls(values, trig, search)
+        elif nav_hits:
+            raise PreventUpdate  # buttons that just appeared with a new body
+        elif len(changed) == 1 and changed[0] in values:  # one control changed
+            query = query_from_controls(values, changed[0], search)
         else:  # the URL (first load, back/forward, a hand-edited address)
             query = bs.query_dict(search)
+        url_driven = not clicked and not (len(changed) == 1 and changed[0] in values)
         view = B.resolve(query)
         lang = pick_language(query.get("lang"), B.browse().svc.settings["DASHBOARD_LANGUAGE"])[0]
-        if not (trig == ids.BROWSE_LOCATION or trig is None or len(ctx.triggered) > 1):
+        if not url_driven:
             new_search = view.state.search(query.get("lang")) or "?"
             if new_search == (search or "?"):
                 new_search = no_update
@@ -244,8 +249,7 @@ def register(app) -> None:
         lang = _lang(search)
         b = B.browse()
         names = Names(view.lookup._ref, lang)
-        crumbs = _crumbs(view, lang) if page == "cases" else [
-            L.crumbs([(t(f"nav_{page}", lang), None)])]
+        crumbs = _crumbs(view, lang) if page == "cases" else L.crumbs([(t(f"nav_{page}", lang), None)])
         summary = L.summary(view.window, b.tz, lang, crumbs)
         query = {**view.state.params(), "lang": lang}
         if page == "enterprise":

@@ -106,16 +106,27 @@ class AdhocCache:
                 found, value = self._read_shared(key, ttl)
                 if found:
                     return value
-                if self.cache is not None and not self.cache.claim(PREFIX + key, self.claim_seconds):
+                # a claim is good for one ttl bucket: once the answer has expired, the next
+                # asker must be able to claim the key again
+                claim = f"{PREFIX}{key}:{int(time.time() // ttl)}"
+                if self.cache is not None and not self.cache.claim(claim, self.claim_seconds):
                     deadline = time.monotonic() + self.wait_seconds
                     while time.monotonic() < deadline:  # another process computes it
                         time.sleep(0.01)
                         found, value = self._read_shared(key, ttl)
                         if found:
                             return value
-                    log.warning("ad-hoc query %s not published in %.0f s; computing here", name,
-                                self.wait_seconds)
-                value = jsonable(compute())
+                        if self.cache.get_expiring(claim + ":failed") is not None:
+                            break  # the claimant failed: try here (and fail or succeed here)
+                    else:
+                        log.warning("ad-hoc query %s not published in %.0f s; computing here", name,
+                                    self.wait_seconds)
+                try:
+                    value = jsonable(compute())
+                except Exception:
+                    if self.cache is not None:
+                        self.cache.put_expiring(claim + ":failed", "1", self.claim_seconds)
+                    raise
                 self.computed += 1
                 if self.cache is not None:
                     self.cache.put_expiring(PREFIX + key, json.dumps(value, ensure_ascii=False,
