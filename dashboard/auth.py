@@ -37,7 +37,7 @@ from datasource import users
 log = logging.getLogger(__name__)
 
 PUBLIC_PREFIXES = ("/assets/", "/_dash-component-suites/")
-PUBLIC_PATHS = {"/healthz", "/readyz", "/metrics", "/login", "/_favicon.ico", "/favicon.ico"}
+PUBLIC_PATHS = {"/healthz", "/readyz", "/metrics", "/login", "/logout", "/_favicon.ico", "/favicon.ico"}
 DISPLAY_PAGES = {"/wall"}
 CALLBACK_PATH = "/_dash-update-component"
 WALL_CALLBACK = "..wall-head.data"  # the only server callback a display may call
@@ -231,8 +231,8 @@ def install(app, svc, settings, *, login_page, refused_page) -> None:
         login_user(Principal(f"u:{row['id']}", row["username"], row["role"], row["district_code"]))
         return redirect(nxt)
 
-    @server.post("/logout")
-    def logout():
+    @server.route("/logout", methods=["GET", "POST"])
+    def logout():  # a link (GET) is enough: the worst a forged one can do is log someone out
         logout_user()
         return redirect("/login")
 

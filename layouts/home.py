@@ -17,7 +17,9 @@ def layout_factory(settings):
             dcc.Interval(id=ids.HOME_INTERVAL, interval=refresh_ms),
             dcc.Store(id=ids.HOME_SHOWN),
             html.Header([html.H1(title, id=ids.HOME_TITLE),
-                         html.A("大屏 · Wall", href="/wall", className="wall-link")], className="home-header"),
+                         html.A("大屏 · Wall", href="/wall", className="wall-link"),
+                         html.A("退出 · Sign out", href="/logout", className="logout-link")],
+                        className="home-header"),
             html.Div(id=ids.HOME_NOTICE, className="notice", role="status"),
             html.Main(id=ids.HOME_BODY, className="home-body"),
         ], className="home-page")

@@ -101,8 +101,8 @@ def test_nothing_is_reachable_without_login_but_health(city):
         if "GET" not in rule.methods or "<" in rule.rule or rule.rule.startswith(("/assets", "/_dash-component")):
             continue
         code = client.get(rule.rule).status_code
-        if rule.rule in ("/healthz", "/readyz", "/metrics", "/login", "/_favicon.ico"):
-            assert code in (200, 503), rule.rule
+        if rule.rule in ("/healthz", "/readyz", "/metrics", "/login", "/logout", "/_favicon.ico"):
+            assert code in (200, 302, 503), rule.rule  # /logout redirects to /login
         else:
             assert code in (302, 401, 405), rule.rule
     assert client.get("/healthz").status_code == 200
@@ -204,6 +204,20 @@ def test_disabled_user_loses_access(city):
     users.update_user(svc.engine, "leader", active=False)
     assert _wall(client).refresh()[0] == 401
     assert check_password(svc.engine, "leader", PASSWORD) is None
+
+
+def test_demo_accounts_get_new_passwords_at_each_start(city):
+    from dashboard.accounts import demo_accounts
+
+    app, svc = city
+    first, second = demo_accounts(svc.engine), demo_accounts(svc.engine)
+    (name, old, _), (_, new, _) = first.logins[0], second.logins[0]
+    assert old != new and first.wall_token != second.wall_token
+    assert check_password(svc.engine, name, old) is None and check_password(svc.engine, name, new)
+    client = app.server.test_client()
+    assert client.get(f"/wall?token={second.wall_token}").status_code == 200
+    assert client.get("/logout").status_code == 302
+    assert client.get("/wall").status_code == 302  # logged out: back to the login page
 
 
 def test_metrics_can_be_limited_to_addresses_and_a_token(store_url):
