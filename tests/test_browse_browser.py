@@ -1,0 +1,171 @@
+"""The browsing pages in a real Chromium: filtering, drilling from the city to one case, and
+exports read back and compared with SQL. No console errors, nothing fetched from outside."""
+import csv
+import io
+import re
+
+import pytest
+from openpyxl import load_workbook
+from sqlalchemy import text
+
+from dashboard import browse as B
+from dashboard import create_app
+from dashboard import browse_state as bs
+from datasource.demo.seed import seed
+from datasource.engine import make_engine
+from tests.conftest import FIXED_NOW, new_store_url, only_local
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def store(request, tmp_path_factory):
+    url = new_store_url("sqlite", request, tmp_path_factory.mktemp("browser"))
+    engine = make_engine(url)
+    seed(engine, seed=13, total_cases=3000, now=FIXED_NOW, occupancy_days=1)
+    yield url, engine
+    engine.dispose()
+
+
+@pytest.fixture
+def site(store, serve):
+    url, engine = store
+    app = create_app({"DATABASE_URL": url, "POLLER_ENABLED": False})
+    B.browse(app.server).clock = lambda: FIXED_NOW.timestamp()
+    return serve(app), engine
+
+
+def sql(engine, query, **params):
+    with engine.connect() as conn:
+        return conn.execute(text(query), params).all()
+
+
+def year_start():
+    from zoneinfo import ZoneInfo
+    w = bs.window(bs.ViewState(period="year"), FIXED_NOW, ZoneInfo("Asia/Shanghai"))
+    return w.start.replace(tzinfo=None).isoformat(sep=" ")
+
+
+def cell(page, key, metric):
+    return page.locator(f"tr[data-key='{key}'] td[data-metric='{metric}']").get_attribute("data-value")
+
+
+def wait_for_search(page, pattern):
+    page.wait_for_function("p => new RegExp(p).test(window.location.search)", arg=pattern, timeout=15_000)
+
+
+def pick(page, control, label):
+    page.click(f"#{control}")
+    page.get_by_role("option", name=label, exact=True).first.click()
+
+
+def test_filters_live_in_the_url(site, page):
+    server, engine = site
+    page.goto(server.url + "/browse?period=year")
+    page.wait_for_selector("tr[data-key='410105']")
+    pick(page, "browse-district", "金水")
+    wait_for_search(page, "district=410105")
+    page.wait_for_selector("tr[data-key='total'] td[data-metric='reported']")
+    page.wait_for_function("() => document.querySelector(\"th.name\").innerText.includes('街道')")
+    reported = sql(engine, "SELECT COUNT(*) FROM cases WHERE district_code = '410105' AND reported_at >= :s",
+                   s=year_start())[0][0]
+    assert float(cell(page, "total", "reported")) == reported
+    pick(page, "browse-source", "12345热线")
+    wait_for_search(page, "source=hotline")
+    hotline = sql(engine, "SELECT COUNT(*) FROM cases WHERE district_code = '410105' AND source = 'hotline' "
+                          "AND reported_at >= :s", s=year_start())[0][0]
+    page.wait_for_function("n => document.querySelector(\"tr[data-key='total'] td[data-metric='reported']\")"
+                           ".dataset.value == n", arg=str(hotline))
+    # the link reproduces the view
+    url = page.url
+    page.goto("about:blank")
+    page.goto(url)
+    page.wait_for_function("n => document.querySelector(\"tr[data-key='total'] td[data-metric='reported']\")"
+                           "?.dataset.value == n", arg=str(hotline))
+    assert page.locator(".case-total").get_attribute("data-total") == str(hotline)
+    # a hand-edited URL: a clear message, and a valid view instead
+    page.goto(server.url + "/browse?period=custom&from=2026-13-45&to=yesterday&district=999999&lang=en")
+    page.wait_for_selector(".browse-notice")
+    notices = page.inner_text(".browse-notices")
+    assert "2026-13-45" in notices and "999999" in notices
+    page.wait_for_selector("tr[data-key='410105']")  # the default view (this week, every district)
+    assert "Jinshui" in page.inner_text(".kpi-table")
+    assert page.console_errors == []
+    assert only_local(page.requested) == []
+
+
+def test_drill_from_the_city_to_one_case(site, page):
+    server, engine = site
+    page.goto(server.url + "/browse?period=year")
+    page.click("tr[data-key='410105'] td.name button")
+    wait_for_search(page, "district=410105")
+    page.wait_for_function("() => document.querySelector(\"th.name\").innerText.includes('街道')")
+    # the street with most reports this year
+    street, n_street = sql(engine, "SELECT street_id, COUNT(*) n FROM cases WHERE district_code = '410105' "
+                                   "AND reported_at >= :s GROUP BY street_id ORDER BY n DESC LIMIT 1",
+                           s=year_start())[0]
+    assert float(cell(page, str(street), "reported")) == n_street
+    page.click(f"tr[data-key='{street}'] td.name button")
+    wait_for_search(page, f"street={street}")
+    grid, n_grid = sql(engine, "SELECT grid_id, COUNT(*) n FROM cases WHERE street_id = :st "
+                               "AND reported_at >= :s GROUP BY grid_id ORDER BY n DESC LIMIT 1",
+                       st=street, s=year_start())[0]
+    page.wait_for_selector(f"tr[data-key='{grid}']")
+    assert float(cell(page, str(grid), "reported")) == n_grid
+    page.click(f"tr[data-key='{grid}'] td.name button")
+    wait_for_search(page, f"grid={grid}")
+    page.wait_for_function("n => document.querySelector('.case-total')?.dataset.total == n", arg=str(n_grid))
+    newest = sql(engine, "SELECT id, external_id FROM cases WHERE grid_id = :g AND reported_at >= :s "
+                         "ORDER BY reported_at DESC, id DESC LIMIT 1", g=grid, s=year_start())[0]
+    link = page.locator(".browse-grid a", has_text=newest.external_id)
+    link.wait_for(timeout=15_000)
+    assert page.locator(".browse-grid .ag-row").count() >= 1
+    link.click()
+    page.wait_for_url(re.compile(rf"/case/{newest.id}"))
+    page.wait_for_selector(".timeline")
+    events = sql(engine, "SELECT to_status FROM case_events WHERE case_id = :c ORDER BY at, id", c=newest.id)
+    shown = page.locator(".timeline .event")
+    assert shown.count() == len(events)
+    assert [shown.nth(i).get_attribute("data-status") for i in range(shown.count())] == [e[0] for e in events]
+    assert newest.external_id in page.inner_text(".case-title")
+    # back in the browser: the drill state comes back from the URL
+    page.go_back()
+    page.wait_for_function("n => document.querySelector('.case-total')?.dataset.total == n", arg=str(n_grid))
+    assert page.console_errors == []
+    assert only_local(page.requested) == []
+
+
+def test_exports_match_sql(site, page):
+    server, engine = site
+    page.goto(server.url + "/browse?period=year&district=410105&list=closed")
+    page.wait_for_selector("a.export-kpis-csv")
+    with page.expect_download() as dl:
+        page.click("a.export-kpis-csv")
+    with open(dl.value.path(), encoding="utf-8-sig") as fh:
+        rows = list(csv.reader(io.StringIO(fh.read())))
+    header = rows[0]
+    assert header[:3] == ["街道", "代码", "上报"] and "结案率(%)" in header
+    by_street = {int(r[1]): r for r in rows[1:-1] if r[1]}
+    expected = dict(sql(engine, "SELECT street_id, COUNT(*) FROM cases WHERE district_code = '410105' "
+                                "AND reported_at >= :s GROUP BY street_id", s=year_start()))
+    for street, n in expected.items():
+        assert int(by_street[street][2]) == n
+    total = rows[-1]
+    assert total[0] == "合计" and int(total[2]) == sum(expected.values())
+    filed, closed = sql(engine, "SELECT COUNT(*), SUM(CASE WHEN closed_at IS NOT NULL THEN 1 ELSE 0 END) "
+                                "FROM cases WHERE district_code = '410105' AND filed_at >= :s AND NOT voided",
+                        s=year_start())[0]
+    assert float(total[header.index("结案率(%)")]) == round(100 * closed / filed, 2)
+
+    with page.expect_download() as dl:
+        page.click("a.export-cases-xlsx")
+    with open(dl.value.path(), "rb") as fh:
+        wb = load_workbook(io.BytesIO(fh.read()), read_only=True)
+    got = list(wb.active.iter_rows(values_only=True))
+    wb.close()
+    assert got[0][0] == "案件编号" and "结案时间" in got[0]
+    expected = sql(engine, "SELECT external_id FROM cases WHERE district_code = '410105' AND closed_at >= :s "
+                           "ORDER BY reported_at DESC, id DESC", s=year_start())
+    assert [r[0] for r in got[1:]] == [e[0] for e in expected]
+    assert page.console_errors == []
+    assert only_local(page.requested) == []
