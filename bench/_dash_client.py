@@ -51,4 +51,5 @@ def flask_transport(app):
     def post(body):
         resp = client.post("/_dash-update-component", json=body)
         return resp.status_code, resp.data
+    post.client = client  # to sign in first where login is on
     return post

@@ -33,12 +33,14 @@ from sqlalchemy import insert  # noqa: E402
 from bench._dash_client import WallDisplay, flask_transport  # noqa: E402
 from bench._stores import fresh_store  # noqa: E402
 from dashboard import create_app  # noqa: E402
+from dashboard.accounts import new_display_token  # noqa: E402
 from dashboard.poller import Poller  # noqa: E402
 from dashboard.services import EXTENSION  # noqa: E402
 from dashboard.settings import PROJECT_ROOT  # noqa: E402
 from datasource import schema  # noqa: E402
 from datasource.demo.seed import seed  # noqa: E402
 
+SECRET = "bench-" + uuid.uuid4().hex  # walls sign in with a display token, as in production
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0"))
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 PANELS_READY = """() => { const graphs = Array.from(document.querySelectorAll('.panel-graph'));
@@ -65,13 +67,14 @@ def _add_case(engine, n):
 
 
 # --- in-process: the callback's own cost ---------------------------------------------
-def server_costs(url: str, prefix: str) -> dict:
+def server_costs(url: str, prefix: str, token: str) -> dict:
     app = create_app({"DATABASE_URL": url, "POLLER_ENABLED": False, "REDIS_URL": REDIS_URL,
-                      "CACHE_PREFIX": prefix})
+                      "CACHE_PREFIX": prefix, "SECRET_KEY": SECRET})
     svc = app.server.extensions[EXTENSION]
     poller = Poller(svc.settings, engine=svc.engine, cache=svc.cache)
     poller.poll_once()
     post = flask_transport(app)
+    post.client.get(f"/wall?token={token}")  # the display's session
     primary = WallDisplay(post)
     primary.refresh()
     unchanged, unchanged_bytes = [], []
@@ -115,6 +118,7 @@ class Deployment:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "DATABASE_URL": url, "REDIS_URL": REDIS_URL, "CACHE_PREFIX": prefix,
+               "SECRET_KEY": SECRET, "COOKIE_SECURE": "false",
                "POLL_SECONDS": str(poll), "PAGE_REFRESH_SECONDS": str(refresh), "LOG_LEVEL": "WARNING",
                "SIMULATOR_RATE": "2", "SIMULATOR_OCCUPANCY_SECONDS": "20"}
         self.procs = [
@@ -144,25 +148,30 @@ class Deployment:
                 p.kill()
 
 
-def http_transport(port: int):
+def http_transport(port: int, token: str):
+    """A display's connection: signs in with its token once, then posts with the cookie."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn.request("GET", f"/wall?token={token}")
+    resp = conn.getresponse()
+    resp.read()
+    cookie = resp.getheader("Set-Cookie", "").split(";")[0]
 
     def post(body):
         data = json.dumps(body).encode()
         conn.request("POST", "/_dash-update-component", body=data,
-                     headers={"Content-Type": "application/json"})
+                     headers={"Content-Type": "application/json", "Cookie": cookie})
         resp = conn.getresponse()
         return resp.status, resp.read()
     return post
 
 
-def many_displays(dep: Deployment, displays: int, seconds: float, refresh: float) -> dict:
+def many_displays(dep: Deployment, displays: int, seconds: float, refresh: float, token: str) -> dict:
     latencies, changed, unchanged_lat, errors, versions = [], [], [], [], set()
     lock = threading.Lock()
     stop = time.monotonic() + seconds
 
     def run(i):
-        d = WallDisplay(http_transport(dep.port))
+        d = WallDisplay(http_transport(dep.port, token))
         time.sleep(random.random() * refresh)  # displays were switched on at different moments
         d.refresh()  # the first full load is not a refresh
         nxt = time.monotonic()
@@ -175,7 +184,7 @@ def many_displays(dep: Deployment, displays: int, seconds: float, refresh: float
             except Exception as exc:  # noqa: BLE001 - a failed refresh is a figure
                 with lock:
                     errors.append(repr(exc))
-                d = WallDisplay(http_transport(dep.port))
+                d = WallDisplay(http_transport(dep.port, token))
                 continue
             took = time.perf_counter() - t0
             with lock:
@@ -198,7 +207,7 @@ def many_displays(dep: Deployment, displays: int, seconds: float, refresh: float
 
 
 # --- the browser ---------------------------------------------------------------------
-def first_render(base: str, runs: int = 3) -> list[float]:
+def first_render(base: str, token: str, runs: int = 3) -> list[float]:
     from playwright.sync_api import sync_playwright
 
     times = []
@@ -206,7 +215,7 @@ def first_render(base: str, runs: int = 3) -> list[float]:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--disable-gpu"])
         for _ in range(runs):
             page = browser.new_page(viewport={"width": 1920, "height": 1080})
-            page.goto(base + "/wall")
+            page.goto(f"{base}/wall?token={token}")
             page.wait_for_function(PANELS_READY, timeout=30_000, polling=20)
             times.append(page.evaluate("performance.now()") / 1000)
             page.close()
@@ -214,7 +223,7 @@ def first_render(base: str, runs: int = 3) -> list[float]:
     return times
 
 
-def soak(base: str, minutes: float, every: float = 30.0) -> list[tuple[float, float, int]]:
+def soak(base: str, token: str, minutes: float, every: float = 30.0) -> list[tuple[float, float, int]]:
     """(minutes since start, JS heap after a forced GC in MB, DOM nodes) every `every` s."""
     from playwright.sync_api import sync_playwright
 
@@ -224,7 +233,7 @@ def soak(base: str, minutes: float, every: float = 30.0) -> list[tuple[float, fl
         page = browser.new_page(viewport={"width": 1920, "height": 1080})
         cdp = page.context.new_cdp_session(page)
         cdp.send("Performance.enable")
-        page.goto(base + "/wall?rotate=10")
+        page.goto(f"{base}/wall?rotate=10&token={token}")
         page.wait_for_function(PANELS_READY, timeout=30_000)
         started = time.monotonic()
         while True:
@@ -257,7 +266,8 @@ def main() -> int:
         seed(engine, seed=20261127, total_cases=args.cases, events=False)
         print(f"store: PostgreSQL, {args.cases:,} cases seeded in {time.perf_counter() - t0:.1f} s", flush=True)
 
-        c = server_costs(url, f"bench-wall-{uuid.uuid4().hex[:8]}")
+        _id, token = new_display_token(engine, "bench walls")
+        c = server_costs(url, f"bench-wall-{uuid.uuid4().hex[:8]}", token)
         print("\n## Server time per refresh (in-process, Redis cache)")
         print(f"unchanged snapshot:            median {ms(statistics.median(c['unchanged']))}, "
               f"p95 {ms(pct(c['unchanged'], 95))} ({len(c['unchanged'])} refreshes)")
@@ -273,7 +283,7 @@ def main() -> int:
         dep = Deployment(url, f"bench-wall-{uuid.uuid4().hex[:8]}", workers=args.workers, poll=args.poll,
                          refresh=args.refresh)
         try:
-            r = many_displays(dep, args.displays, args.seconds, args.refresh)
+            r = many_displays(dep, args.displays, args.seconds, args.refresh, token)
             print(f"\n## {args.displays} displays, gunicorn {args.workers} workers x 8 threads, poll every "
                   f"{args.poll:g} s, refresh every {args.refresh:g} s, simulator writing, {args.seconds:g} s")
             print(f"refreshes: {len(r['all'])} ({len(r['changed'])} with a new version, "
@@ -283,14 +293,14 @@ def main() -> int:
             if r["changed"]:
                 print(f"latency changed:   p50 {ms(pct(r['changed'], 50))}, p95 {ms(pct(r['changed'], 95))}")
             print(f"latency unchanged: p50 {ms(pct(r['unchanged'], 50))}, p95 {ms(pct(r['unchanged'], 95))}")
-            times = first_render(dep.base)
+            times = first_render(dep.base, token)
             print(f"\n## Headless Chromium: first full render of /wall (every panel drawn)")
             print(f"median {statistics.median(times):.2f} s over {len(times)} loads "
                   f"({', '.join(f'{t:.2f}' for t in times)})")
             if args.soak_minutes:
                 print(f"\n## Browser memory over {args.soak_minutes:g} min (refresh {args.refresh:g} s, "
                       f"poll {args.poll:g} s, rotating every 10 s)")
-                samples = soak(dep.base, args.soak_minutes)
+                samples = soak(dep.base, token, args.soak_minutes)
                 head = [s[1] for s in samples[:3]]
                 tail = [s[1] for s in samples[-3:]]
                 hours = max(1e-9, (samples[-1][0] - samples[0][0]) / 60)
