@@ -17,6 +17,8 @@ RUNS = [
     ["bench_import.py", "--rows", os.environ.get("BENCH_IMPORT_ROWS", "100000")],
     ["bench_poll.py", "--scales", os.environ.get("BENCH_POLL_SCALES", "100k,1M"),
      "--backends", os.environ.get("BENCH_BACKENDS", "postgresql,sqlite")],
+    ["bench_drill.py", "--cases", os.environ.get("BENCH_DRILL_CASES", "1M"),
+     "--backend", os.environ.get("BENCH_DRILL_BACKEND", "postgresql")],
     ["bench_wall.py", "--displays", os.environ.get("BENCH_WALL_DISPLAYS", "50"),
      "--seconds", os.environ.get("BENCH_WALL_SECONDS", "60"),
      "--soak-minutes", os.environ.get("BENCH_WALL_SOAK_MINUTES", "0")],
