@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import threading
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,24 @@ async def _in_parallel(executable: str, workers: int, jobs: list, setup, work) -
             await browser.close()
 
 
+def _run(coro) -> None:
+    """Run the browser work on a thread of its own: the caller may already have an event
+    loop (Playwright's sync API, a server), and asyncio.run cannot nest."""
+    failure: list[BaseException] = []
+
+    def target():
+        try:
+            asyncio.run(coro)
+        except BaseException as exc:  # handed to the caller
+            failure.append(exc)
+
+    thread = threading.Thread(target=target, name="weekly-browser")
+    thread.start()
+    thread.join()
+    if failure:
+        raise failure[0]
+
+
 def print_pdfs(executable: str, shell: str, jobs: list[tuple[str, str, Path]], *, workers: int = 2,
                timeout_s: float = 60) -> None:
     """Print reports to A4 landscape PDFs. `shell` is a page holding plotly.js, the style and
@@ -81,7 +100,7 @@ def print_pdfs(executable: str, shell: str, jobs: list[tuple[str, str, Path]], *
         await page.pdf(path=str(pdf_path), format="A4", landscape=True, print_background=True,
                        prefer_css_page_size=True)
 
-    asyncio.run(_in_parallel(executable, workers, jobs, setup, work))
+    _run(_in_parallel(executable, workers, jobs, setup, work))
 
 
 def photograph(executable: str, jobs: list[tuple[str, Path]], clock: dt.datetime, *, workers: int = 3,
@@ -102,4 +121,4 @@ def photograph(executable: str, jobs: list[tuple[str, Path]], clock: dt.datetime
             raise RenderError(f"the wall failed in the browser: {page.errors[0][:200]}")
         await page.screenshot(path=str(png_path), full_page=False)
 
-    asyncio.run(_in_parallel(executable, workers, jobs, setup, work))
+    _run(_in_parallel(executable, workers, jobs, setup, work))
