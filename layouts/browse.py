@@ -357,7 +357,7 @@ def case_view(detail: dict | None, ref: str, names, lang: str, tz) -> list:
         badges.append(html.Span("✕ " + t("case_overdue_by", lang, h=f"{c['overdue_hours']:,.1f}"),
                                 className="badge bad case-overdue"))
     elif c["status"] == "closed" and c["closed_at"] and c["deadline_at"]:
-        on_time = c["closed_at"] <= c["deadline_at"]
+        on_time = _when(c["closed_at"]) <= _when(c["deadline_at"])
         badges.append(html.Span(("✓ " if on_time else "! ") + t("case_closed_on_time" if on_time
                                                                 else "case_closed_late", lang),
                                 className="badge " + ("good" if on_time else "warn")))
@@ -378,17 +378,23 @@ def case_view(detail: dict | None, ref: str, names, lang: str, tz) -> list:
     ]
 
 
+def _when(value) -> dt.datetime | None:
+    if value is None or isinstance(value, dt.datetime):
+        return value
+    return dt.datetime.fromisoformat(value)
+
+
 def timeline(events: list[dict], case: dict, lang: str, tz) -> html.Ol:
     if not events:
         return html.P(t("case_no_events", lang), className="muted")
     items = []
     prev_at = None
-    deadline = case.get("deadline_at")
+    deadline = _when(case.get("deadline_at"))
     for e in events:
-        at = dt.datetime.fromisoformat(e["at"]) if isinstance(e["at"], str) else e["at"]
+        at = _when(e["at"])
         took = html.Span(t("after", lang, d=fmt_duration((at - prev_at).total_seconds(), lang)),
                          className="took") if prev_at else None
-        late = deadline and e["at"] > deadline and e["to_status"] in ("handled", "closed")
+        late = deadline is not None and at > deadline and e["to_status"] in ("handled", "closed")
         frm = t_or(f"status_{e['from_status']}", lang, e["from_status"]) if e["from_status"] else ""
         items.append(html.Li([
             html.Span(fmt_time(e["at"], tz, True), className="at"),
