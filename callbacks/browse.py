@@ -21,6 +21,7 @@ from urllib.parse import quote, unquote
 from dash import ALL, Input, Output, State, ctx, no_update
 from dash.exceptions import PreventUpdate
 from flask import Response, abort, request
+from sqlalchemy.exc import SQLAlchemyError
 
 from dashboard import browse as B
 from dashboard import browse_state as bs
@@ -245,6 +246,15 @@ def register(app) -> None:
         State(ids.BROWSE_CASES_KEY, "data"),
     )
     def render(search, page, shown_key):
+        try:
+            return _render(search, page, shown_key)
+        except SQLAlchemyError as exc:  # the store is unreachable: say so, keep the page
+            log.warning("browse query failed: %s", exc.__class__.__name__)
+            lang = _lang(search)
+            return (no_update, L.html.Div(t("query_failed", lang), className="browse-notice not-found"),
+                    no_update, no_update)
+
+    def _render(search, page, shown_key):
         view = B.resolve(search)
         lang = _lang(search)
         b = B.browse()
@@ -310,7 +320,11 @@ def register(app) -> None:
         ref = unquote((pathname or "").rstrip("/").rsplit("/", 1)[-1])
         lang = _lang(search)
         b = B.browse()
-        detail = B.case_detail(ref)
+        try:
+            detail = B.case_detail(ref)
+        except SQLAlchemyError as exc:
+            log.warning("case query failed: %s", exc.__class__.__name__)
+            return L.html.Div(t("query_failed", lang), className="browse-notice not-found")
         return L.case_view(detail, ref, Names(b.svc.reference.get(), lang), lang, b.tz)
 
     app.server.add_url_rule("/browse/export.<fmt>", "browse_export", export_view)

@@ -344,8 +344,8 @@ def case_detail(ref: str, scope: Scope | None = None) -> dict | None:
     b = browse()
     scope = current_scope() if scope is None else scope
     ref = (ref or "").strip()
-    if not ref or len(ref) > 64:
-        return None
+    if not ref or len(ref) > 64 or not ref.isprintable():
+        return None  # no external id looks like that (and PostgreSQL refuses NUL bytes)
     allowed = None if scope.city_wide else scope.filter(StoreLookup(b).district_codes())
     now = b.now()
 

@@ -234,3 +234,19 @@ def test_the_same_requests_show_it_to_a_city_leader(store):
         f"/browse/export.csv?what=cases&period=year&district={OTHER}").data.decode("utf-8-sig"))))
     assert {r[0][2:8] for r in rows[1:]} == {OTHER}
     B.browse(app.server).engine.dispose()
+
+
+def test_garbage_never_gives_a_server_error(leader):
+    app, _ = leader
+    client = app.server.test_client()
+    for ref in ("%00abc", "x" * 300, "'; DROP TABLE cases; --", "%E4%B8%AD", "-1", "99999999999999999999"):
+        raw = post(client, "case-body.children", {"case-location.pathname": f"/case/{ref}",
+                                                  "case-location.search": "?lang=xx"})
+        assert "not-found" in raw
+    for search in ("?period=custom&from=%00&to=2026-01-01", "?street=1e9&grid=%ff&sort=-", "?" + "a=1&" * 200,
+                   "?district=410105%00", "?csort=-", "?lang=%00"):
+        post(client, "..browse-summary.children", {"browse-location.search": search, "browse-page.data": "cases"})
+        post(client, "..browse-location.search", {"browse-location.search": search})
+        assert client.get("/browse/export.csv" + search + "&what=cases").status_code == 200
+    for path in ("/browse?period=%ZZ", "/case/%00", "/browse/enterprise?egrid=abc", "/browse/parking?facility=-1"):
+        assert client.get(path).status_code == 200
