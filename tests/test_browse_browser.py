@@ -169,3 +169,36 @@ def test_exports_match_sql(site, page):
     assert [r[0] for r in got[1:]] == [e[0] for e in expected]
     assert page.console_errors == []
     assert only_local(page.requested) == []
+
+
+def test_a_district_leader_browses_under_the_login_and_its_csp(request, tmp_path, serve, page):
+    """With login on (and the app's Content-Security-Policy): a 410105 leader sees the case
+    grid and the case page, only of 410105, with no console errors (a CSP refusal is one)."""
+    from dashboard.accounts import hash_password
+    from dashboard.services import EXTENSION
+    from datasource import users
+
+    url = new_store_url("sqlite", request, tmp_path)
+    app = create_app({"DATABASE_URL": url, "AUTH_ENABLED": True, "SECRET_KEY": "browse-test-" + "z" * 20,
+                      "DASHBOARD_ENV": "demo", "POLLER_ENABLED": False})
+    svc = app.server.extensions[EXTENSION]
+    seed(svc.engine, seed=4, total_cases=2000, now=FIXED_NOW, occupancy_days=1)
+    users.create_user(svc.engine, "jinshui", hash_password("correct horse battery"), "district_leader", "410105")
+    B.browse(app.server).clock = lambda: FIXED_NOW.timestamp()
+    server = serve(app)
+    page.goto(server.url + "/browse?period=year&district=410102")
+    assert "/login" in page.url
+    page.fill("#username", "jinshui")
+    page.fill("#password", "correct horse battery")
+    page.click("button[type=submit]")
+    page.wait_for_selector(".browse-grid .ag-row a")
+    page.goto(server.url + "/browse?period=year&district=410102")
+    page.wait_for_selector(".browse-notice")
+    page.wait_for_selector(".browse-grid .ag-row a")
+    assert "410102" in page.inner_text(".browse-notices")  # asked for, refused, said so
+    links = page.locator(".browse-grid .ag-row a")
+    assert all(t.startswith("ZZ410105-") for t in links.all_inner_texts())
+    links.first.click()
+    page.wait_for_selector(".timeline")
+    assert page.console_errors == []
+    assert only_local(page.requested) == []
