@@ -76,7 +76,6 @@ def control_values(view: B.View, tz) -> list:
 
 
 def control_options(view: B.View, lang: str) -> list:
-    b = B.browse()
     ref = view.lookup._ref
     scope = view.scope
     districts = [{"label": d.name(lang), "value": d.code} for d in ref.districts if scope.allows(d.code)]
@@ -94,24 +93,9 @@ def control_options(view: B.View, lang: str) -> list:
         cats.append({"label": (name if not c["parent"] else "　" + name) + f" ({code})", "value": code})
     ds = B.districts_of(view) if s.district is not None else (
         None if scope.city_wide else scope.filter([d.code for d in ref.districts]))
-    egrids = [{"label": g["name_zh"], "value": g["id"]}
-              for g in b.cached("ref:egrids", {"d": ds}, scope,
-                                lambda: B.q.grids(b.engine, ds, kind="exclusive"), B.REFERENCE_TTL)]
-    facilities = [{"label": f["name"], "value": f["id"]}
-                  for f in b.cached("ref:facilities", {"d": ds}, scope,
-                                    lambda: _facility_names(b, ds), B.REFERENCE_TTL)]
+    egrids = [{"label": g["name_zh"], "value": g["id"]} for g in B.exclusive_grid_names(view, ds)]
+    facilities = [{"label": f["name"], "value": f["id"]} for f in B.facility_names(view, ds)]
     return [districts, streets, grids, cats, egrids, facilities]
-
-
-def _facility_names(b, ds):
-    from sqlalchemy import select
-
-    from datasource.schema import ParkingFacility as F
-    stmt = select(F.id, F.name).order_by(F.district_code, F.id)
-    if ds is not None:
-        stmt = stmt.where(F.district_code.in_(ds))
-    with b.engine.connect() as conn:
-        return [dict(r._mapping) for r in conn.execute(stmt)]
 
 
 def query_from_controls(values: dict, changed: str, search: str | None) -> dict:
@@ -392,16 +376,12 @@ def cases_export(view: B.View):
     lang = EXPORT_LANG
     b = B.browse()
     names = Names(view.lookup._ref, lang)
-    col, desc = B.parse_sort(view.state.csort)
-    flt = B.case_filter(view)
-    rows = B.q.case_page(b.engine, flt, view.state.list, view.window.cur, sort=col, descending=desc,
-                         offset=0, limit=B.EXPORT_MAX_ROWS)
+    rows = B.export_case_rows(view)
     fields = ("external_id", "reported_at", "filed_at", "handled_at", "closed_at", "deadline_at", "district",
               "street", "grid", "category", "source", "status", "overdue", "rework_count", "extended", "address")
     headers = [t(f"c_{f}", lang) for f in fields]
     out = []
     for r in rows:
-        r = B._case_flags(r, view.now)
         out.append([r["external_id"], *[L.fmt_time(r[k], b.tz, True) if r[k] else None
                                         for k in ("reported_at", "filed_at", "handled_at", "closed_at",
                                                   "deadline_at")],

@@ -281,6 +281,19 @@ def street_grids(view: View, street_id: int) -> list[dict]:
                     lambda: q.grids(b.engine, ds, street_id), REFERENCE_TTL)
 
 
+def exclusive_grid_names(view: View, ds: list[str] | None) -> list[dict]:
+    """The exclusive grids a filter may offer (`ds` already narrowed to the scope)."""
+    b = browse()
+    return b.cached("ref:egrids", {"d": ds}, view.scope,
+                    lambda: q.grids(b.engine, ds, kind="exclusive"), REFERENCE_TTL)
+
+
+def facility_names(view: View, ds: list[str] | None) -> list[dict]:
+    b = browse()
+    return b.cached("ref:facilities", {"d": ds}, view.scope, lambda: q.facility_names(b.engine, ds),
+                    REFERENCE_TTL)
+
+
 def sort_rows(rows: list[dict], sort: str | None) -> list[dict]:
     """Sort by a metric's value (or the name); rows without a value go last either way."""
     if not sort:
@@ -321,6 +334,15 @@ def case_rows(view: View, offset: int, limit: int, sort: str | None = None) -> l
     rows = b.cached("case_page", params, view.scope,
                     lambda: q.case_page(b.engine, flt, view.state.list, w, sort=col, descending=desc,
                                         offset=offset, limit=limit))
+    return [_case_flags(r, view.now) for r in rows]
+
+
+def export_case_rows(view: View) -> list[dict]:
+    """The view's whole case list in its sort, up to EXPORT_MAX_ROWS (not cached: one read
+    per export)."""
+    col, desc = parse_sort(view.state.csort)
+    rows = q.case_page(browse().engine, case_filter(view), view.state.list, view.window.cur, sort=col,
+                       descending=desc, offset=0, limit=EXPORT_MAX_ROWS)
     return [_case_flags(r, view.now) for r in rows]
 
 

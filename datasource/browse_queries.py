@@ -342,6 +342,12 @@ def facilities(engine: Engine, districts: list[str] | None, since: dt.datetime, 
                  .where(*_district_in(F.district_code, districts)).order_by(F.district_code, F.id))
 
 
+def facility_names(engine: Engine, districts: list[str] | None) -> list[dict]:
+    F = ParkingFacility
+    return _rows(engine, select(F.id, F.name).where(*_district_in(F.district_code, districts))
+                 .order_by(F.district_code, F.id))
+
+
 def facility(engine: Engine, facility_id: int, districts: list[str] | None) -> dict | None:
     F = ParkingFacility
     rows = _rows(engine, select(F.id, F.external_id, F.name, F.district_code.label("district"), F.kind,
