@@ -205,6 +205,10 @@ def _export_locked(settings, engine, archive: Archive, week: Week, scope: str, f
     skipped = [s for s in scopes if s not in todo]
     if not todo:
         log.info("weekly report %s already exists for %s; add --force to replace it", week.label, ", ".join(skipped))
+        last = archive.run(week.label)
+        if last is not None and last.get("status") in ("running", "failed") and scope == "all":
+            # every scope is published (a run that died after its renames): the week is done
+            archive.record(week.label, "ok", scopes=[], trigger=trigger, note="found complete")
         return ExportResult("exists", week.label, skipped=skipped, seconds=time.perf_counter() - started)
     archive.record(week.label, "running", scopes=todo, trigger=trigger)
     tmp = archive.new_tmp()
