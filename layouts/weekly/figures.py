@@ -5,7 +5,7 @@ from layouts.i18n import t_or
 from layouts.weekly.labels import t
 
 FONT = '"Noto Sans CJK SC", "WenQuanYi Micro Hei", sans-serif'
-WIDTH, HEIGHT = 495, 300  # two charts side by side on a page
+WIDTH, HEIGHT = 495, 260  # two charts side by side on a page, under a table
 COLOURS = ("#1f5fa8", "#e07b24", "#2f9e5b", "#c23b3b", "#7d5ba6", "#8c8c8c")
 
 

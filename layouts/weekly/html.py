@@ -36,7 +36,7 @@ h2 { font-size: 16px; margin: 0 0 6px; color: #123a6b; border-left: 4px solid #1
 .group { font-size: 13px; font-weight: 700; margin: 6px 0 4px; color: #123a6b; }
 .charts { display: flex; gap: 8px; flex-wrap: wrap; }
 table { border-collapse: collapse; width: 100%; }
-th, td { border: 1px solid #d5dce5; padding: 3px 4px; text-align: right; vertical-align: top; }
+th, td { border: 1px solid #d5dce5; padding: 2px 4px; text-align: right; vertical-align: top; line-height: 1.25; }
 th { background: #eef3f9; font-weight: 600; text-align: center; }
 td.text { text-align: left; }
 td .d { display: block; color: #6b7785; font-size: 9.5px; }
