@@ -21,7 +21,7 @@ import secrets
 import threading
 import time
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from flask import Response, abort, g, redirect, request
 from flask_limiter import Limiter
@@ -206,7 +206,7 @@ def install(app, svc, settings, *, login_page, refused_page) -> None:
         user = current_user
         if not getattr(user, "is_authenticated", False):
             if _wants_html():
-                return redirect(f"/login?next={request.full_path.rstrip('?')}")
+                return redirect("/login?next=" + quote(request.full_path.rstrip("?"), safe="/"))
             return Response(json.dumps({"error": "login required"}), status=401, mimetype="application/json")
         if user.is_display and not _display_may(path):
             return Response(json.dumps({"error": "a wall display may only show the wall"}), status=403,

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from html import escape
+from urllib.parse import quote
 
 from layouts.i18n import t
 
@@ -23,7 +24,7 @@ def login_page(lang: str, csrf: str, nxt: str, error: str | None = None) -> str:
 <label for="username">{escape(t("login_username", lang))}</label><input id="username" name="username" autocomplete="username" required autofocus>
 <label for="password">{escape(t("login_password", lang))}</label><input id="password" name="password" type="password" autocomplete="current-password" required>
 <button type="submit">{escape(t("login_submit", lang))}</button></form>
-<div class="lang"><a href="/login?lang={other}&amp;next={escape(nxt)}">{escape(t("login_other_lang", lang))}</a></div>""")
+<div class="lang"><a href="/login?lang={other}&amp;next={escape(quote(nxt, safe='/'))}">{escape(t("login_other_lang", lang))}</a></div>""")
 
 
 def refused_page(lang: str, why: str) -> str:

@@ -27,7 +27,8 @@ _made = []
 
 def _app(store_url, **overrides):
     settings = {"DATABASE_URL": store_url, "AUTH_ENABLED": True, "SECRET_KEY": "test-secret-" + "x" * 20,
-                "POLLER_ENABLED": False, "AUTH_CACHE_SECONDS": 0, "DASHBOARD_ENV": "demo", **overrides}
+                "POLLER_ENABLED": False, "AUTH_CACHE_SECONDS": 0, "DASHBOARD_ENV": "demo",
+                "LOGIN_RATE_LIMIT": "10 per minute", **overrides}
     app = create_app(settings)
     _made.append(app)
     return app
@@ -125,6 +126,14 @@ def test_login_flow_cookies_and_headers(city):
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
     assert client.get("/wall").status_code == 200
     assert _wall(client).refresh()[0] == 200
+    # the page asked for comes back whole, query included
+    fresh = app.server.test_client()
+    to_login = fresh.get("/wall?district=410105&lang=en")
+    nxt = re.search(r"next=([^&]+)$", to_login.headers["Location"]).group(1)
+    from urllib.parse import unquote
+
+    assert unquote(nxt) == "/wall?district=410105&lang=en"
+    assert _login(fresh, "admin", next_=unquote(nxt)).headers["Location"] == "/wall?district=410105&lang=en"
     # only local redirects after login
     other = app.server.test_client()
     assert _login(other, "leader", next_="//evil.example/x").headers["Location"] == "/"
@@ -142,8 +151,8 @@ def test_production_needs_a_secret_and_secure_cookies(store_url):
 def test_login_attempts_are_rate_limited(city):
     app, _svc = city
     client = app.server.test_client()
-    codes = [_login(client, "admin", "wrong password").status_code for _ in range(7)]
-    assert codes[:5] == [401] * 5 and codes[-1] == 429
+    codes = [_login(client, "admin", "wrong password").status_code for _ in range(12)]
+    assert codes[:10] == [401] * 10 and codes[-1] == 429
     assert "频繁" in client.get("/login").data.decode() or True  # the GET form itself is not limited
     assert _login(client, "admin").status_code == 429  # even the right password waits
 
