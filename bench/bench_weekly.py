@@ -11,6 +11,7 @@ import datetime as dt
 import sys
 import tempfile
 import time
+from contextlib import nullcontext
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -22,6 +23,7 @@ from dashboard.settings import SETTINGS, Settings  # noqa: E402
 from dashboard.weekly.runner import FORMATS, export_week  # noqa: E402
 from dashboard.weekly.weeks import last_finished  # noqa: E402
 from datasource.demo.seed import seed  # noqa: E402
+from datasource.engine import make_engine  # noqa: E402
 
 TZ = ZoneInfo("Asia/Shanghai")
 TARGET_S = 60.0
@@ -31,14 +33,17 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--cases", type=_scale, default=1_000_000, help="100k, 1M, 10M or a number")
     ap.add_argument("--backend", default="postgresql", choices=["postgresql", "sqlite"])
+    ap.add_argument("--store-url", help="export from this store, already seeded the same way (skips seeding)")
     args = ap.parse_args(argv)
     # the history ends on a Monday morning: the export is of the week just finished
     now = dt.datetime(2026, 11, 23, 8, 0, tzinfo=TZ)
     week = last_finished(now, TZ)
-    with fresh_store(args.backend) as engine, tempfile.TemporaryDirectory(prefix="cc-weekly-") as folder:
-        t0 = time.perf_counter()
-        seed(engine, total_cases=args.cases, now=now - dt.timedelta(hours=6), occupancy_days=9, events=True)
-        print(f"seeded {args.cases:,} cases on {args.backend} in {time.perf_counter() - t0:.1f} s", flush=True)
+    store = nullcontext(make_engine(args.store_url)) if args.store_url else fresh_store(args.backend)
+    with store as engine, tempfile.TemporaryDirectory(prefix="cc-weekly-") as folder:
+        if not args.store_url:
+            t0 = time.perf_counter()
+            seed(engine, total_cases=args.cases, now=now - dt.timedelta(hours=6), occupancy_days=9, events=True)
+            print(f"seeded {args.cases:,} cases on {args.backend} in {time.perf_counter() - t0:.1f} s", flush=True)
         known = {s.name for s in SETTINGS}
         values = {"DATABASE_URL": engine.url.render_as_string(hide_password=False), "REPORTS_DIR": folder,
                   "REDIS_URL": "", "LOCAL_CACHE_DIR": str(Path(folder) / "cache"), "AUTH_ENABLED": False,

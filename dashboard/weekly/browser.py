@@ -24,6 +24,7 @@ PANELS_READY = """() => { const graphs = Array.from(document.querySelectorAll('.
 WALL_SIZE = {"width": 1920, "height": 1080}
 ARGS = ["--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync",
         "--no-first-run", "--disable-quic"]
+TIMEOUT_MS = 60_000  # for a page to load, a report's charts or the wall's panels to be drawn
 LOAD_REPORT = """([title, body]) => { document.title = title; document.body.removeAttribute('data-ready');
     document.body.innerHTML = body; return drawReport(); }"""
 
@@ -32,27 +33,29 @@ class RenderError(RuntimeError):
     """A file could not be rendered completely (the report is then refused)."""
 
 
-async def _page(browser, timeout_ms: int, **options):
-    context = await browser.new_context(**options)
+async def _page(context, timeout_ms: int):
     page = await context.new_page()
     page.set_default_timeout(timeout_ms)
     page.errors = []  # uncaught exceptions refuse the file; console messages are only logged
     page.on("pageerror", lambda e: page.errors.append(str(e)))
     page.on("console", lambda m: m.type == "error" and log.warning("browser console: %s", m.text[:300]))
-    return context, page
+    return page
 
 
-async def _in_parallel(executable: str, workers: int, jobs: list, setup, work) -> None:
-    """Split `jobs` over `workers` pages of one browser: setup(browser) -> (context, page)
-    once per page, then work(page, job) for each of its jobs in turn."""
+async def _in_parallel(executable: str, workers: int, jobs: list, options: dict, setup, work) -> None:
+    """Split `jobs` over `workers` pages of one browser, each in a context of its own (its
+    own renderer process, so they draw in parallel): setup(page) once per page, then
+    work(page, job) for each of its jobs in turn."""
     from playwright.async_api import async_playwright
 
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=executable, args=ARGS)
         try:
             async def worker(share):
-                context, page = await setup(browser)
+                context = await browser.new_context(**options)
                 try:
+                    page = await _page(context, TIMEOUT_MS)
+                    await setup(page)
                     for job in share:
                         await work(page, job)
                 finally:
@@ -80,16 +83,13 @@ def _run(coro) -> None:
         raise failure[0]
 
 
-def print_pdfs(executable: str, shell: str, jobs: list[tuple[str, str, Path]], *, workers: int = 2,
-               timeout_s: float = 60) -> None:
+def print_pdfs(executable: str, shell: str, jobs: list[tuple[str, str, Path]], *, workers: int = 2) -> None:
     """Print reports to A4 landscape PDFs. `shell` is a page holding plotly.js, the style and
     a `drawReport()` function (plotly.js is parsed once per page, not once per report); each
     job (title, body HTML, pdf path) is loaded into it and printed once its charts are drawn."""
-    async def setup(browser):
-        context, page = await _page(browser, int(timeout_s * 1000), locale="zh-CN")
+    async def setup(page):
         await page.set_content(shell, wait_until="load")
         await page.emulate_media(media="print")
-        return context, page
 
     async def work(page, job):
         title, body, pdf_path = job
@@ -100,17 +100,14 @@ def print_pdfs(executable: str, shell: str, jobs: list[tuple[str, str, Path]], *
         await page.pdf(path=str(pdf_path), format="A4", landscape=True, print_background=True,
                        prefer_css_page_size=True)
 
-    _run(_in_parallel(executable, workers, jobs, setup, work))
+    _run(_in_parallel(executable, workers, jobs, {"locale": "zh-CN"}, setup, work))
 
 
-def photograph(executable: str, jobs: list[tuple[str, Path]], clock: dt.datetime, *, workers: int = 3,
-               timeout_s: float = 60) -> None:
+def photograph(executable: str, jobs: list[tuple[str, Path]], clock: dt.datetime, *, workers: int = 3) -> None:
     """1920x1080 pictures of wall URLs (url, png path), with the browser's clock at `clock`
     (the wall's header shows that time), each taken once every panel is drawn."""
-    async def setup(browser):
-        context, page = await _page(browser, int(timeout_s * 1000), viewport=WALL_SIZE, locale="zh-CN")
+    async def setup(page):
         await page.clock.set_fixed_time(clock)
-        return context, page
 
     async def work(page, job):
         url, png_path = job
@@ -121,4 +118,4 @@ def photograph(executable: str, jobs: list[tuple[str, Path]], clock: dt.datetime
             raise RenderError(f"the wall failed in the browser: {page.errors[0][:200]}")
         await page.screenshot(path=str(png_path), full_page=False)
 
-    _run(_in_parallel(executable, workers, jobs, setup, work))
+    _run(_in_parallel(executable, workers, jobs, {"viewport": WALL_SIZE, "locale": "zh-CN"}, setup, work))

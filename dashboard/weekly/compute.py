@@ -9,6 +9,7 @@ What is "as of the week's end" and what is "as of the run" is listed in docs/wee
 from __future__ import annotations
 
 import datetime as dt
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
@@ -28,6 +29,7 @@ from datasource import weekly_queries as wq
 # "today" and "this week" would be empty periods
 LAST_INSTANT = dt.timedelta(microseconds=1)
 TOP_OVERDUE = 20
+PARALLEL_QUERIES = 3  # database sessions working at once on one export
 
 
 class IncompleteReport(RuntimeError):
@@ -77,14 +79,30 @@ class AsOfEnterprise(SqlSource):
         return kq.visits_by_exclusive_grid(self.engine, start, min(end, self.at))
 
 
-def case_rollup_at(engine, districts: list[str], since: dt.datetime, at: dt.datetime) -> CaseRollup:
-    """The hourly case rollups from `since` to `at`, cohort outcomes as of `at`."""
+def prefetch(engine, week: Week, since: dt.datetime, pool: ThreadPoolExecutor) -> dict[str, Future]:
+    """Start the export's big aggregates at once: each runs in its own database session,
+    so the store works on them in parallel while Python folds the first ones in."""
+    end, prev_end, edges = week.end, week.previous.end, list(OVERDUE_EDGES_H)
+    jobs = {
+        "cohorts": (wq.cohorts_by_hour_at, since, end),
+        "reported": (kq.reported_by_hour, since, end),
+        "closed": (kq.closed_by_hour, since, end),
+        "open": (wq.open_at, end), "open_prev": (wq.open_at, prev_end),
+        "overdue": (wq.overdue_at, end, edges), "overdue_prev": (wq.overdue_at, prev_end, edges),
+        "top_overdue": (wq.top_overdue_at, end, TOP_OVERDUE),
+        "occupancy": (kq.occupancy_by_hour, week.previous.start, end - LAST_INSTANT),
+    }
+    return {name: pool.submit(fn, engine, *args) for name, (fn, *args) in jobs.items()}
+
+
+def case_rollup_at(districts: list[str], since: dt.datetime, rows: dict[str, Future]) -> CaseRollup:
+    """The hourly case rollups from `since` to the week's end, cohort outcomes as of the end."""
     roll = CaseRollup(since, districts)
-    for r in kq.reported_by_hour(engine, since, at):
+    for r in rows["reported"].result():
         roll.add("reported", r["district"], r["hour"], r["reported"])
-    for r in kq.closed_by_hour(engine, since, at):
+    for r in rows["closed"].result():
         roll.add("closed", r["district"], r["hour"], r["closed"])
-    for r in wq.cohorts_by_hour_at(engine, since, at):
+    for r in rows["cohorts"].result():
         roll.add("cohort", r["district"], r["hour"], r)
     return roll
 
@@ -114,13 +132,13 @@ def _daily_cases(roll: CaseRollup, week: Week, districts: list[str]) -> dict[str
     return out
 
 
-def _cases(engine, week: Week, districts: list[str], parents: dict, roll: CaseRollup) -> tuple[dict, dict]:
+def _cases(engine, week: Week, districts: list[str], parents: dict, roll: CaseRollup,
+           rows: dict[str, Future]) -> tuple[dict, dict]:
     """(the report's case figures, the wall's cases section)."""
     end, prev_end = week.end, week.previous.end
     kpis = period_block(roll.window(week.start, end), roll.window(week.previous.start, prev_end), districts)
-    open_rows, open_prev = wq.open_at(engine, end), wq.open_at(engine, prev_end)
-    overdue_rows = wq.overdue_at(engine, end, list(OVERDUE_EDGES_H))
-    overdue_prev = wq.overdue_at(engine, prev_end, list(OVERDUE_EDGES_H))
+    open_rows, open_prev = rows["open"].result(), rows["open_prev"].result()
+    overdue_rows, overdue_prev = rows["overdue"].result(), rows["overdue_prev"].result()
     opened, opened_prev = open_block(open_rows, districts, parents), open_block(open_prev, districts, parents)
     overdue, overdue_p = overdue_block(overdue_rows, districts), overdue_block(overdue_prev, districts)
     for key in districts + [CITY]:
@@ -132,7 +150,7 @@ def _cases(engine, week: Week, districts: list[str], parents: dict, roll: CaseRo
         block["overdue_share_at_end"] = compare(ratio(get_over(overdue), get_open(opened)),
                                                 ratio(get_over(overdue_p), get_open(opened_prev)))
     top = []
-    for r in wq.top_overdue_at(engine, end, TOP_OVERDUE):
+    for r in rows["top_overdue"].result():
         top.append({**ticker_row({**r, "status": r["stage"]}),
                     "filed_at": r["filed_at"].isoformat() if r["filed_at"] else None,
                     "overdue_hours": round((end - r["deadline_at"]).total_seconds() / 3600, 1)})
@@ -170,14 +188,14 @@ def _enterprise(engine, week: Week, districts: list[str]) -> tuple[dict, dict]:
     return report, wall
 
 
-def _parking(engine, week: Week, districts: list[str]) -> tuple[dict, dict]:
+def _parking(engine, week: Week, districts: list[str], rows: dict[str, Future]) -> tuple[dict, dict]:
     tz, last = week.tz, week.end - LAST_INSTANT
     year_start = all_periods(last, tz)["year"].start.astimezone(tz).date()
     facility_rows = (kq.facilities_by_kind(engine), wq.programme_between(engine, year_start, week.sunday))
     wall = compute_parking(engine, last, tz, facility_rows=facility_rows)
     # occupancy per local day over both weeks: Σ facility-hour means / Σ their capacity
     sums = {key: [[0.0, 0] for _ in range(14)] for key in districts + [CITY]}
-    for r in kq.occupancy_by_hour(engine, week.previous.start, last):
+    for r in rows["occupancy"].result():
         i = _day_index(week, r["hour"])
         if i is None:
             continue
@@ -229,11 +247,17 @@ def compute_week(engine, week: Week) -> WeekFigures:
         raise IncompleteReport("the store has no districts")
     codes = [d["code"] for d in district_rows]
     parents = {c["code"]: c["parent_code"] for c in kq.categories(engine) if c["parent_code"]}
-    last = week.end - LAST_INSTANT
-    roll = case_rollup_at(engine, codes, window_start(last, tz), week.end)
-    cases, wall_cases = _cases(engine, week, codes, parents, roll)
-    enterprise, wall_ent = _enterprise(engine, week, codes)
-    parking, wall_park = _parking(engine, week, codes)
+    since = window_start(week.end - LAST_INSTANT, tz)
+    with ThreadPoolExecutor(PARALLEL_QUERIES, thread_name_prefix="weekly-sql") as pool:
+        rows = prefetch(engine, week, since, pool)
+        try:
+            roll = case_rollup_at(codes, since, rows)
+            cases, wall_cases = _cases(engine, week, codes, parents, roll, rows)
+            enterprise, wall_ent = _enterprise(engine, week, codes)
+            parking, wall_park = _parking(engine, week, codes, rows)
+        finally:
+            for future in rows.values():
+                future.cancel()
     figures = WeekFigures(
         week=week,
         districts=[{k: d[k] for k in ("code", "name_zh", "short_zh", "name_en")} for d in district_rows],
