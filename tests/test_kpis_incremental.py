@@ -268,3 +268,23 @@ def test_a_late_commit_inside_the_overlap_is_read(small_city):
             status="closed", closed_at=now - dt.timedelta(minutes=1), updated_at=late))
     assert inc.refresh(engine, now, TZ) == 1
     assert_close(inc(engine, now, TZ), compute_cases(engine, now, TZ))
+
+
+def test_overlap_finds_the_first_stamp_that_differs():
+    """The per-stamp comparison behind the overlap re-read: rows moved on by writes read
+    since leave their old stamp, a late commit shows, and forgotten stamps are ignored."""
+    from dashboard.kpis.common import Overlap
+
+    t = [FIXED_NOW + dt.timedelta(seconds=s) for s in range(6)]
+    seen = Overlap()
+    for key, stamp in ((1, t[1]), (2, t[1]), (3, t[2])):
+        seen.add(key, stamp)
+    assert seen.first_unseen([(t[1], 2, 3), (t[2], 1, 3)], until=t[2]) is None
+    assert seen.first_unseen([(t[1], 2, 3), (t[2], 1, 3), (t[4], 1, 9)], until=t[2]) is None  # past it: read anyway
+    assert seen.first_unseen([(t[1], 2, 3), (t[2], 2, 12)], until=t[2]) == t[2]  # case 9 committed late at t2
+    seen.add(2, t[4])  # case 2 written again, read past the watermark: it left t1
+    assert seen.seen(2, t[4]) and not seen.seen(2, t[1])
+    assert seen.first_unseen([(t[1], 1, 1), (t[2], 1, 3), (t[4], 1, 2)], until=t[2]) is None
+    assert seen.first_unseen([(t[1], 1, 5), (t[2], 1, 3), (t[4], 1, 2)], until=t[2]) == t[1]  # 1 left, 5 came
+    seen.forget_until(t[1])  # t1 left the overlap: the store no longer reports it
+    assert seen.first_unseen([(t[2], 1, 3)], until=t[2]) is None

@@ -37,20 +37,50 @@ def totals_by(rows: Iterable[dict], key: str, fields: tuple[str, ...]) -> dict[s
     return dict(out)
 
 
-def first_unseen(stamps: Iterable[tuple], seen: dict, ident=lambda key: key) -> dt.datetime | None:
-    """The oldest write stamp (updated_at, received_at) whose rows in the store differ from
-    the rows already read, or None when every stamp agrees.
+class Overlap:
+    """The rows a poll has read within the overlap it re-reads for late commits, so that
+    the next poll can ask the store for one aggregate per write stamp (updated_at,
+    received_at) instead of every row again.
 
-    `stamps` are the store's (stamp, row count, sum of row ids) per stamp since the
-    overlap began; `seen` maps each row read in that window to its stamp. A row written
-    since (a new row, a late commit, a row written again) adds to its new stamp's count
-    or sum and takes from its old one's, so re-reading the overlap reduces to one
-    aggregate per stamp instead of every row of it.
+    A row written since (a new row, a late commit, a row written again) adds to its new
+    stamp's row count and id sum in the store, and takes from its old stamp's. Once the
+    rows past the watermark are read (and the rows they moved have left their old stamps
+    here too), the oldest stamp whose (count, sum) still differs is where a late commit
+    landed, and reading resumes there. `ident` maps a row's key to the integer summed.
     """
-    mine: dict = defaultdict(lambda: [0, 0])
-    for key, stamp in seen.items():
-        mine[stamp][0] += 1
-        mine[stamp][1] += ident(key)
-    theirs = {stamp: [n, total] for stamp, n, total in stamps}
-    differ = [s for s in set(mine) | set(theirs) if mine.get(s, [0, 0]) != theirs.get(s, [0, 0])]
-    return min(differ) if differ else None
+
+    def __init__(self, ident=lambda key: key):
+        self.ident = ident
+        self.stamps: dict = {}    # key -> stamp of the row as read
+        self.by_stamp: dict = {}  # stamp -> [rows, sum of ids], for stamps in the overlap
+
+    def seen(self, key, stamp) -> bool:
+        return self.stamps.get(key) == stamp
+
+    def add(self, key, stamp) -> None:
+        old = self.stamps.get(key)
+        if old == stamp:
+            return
+        if old in self.by_stamp:
+            self.by_stamp[old][0] -= 1
+            self.by_stamp[old][1] -= self.ident(key)
+        self.stamps[key] = stamp
+        agg = self.by_stamp.setdefault(stamp, [0, 0])
+        agg[0] += 1
+        agg[1] += self.ident(key)
+
+    def forget_until(self, since) -> None:
+        """Stamps at or before `since` have left the overlap."""
+        for stamp in [s for s in self.by_stamp if s <= since]:
+            del self.by_stamp[stamp]
+        if len(self.stamps) > 2 * sum(n for n, _ in self.by_stamp.values()) + 1024:  # now and then
+            self.stamps = {k: v for k, v in self.stamps.items() if v > since}
+
+    def first_unseen(self, stamps: Iterable[tuple], until) -> dt.datetime | None:
+        """The oldest stamp up to `until` (the watermark: later rows have just been read)
+        whose rows in the store differ from the rows read, given the store's (stamp, row
+        count, sum of ids) per stamp in the overlap; None when all agree."""
+        theirs = {stamp: [n, total] for stamp, n, total in stamps if stamp <= until}
+        mine = {s: agg for s, agg in self.by_stamp.items() if agg[0] and s <= until}
+        differ = [s for s in set(mine) | set(theirs) if mine.get(s, [0, 0]) != theirs.get(s, [0, 0])]
+        return min(differ) if differ else None

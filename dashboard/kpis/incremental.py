@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from dashboard.metrics import report_rows_changed
 from dashboard.kpis.cases import (COHORT_FIELDS, CaseRollup, DeadlineHistogram, compute_cases,
                                   load_reference, overdue_partial_hours, part_hours_needed, window_start)
-from dashboard.kpis.common import first_unseen
+from dashboard.kpis.common import Overlap
 from dashboard.kpis.part_hours import PartHours
 from dashboard.periods import all_periods, hour_key
 from datasource import kpi_state
@@ -41,7 +41,7 @@ class IncrementalCases:
         self._verified_at = 0.0
         self.last_changed = 0
         self.rebuilds = 0
-        self._seen: dict[int, dt.datetime] = {}  # case -> updated_at already applied (the overlap)
+        self._seen = Overlap()  # cases already applied in the overlap, by updated_at
 
     def _load(self, engine, now: dt.datetime, tz: ZoneInfo, rebuild: bool) -> None:
         if rebuild or kpi_state.watermark(engine) is None or self._incomplete(engine):
@@ -49,7 +49,7 @@ class IncrementalCases:
             kpi_state.rebuild(engine)
             self.rebuilds += 1
         self.watermark = kpi_state.watermark(engine)
-        self._seen = {}
+        self._seen = Overlap()
         self.part_hours = PartHours()
         self.reference = load_reference(engine)  # reloaded with the state, not every poll
         districts = self.reference[0]
@@ -94,14 +94,7 @@ class IncrementalCases:
             if self._incomplete(engine):
                 self._load(engine, now, tz, rebuild=True)
             self._verified_at = time.monotonic()
-        read = self._read_changes(engine)
-        newest = max((new["updated_at"] for new, _ in read), default=None)
-        rows = []
-        for new, old in read:
-            at = new.pop("updated_at")
-            if self._seen.get(new["case_id"]) != at:  # not already applied in the overlap
-                rows.append((new, old))
-            self._seen[new["case_id"]] = at
+        rows, newest = self._read_changes(engine)
         self.part_hours.update(new for new, _ in rows)  # exact times may move within an hour
         changed = [(new, old) for new, old in rows if not _same(old, new)]
         for new, old in changed:
@@ -115,16 +108,37 @@ class IncrementalCases:
         self.last_changed = len(changed)
         return len(changed)
 
-    def _read_changes(self, engine) -> list[tuple[dict, dict | None]]:
-        """(new, stored) contributions of the cases written since the last poll."""
+    def _read_changes(self, engine) -> tuple[list[tuple[dict, dict | None]], dt.datetime | None]:
+        """(new, stored) contributions of the cases written since the last poll and not
+        applied yet, and the newest updated_at read. Rows past the watermark are read
+        first: the cases they move leave their old stamps, so that what remains to compare
+        in the overlap is what committed late."""
+        unseen: dict[int, tuple] = {}
         if self.watermark is None:
-            return kpi_state.changed_since(engine, None)
+            return self._unseen(kpi_state.changed_since(engine, None), unseen), unseen
         since = self.watermark - OVERLAP
-        self._seen = {k: v for k, v in self._seen.items() if v > since}  # left the overlap
-        first = first_unseen(kpi_state.stamps_since(engine, since), self._seen)
-        if first is None:
-            return []
-        return kpi_state.changed_since(engine, max(since, first - dt.timedelta(microseconds=1)))
+        self._seen.forget_until(since)
+        stamps = kpi_state.stamps_since(engine, since)
+        newest = None
+        if any(stamp > self.watermark for stamp, _, _ in stamps):
+            newest = self._unseen(kpi_state.changed_since(engine, self.watermark), unseen)
+        first = self._seen.first_unseen(stamps, until=self.watermark)
+        if first is not None:  # a late commit: read again from its stamp
+            late = self._unseen(kpi_state.changed_since(engine, first - dt.timedelta(microseconds=1)), unseen)
+            newest = max(filter(None, [newest, late]), default=None)
+        return list(unseen.values()), newest
+
+    def _unseen(self, read, unseen: dict) -> dt.datetime | None:
+        """Keep the rows not applied yet (a case read twice keeps its newest row and its
+        stored contribution); returns the newest updated_at read."""
+        newest = None
+        for new, old in read:
+            at = new.pop("updated_at")
+            newest = at if newest is None or at > newest else newest
+            if not self._seen.seen(new["case_id"], at):
+                self._seen.add(new["case_id"], at)
+                unseen[new["case_id"]] = (new, unseen[new["case_id"]][1] if new["case_id"] in unseen else old)
+        return newest
 
     def open_rows(self) -> list[dict]:
         return [{"district": d, "category": c, "status": s, "n": n} for (d, c, s), n in self.open.items() if n]

@@ -6,7 +6,7 @@ import datetime as dt
 from collections import defaultdict
 from zoneinfo import ZoneInfo
 
-from dashboard.kpis.common import CITY, first_unseen, ratio
+from dashboard.kpis.common import CITY, Overlap, ratio
 from dashboard.periods import all_periods, floor_hour, parse_hour_key
 from datasource import kpi_queries as q
 
@@ -142,7 +142,7 @@ class IncrementalParking:
         self.facilities = {fid: (d, cap) for fid, d, cap in q.motor_facilities(engine)}
         self.newest = {fid: (t, occ) for fid, t, occ in q.newest_readings(engine, now - STALE_AFTER, until)}
         self.ahead = {(fid, t): occ for fid, t, occ in q.readings_observed_after(engine, until)}
-        self.seen: dict[tuple, dt.datetime] = {}  # (facility, observed_at) -> received_at, in the overlap
+        self.seen = Overlap(ident=lambda key: key[0])  # (facility, observed_at) by received_at
         self.hours: dict[str, list[dict]] = {}  # hour key -> rows of that hour
         self.dirty_from: dt.datetime | None = day_start
         self.until = until
@@ -157,19 +157,25 @@ class IncrementalParking:
             self.dirty_from = hour if self.dirty_from is None else min(self.dirty_from, hour)
 
     def _read_new(self, engine) -> None:
-        """Readings written since the last poll. The overlap re-read for late commits is one
-        aggregate per received_at; rows are read only from the first stamp that differs."""
-        after = self.received_wm - RECEIVED_OVERLAP if self.received_wm else None
-        if after is not None:
-            self.seen = {k: v for k, v in self.seen.items() if v > after}  # left the overlap
-            first = first_unseen(q.reading_stamps_after(engine, after), self.seen, ident=lambda k: k[0])
-            if first is None:
-                return
-            after = max(after, first - dt.timedelta(microseconds=1))
-        for fid, observed, occupied, received in q.readings_received_after(engine, after):
-            if self.seen.get((fid, observed)) == received:
+        """Readings written since the last poll: those past the watermark, then (one
+        aggregate per received_at tells) any that committed late inside the overlap."""
+        if self.received_wm is None:
+            self._take_rows(q.readings_received_after(engine, None))
+            return
+        wm, after = self.received_wm, self.received_wm - RECEIVED_OVERLAP
+        self.seen.forget_until(after)
+        stamps = q.reading_stamps_after(engine, after)
+        if any(stamp > wm for stamp, _, _ in stamps):
+            self._take_rows(q.readings_received_after(engine, wm))
+        first = self.seen.first_unseen(stamps, until=wm)
+        if first is not None:
+            self._take_rows(q.readings_received_after(engine, first - dt.timedelta(microseconds=1)))
+
+    def _take_rows(self, rows) -> None:
+        for fid, observed, occupied, received in rows:
+            if self.seen.seen((fid, observed), received):
                 continue
-            self.seen[(fid, observed)] = received
+            self.seen.add((fid, observed), received)
             self.received_wm = max(self.received_wm or received, received)
             if observed > self.until:
                 self.ahead[(fid, observed)] = occupied
