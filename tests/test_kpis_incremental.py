@@ -288,3 +288,28 @@ def test_overlap_finds_the_first_stamp_that_differs():
     assert seen.first_unseen([(t[1], 1, 5), (t[2], 1, 3), (t[4], 1, 2)], until=t[2]) == t[1]  # 1 left, 5 came
     seen.forget_until(t[1])  # t1 left the overlap: the store no longer reports it
     assert seen.first_unseen([(t[2], 1, 3)], until=t[2]) is None
+
+
+def test_a_failed_save_loads_the_state_again(small_city, monkeypatch):
+    """A poll that applied changes in memory but could not save them must not leave
+    memory ahead of the store: the next poll loads the state again and agrees."""
+    engine, inc = small_city["engine"], small_city["inc"]
+    now = FIXED_NOW + dt.timedelta(minutes=17)
+    inc(engine, now, TZ)
+    with engine.begin() as conn:
+        victim = conn.execute(select(C.id).where(C.closed_at.is_(None), C.filed_at.is_not(None))
+                              .order_by(C.id).limit(1)).scalar_one()
+        conn.execute(update(C).where(C.id == victim).values(
+            status="closed", handled_at=now - dt.timedelta(minutes=3), closed_at=now - dt.timedelta(minutes=2),
+            updated_at=_tick(small_city)))
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the store went away")
+    monkeypatch.setattr(kpi_state, "save", broken)
+    with pytest.raises(RuntimeError):
+        inc(engine, now, TZ)
+    monkeypatch.undo()
+    with engine.begin() as conn:  # the same case moves on again
+        conn.execute(update(C).where(C.id == victim).values(status="dispatched", closed_at=None,
+                                                            updated_at=_tick(small_city)))
+    assert_close(inc(engine, now, TZ), compute_cases(engine, now, TZ))

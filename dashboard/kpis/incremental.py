@@ -94,16 +94,20 @@ class IncrementalCases:
             if self._incomplete(engine):
                 self._load(engine, now, tz, rebuild=True)
             self._verified_at = time.monotonic()
-        rows, newest = self._read_changes(engine)
-        self.part_hours.update(new for new, _ in rows)  # exact times may move within an hour
-        changed = [(new, old) for new, old in rows if not _same(old, new)]
-        for new, old in changed:
-            if old is not None:
-                self._apply(old, -1)
-            self._apply(new, +1)
-        new_watermark = max(filter(None, [self.watermark, newest]), default=None)
-        if changed or new_watermark != self.watermark:
-            kpi_state.save(engine, [new for new, _ in changed], new_watermark)
+        try:
+            rows, newest = self._read_changes(engine)
+            self.part_hours.update(new for new, _ in rows)  # exact times may move within an hour
+            changed = [(new, old) for new, old in rows if not _same(old, new)]
+            for new, old in changed:
+                if old is not None:
+                    self._apply(old, -1)
+                self._apply(new, +1)
+            new_watermark = max(filter(None, [self.watermark, newest]), default=None)
+            if changed or new_watermark != self.watermark:
+                kpi_state.save(engine, [new for new, _ in changed], new_watermark)
+        except Exception:
+            self.roll = None  # memory may be ahead of the store now: load again next poll
+            raise
         self.watermark = new_watermark
         self.last_changed = len(changed)
         return len(changed)
