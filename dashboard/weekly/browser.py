@@ -112,8 +112,8 @@ def photograph(executable: str, jobs: list[tuple[str, Path]], clock: dt.datetime
     async def work(page, job):
         url, png_path = job
         await page.goto(url, wait_until="load")
-        await page.wait_for_function(PANELS_READY)
-        await page.wait_for_timeout(300)  # let the last transitions settle
+        await page.wait_for_function(PANELS_READY, polling=100)  # not every frame: it competes with drawing
+        await page.wait_for_timeout(150)  # let the last transitions settle
         if page.errors:
             raise RenderError(f"the wall failed in the browser: {page.errors[0][:200]}")
         await page.screenshot(path=str(png_path), full_page=False)
