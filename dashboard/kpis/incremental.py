@@ -118,8 +118,9 @@ class IncrementalCases:
         first: the cases they move leave their old stamps, so that what remains to compare
         in the overlap is what committed late."""
         unseen: dict[int, tuple] = {}
-        if self.watermark is None:
-            return self._unseen(kpi_state.changed_since(engine, None), unseen), unseen
+        if self.watermark is None:  # nothing read yet (an empty store): everything is new
+            newest = self._unseen(kpi_state.changed_since(engine, None), unseen)
+            return list(unseen.values()), newest
         since = self.watermark - OVERLAP
         self._seen.forget_until(since)
         stamps = kpi_state.stamps_since(engine, since)
