@@ -102,6 +102,14 @@ class Archive:
     def clean_tmp(self, path: Path) -> None:
         shutil.rmtree(path, ignore_errors=True)
 
+    def clean_abandoned(self) -> None:
+        """Remove what exports that died left in .tmp/ (call under the export lock: then no
+        export is building there)."""
+        folder = self.root / ".tmp"
+        if folder.is_dir():
+            for entry in folder.iterdir():
+                shutil.rmtree(entry, ignore_errors=True)
+
     # --- run records -----------------------------------------------------------------
     def _run_path(self, week: str) -> Path:
         if not WEEK_RE.match(week):

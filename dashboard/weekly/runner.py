@@ -211,6 +211,7 @@ def _export_locked(settings, engine, archive: Archive, week: Week, scope: str, f
             archive.record(week.label, "ok", scopes=[], trigger=trigger, note="found complete")
         return ExportResult("exists", week.label, skipped=skipped, seconds=time.perf_counter() - started)
     archive.record(week.label, "running", scopes=todo, trigger=trigger)
+    archive.clean_abandoned()
     tmp = archive.new_tmp()
     exporter = Exporter(settings, engine, archive)
     try:
