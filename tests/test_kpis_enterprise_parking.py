@@ -227,6 +227,41 @@ def test_enterprise_counts_follow_enterprise_changes(city):
                   "year.by_exclusive_grid")
 
 
+def test_enterprise_periods_kept_only_while_nothing_they_count_changed(city):
+    """A poll reuses a period's block when neither the rows nor the rows inside its
+    windows changed; a visit, a problem and a resolution stamped minutes ahead change
+    nothing until `now` reaches them, and then the blocks follow, with no write between."""
+    from sqlalchemy import select, update
+
+    V, P = schema.EnterpriseVisit, schema.EnterpriseProblem
+    inc = IncrementalEnterprise()
+    inc(city, FIXED_NOW, TZ)
+    second = dt.timedelta(seconds=1)
+    t1 = inc(city, FIXED_NOW + second, TZ)
+    t2 = inc(city, FIXED_NOW + 2 * second, TZ)
+    assert t2["periods"]["year"] is t1["periods"]["year"]  # kept, not recomputed
+    with city.connect() as conn:
+        ent, district = conn.execute(select(V.enterprise_id, V.district_code).order_by(V.id).limit(1)).one()
+    minute = dt.timedelta(minutes=1)
+    with city.begin() as conn:
+        conn.execute(insert(V).values(external_id="ahead", enterprise_id=ent, district_code=district,
+                                      visited_at=FIXED_NOW + minute, updated_at=FIXED_NOW + 3 * second))
+        conn.execute(insert(P).values(external_id="ahead", enterprise_id=ent, district_code=district,
+                                      problem_type="financing", status="open", raised_at=FIXED_NOW + 2 * minute,
+                                      updated_at=FIXED_NOW + 3 * second))
+        pid = conn.execute(select(P.id).where(P.status == "open").order_by(P.id).limit(1)).scalar_one()
+        conn.execute(update(P).where(P.id == pid).values(status="resolved", resolved_at=FIXED_NOW + 3 * minute,
+                                                         updated_at=FIXED_NOW + 3 * second))
+    for now in (FIXED_NOW + 4 * second, FIXED_NOW + 5 * second, FIXED_NOW + minute + second,
+                FIXED_NOW + 2 * minute + second, FIXED_NOW + 3 * minute + second):
+        got, want = inc(city, now, TZ), compute_enterprise(city, now, TZ)
+        for name in PERIODS:
+            for part in ("city", "by_district", "by_type", "by_exclusive_grid"):
+                _assert_close(got["periods"][name][part], want["periods"][name][part], f"{now} {name}.{part}")
+    assert got["periods"]["today"]["city"]["problems_raised"]["value"] == \
+        t1["periods"]["today"]["city"]["problems_raised"]["value"] + 1
+
+
 def _assert_close(a, b, path):
     """Equal, floats within a millionth (SQLite's julianday() rounds durations to ~1 ms)."""
     if isinstance(a, dict):

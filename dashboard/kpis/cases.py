@@ -219,10 +219,13 @@ def open_block(rows: list[dict], districts: list[str], parents: dict[str, str]) 
     by_category: dict[str, int] = defaultdict(int)
     detail = []
     for r in rows:
-        by_stage[r["status"]] += r["n"]
-        by_district.setdefault(r["district"], {s: 0 for s in STAGES})[r["status"]] += r["n"]
-        by_category[parents.get(r["category"], r["category"])] += r["n"]
-        detail.append([r["district"], r["category"], r["status"], r["n"]])
+        d, c, status, n = r["district"], r["category"], r["status"], r["n"]
+        by_stage[status] += n
+        if d not in by_district:
+            by_district[d] = {s: 0 for s in STAGES}
+        by_district[d][status] += n
+        by_category[parents.get(c, c)] += n
+        detail.append([d, c, status, n])
     detail.sort()
     return {"total": sum(by_stage.values()), "by_stage": by_stage,
             "by_district": {d: {"total": sum(v.values()), **v} for d, v in by_district.items()},

@@ -73,34 +73,50 @@ def _compare_block(cur: dict, prev: dict, keys: list[str]) -> dict:
     return {"city": one(CITY), "by_district": {k: one(k) for k in keys}}
 
 
-def compute_enterprise(engine, now: dt.datetime, tz: ZoneInfo, source=None) -> dict:
+def _period_block(source, cur_window: tuple, prev_window: tuple, districts: list[str]) -> tuple[dict, list]:
+    """One period against its previous equal period; also returns the current window's
+    exclusive-grid rows (they carry each grid's members)."""
+    cur = _period_stats(source, *cur_window)
+    prev = _period_stats(source, *prev_window)
+    block = _compare_block(cur, prev, districts)
+    g_cur = source.exclusive_grids(*cur_window)
+    g_prev = {g["grid_id"]: g for g in source.exclusive_grids(*prev_window)}
+    block["by_exclusive_grid"] = {
+        str(g["grid_id"]): {
+            "visits": compare(g["visits"], g_prev.get(g["grid_id"], {}).get("visits", 0)),
+            "enterprises_visited": compare(g["enterprises_visited"],
+                                           g_prev.get(g["grid_id"], {}).get("enterprises_visited", 0)),
+            "coverage": compare(ratio(g["enterprises_visited"], g["members"]),
+                                ratio(g_prev.get(g["grid_id"], {}).get("enterprises_visited", 0), g["members"])),
+        } for g in g_cur}
+    types = sorted(set(cur["by_type"]) | set(prev["by_type"]) - {CITY})
+    block["by_type"] = {t: {"raised": compare(cur["by_type"].get(t, {}).get("raised", 0),
+                                              prev["by_type"].get(t, {}).get("raised", 0)),
+                            "resolution_rate": compare(cur["by_type"].get(t, {}).get("resolution_rate"),
+                                                       prev["by_type"].get(t, {}).get("resolution_rate"))}
+                        for t in types if t != CITY}
+    return block, g_cur
+
+
+def compute_enterprise(engine, now: dt.datetime, tz: ZoneInfo, source=None, memo: dict | None = None) -> dict:
     """The "enterprise" section of the snapshot. `source` answers the visit and problem
-    questions: the store by default, or the poller's EnterpriseState."""
+    questions: the store by default, or the poller's EnterpriseState, which also keys
+    each window's answers (`window_key`): with a `memo`, a period whose windows' keys
+    have not changed since the last poll keeps its block."""
     source = source or SqlSource(engine)
     districts = [d["code"] for d in q.districts(engine)]
     out: dict = {"districts": districts, "periods": {}}
     grids_meta = None
     for name, p in all_periods(now, tz).items():
-        cur = _period_stats(source, p.start, p.end + dt.timedelta(microseconds=1))
-        prev = _period_stats(source, p.prev_start, p.prev_end)
-        block = _compare_block(cur, prev, districts)
-        g_cur = source.exclusive_grids(p.start, p.end + dt.timedelta(microseconds=1))
-        g_prev = {g["grid_id"]: g for g in source.exclusive_grids(p.prev_start, p.prev_end)}
+        windows = ((p.start, p.end + dt.timedelta(microseconds=1)), (p.prev_start, p.prev_end))
+        key = None if memo is None else (*(source.window_key(*w) for w in windows), tuple(districts))
+        if key is None or memo.get(name, (None,))[0] != key:
+            block, g_cur = _period_block(source, *windows, districts)
+            if memo is not None:
+                memo[name] = (key, (block, g_cur))
+        else:
+            block, g_cur = memo[name][1]
         grids_meta = grids_meta or g_cur
-        block["by_exclusive_grid"] = {
-            str(g["grid_id"]): {
-                "visits": compare(g["visits"], g_prev.get(g["grid_id"], {}).get("visits", 0)),
-                "enterprises_visited": compare(g["enterprises_visited"],
-                                               g_prev.get(g["grid_id"], {}).get("enterprises_visited", 0)),
-                "coverage": compare(ratio(g["enterprises_visited"], g["members"]),
-                                    ratio(g_prev.get(g["grid_id"], {}).get("enterprises_visited", 0), g["members"])),
-            } for g in g_cur}
-        types = sorted(set(cur["by_type"]) | set(prev["by_type"]) - {CITY})
-        block["by_type"] = {t: {"raised": compare(cur["by_type"].get(t, {}).get("raised", 0),
-                                                  prev["by_type"].get(t, {}).get("raised", 0)),
-                                "resolution_rate": compare(cur["by_type"].get(t, {}).get("resolution_rate"),
-                                                           prev["by_type"].get(t, {}).get("resolution_rate"))}
-                            for t in types if t != CITY}
         out["periods"][name] = block
     open_rows = source.problems_open()
     open_by_district: dict[str, int] = {d: 0 for d in districts}

@@ -78,6 +78,8 @@ class EnterpriseState:
         self.builds = 0
         self.last_changed = 0
         self.reloads = 0
+        self.version = 0  # moves whenever the arrays change: with a window's slices, keys its answers
+        self.memo: dict = {}  # period name -> (key, block) for compute_enterprise
         self._fingerprint = None  # of the enterprises table, for exclusive-grid memberships
         self.grids: list[dict] = []
         self.member_of: dict[int, int] = {}
@@ -160,6 +162,8 @@ class EnterpriseState:
                 or any(self.problems[i][0] not in self._di or self.problems[i][1] not in self._ti
                        for i in self._new_problems + self._changed_problems)):
             self._rebuild = True  # a district or problem type not seen before
+        if not (self._rebuild or self._new_visits or self._new_problems or self._changed_problems):
+            return
         if self._rebuild:
             self._build()
         else:
@@ -168,6 +172,18 @@ class EnterpriseState:
             self._update_problems(self._changed_problems)
         self._new_visits, self._new_problems, self._changed_problems = [], [], []
         self._rebuild = False
+        self.version += 1
+        self.raised_sorted, self.resolved_sorted = np.sort(self.p_raised), np.sort(self.p_resolved)
+
+    def window_key(self, start: dt.datetime, end: dt.datetime) -> tuple:
+        """What every answer for [start, end) depends on: the arrays' version, the start
+        (first visits are those whose previous visit is older) and which visits, raised
+        and resolved problems fall inside. The same key gives the same answers."""
+        self._arrays()
+        bounds = [_us(start), _us(end)]
+        return (self.version, bounds[0], *np.searchsorted(self.v_t, bounds, side="left").tolist(),
+                *np.searchsorted(self.raised_sorted, bounds, side="left").tolist(),
+                *np.searchsorted(self.resolved_sorted, bounds, side="left").tolist())
 
     def _grid_of(self, ent: np.ndarray) -> np.ndarray:
         """Index (in self.grids) of each enterprise's exclusive grid, -1 for none."""
@@ -306,4 +322,4 @@ class IncrementalEnterprise(EnterpriseState):
 
     def __call__(self, engine, now: dt.datetime, tz) -> dict:
         report_rows_changed(self.refresh(engine))
-        return compute_enterprise(engine, now, tz, source=self)
+        return compute_enterprise(engine, now, tz, source=self, memo=self.memo)
