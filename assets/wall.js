@@ -74,6 +74,15 @@
     }
   }
 
+  // dash-renderer keeps an undo history of every input change (our interval ticks
+  // included) and never trims it; a wall has no undo, so keep only the last few entries,
+  // or the page grows for as long as it is open.
+  function trimHistory() {
+    var st = window.store && window.store.getState && window.store.getState();
+    var past = st && st.history && st.history.past;
+    if (past && past.length > 20) { past.splice(0, past.length - 20); }
+  }
+
   window.dash_clientside = Object.assign({}, window.dash_clientside, {
     wall: {
       tick: function (_n, head, cfg) {
@@ -85,6 +94,7 @@
         }
         if (head && head.n !== state.headN) { state.headN = head.n; state.offset = head.n - Date.now(); }
         var now = Date.now() + state.offset;
+        trimHistory();
         maybeReload(head, cfg, now);
         var lay = layout(cfg), lt = light(head, cfg, now);
         var old = head && now - head.c > cfg.stale_after * 1000;
