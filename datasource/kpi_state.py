@@ -8,15 +8,20 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Engine, and_, case, delete, func, insert, or_, select
+from sqlalchemy import Engine, and_, case, delete, func, insert, literal, or_, select, union_all
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from datasource.kpi_queries import RUNNING_STATUSES
-from datasource.schema import OPEN_STATUSES, Case, KpiCaseState, KpiMeta
+from datasource.schema import OPEN_STATUSES, Case, KpiCaseState, KpiMeta, KpiOpen, KpiRollup
 from datasource.sqlfuncs import epoch_seconds, utc_hour
 
 WATERMARK = "cases_watermark"
+ROLLUPS_WATERMARK = "rollups_watermark"  # equal to WATERMARK while kpi_rollup and kpi_open are current
+# kpi_rollup's figures per district and hour, in the order the poller's cell deltas use
+CELL_FIELDS = ("reported", "closed", "filed", "cohort_closed", "cohort_closed_on_time", "cohort_handled",
+               "cohort_handled_on_time", "cohort_reworked", "cohort_extended", "cohort_handle_seconds",
+               "cohort_close_seconds", "due")
 FIELDS = ("district_code", "category_code", "status", "deadline_hour", "reported_hour", "closed_hour", "filed_hour", "closed", "closed_on_time",
           "handled", "handled_on_time", "reworked", "extended", "handle_seconds", "close_seconds")
 CHUNK = 1000
@@ -61,27 +66,70 @@ def max_updated_at(engine: Engine) -> dt.datetime | None:
 
 
 def rebuild(engine: Engine) -> dt.datetime | None:
-    """Recompute every case's contribution in one set-based statement; returns the
-    watermark (the newest updated_at seen before the rebuild began)."""
+    """Recompute every case's contribution in one set-based statement, and the rollups
+    from them; returns the watermark (the newest updated_at seen before the rebuild
+    began)."""
     watermark = max_updated_at(engine)
     cols = contribution_columns()
     with engine.begin() as conn:
         conn.execute(delete(KpiCaseState))
         conn.execute(insert(KpiCaseState).from_select([c.name for c in cols], select(*cols)))
-        _set_watermark(conn, watermark)
+        _rebuild_rollups(conn)
+        _set_watermark(conn, watermark, WATERMARK, ROLLUPS_WATERMARK)
     return watermark
 
 
-def _set_watermark(conn, watermark: dt.datetime | None) -> None:
-    conn.execute(delete(KpiMeta).where(KpiMeta.key == WATERMARK))
+def rebuild_rollups(engine: Engine) -> None:
+    """Aggregate kpi_rollup and kpi_open from the state again (the rollups were missing,
+    or the state was saved by a poller that did not keep them)."""
+    with engine.begin() as conn:
+        raw = conn.execute(select(KpiMeta.value).where(KpiMeta.key == WATERMARK)).scalar_one_or_none()
+        _rebuild_rollups(conn)
+        _set_watermark(conn, dt.datetime.fromisoformat(raw) if raw else None, ROLLUPS_WATERMARK)
+
+
+def _rebuild_rollups(conn) -> None:
+    S = KpiCaseState
+
+    def cells(hour, **values):
+        return (select(S.district_code.label("district_code"), hour.label("hour"),
+                       *[values.get(f, literal(0.0 if f.endswith("seconds") else 0)).label(f) for f in CELL_FIELDS])
+                .where(hour.is_not(None)).group_by(S.district_code, hour))
+    parts = union_all(
+        cells(S.reported_hour, reported=func.count()),
+        cells(S.closed_hour, closed=func.count()),
+        cells(S.filed_hour, filed=func.count(), **{f"cohort_{f}": func.sum(getattr(S, f)) for f in (
+            "closed", "closed_on_time", "handled", "handled_on_time", "reworked", "extended",
+            "handle_seconds", "close_seconds")}),
+        cells(S.deadline_hour, due=func.count())).subquery()
+    conn.execute(delete(KpiRollup))
+    conn.execute(insert(KpiRollup).from_select(["district_code", "hour", *CELL_FIELDS], select(
+        parts.c.district_code, parts.c.hour, *[func.sum(parts.c[f]) for f in CELL_FIELDS])
+        .group_by(parts.c.district_code, parts.c.hour)))
+    conn.execute(delete(KpiOpen))
+    conn.execute(insert(KpiOpen).from_select(["district_code", "category_code", "status", "n"], select(
+        S.district_code, S.category_code, S.status, func.count()).where(S.status.in_(OPEN_STATUSES))
+        .group_by(S.district_code, S.category_code, S.status)))
+
+
+def _set_watermark(conn, watermark: dt.datetime | None, *keys: str) -> None:
+    conn.execute(delete(KpiMeta).where(KpiMeta.key.in_(keys)))
     if watermark is not None:
-        conn.execute(insert(KpiMeta).values(key=WATERMARK, value=watermark.isoformat()))
+        conn.execute(insert(KpiMeta), [{"key": k, "value": watermark.isoformat()} for k in keys])
 
 
 def watermark(engine: Engine) -> dt.datetime | None:
     with engine.connect() as conn:
         raw = conn.execute(select(KpiMeta.value).where(KpiMeta.key == WATERMARK)).scalar_one_or_none()
     return dt.datetime.fromisoformat(raw) if raw else None
+
+
+def rollups_current(engine: Engine) -> bool:
+    """Were kpi_rollup and kpi_open written with the state's last save?"""
+    with engine.connect() as conn:
+        meta = dict(conn.execute(select(KpiMeta.key, KpiMeta.value)
+                                 .where(KpiMeta.key.in_([WATERMARK, ROLLUPS_WATERMARK]))).all())
+    return meta.get(ROLLUPS_WATERMARK) is not None and meta.get(ROLLUPS_WATERMARK) == meta.get(WATERMARK)
 
 
 def _with_times() -> list:
@@ -130,21 +178,31 @@ def touching_hours(engine: Engine, hours: list[dt.datetime]) -> list[dict]:
         return [dict(r._mapping) for r in conn.execute(stmt)]
 
 
-def _upsert(conn, table, rows: list[dict], key: str) -> None:
+def _upsert(conn, table, rows: list[dict], keys: list[str], add: bool = False) -> None:
+    """Insert rows or, for keys already there, replace their values (or `add` to them)."""
     insert_ = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
     stmt = insert_(table)
-    conn.execute(stmt.on_conflict_do_update(index_elements=[key], set_={
-        c.name: stmt.excluded[c.name] for c in table.columns if c.name != key}), rows)
+    conn.execute(stmt.on_conflict_do_update(index_elements=keys, set_={
+        c.name: (table.c[c.name] + stmt.excluded[c.name]) if add else stmt.excluded[c.name]
+        for c in table.columns if c.name not in keys}), rows)
 
 
-def save(engine: Engine, rows: list[dict], new_watermark: dt.datetime | None) -> None:
-    """Replace the contributions of `rows` and move the watermark, in one transaction."""
+def save(engine: Engine, rows: list[dict], new_watermark: dt.datetime | None,
+         cells: list[dict] = (), opens: list[dict] = ()) -> None:
+    """Replace the contributions of `rows`, add the changes they made to the rollups
+    (`cells` of kpi_rollup and `opens` of kpi_open, as deltas) and move the watermarks,
+    in one transaction: the rollups stay the sums of the state."""
     with engine.begin() as conn:
         if rows:
             _upsert(conn, KpiCaseState.__table__, [{"case_id": r["case_id"], **{f: r[f] for f in FIELDS}}
-                                                   for r in rows], "case_id")
+                                                   for r in rows], ["case_id"])
+        if cells:
+            _upsert(conn, KpiRollup.__table__, list(cells), ["district_code", "hour"], add=True)
+        if opens:
+            _upsert(conn, KpiOpen.__table__, list(opens), ["district_code", "category_code", "status"], add=True)
         if new_watermark is not None:
-            _upsert(conn, KpiMeta.__table__, [{"key": WATERMARK, "value": new_watermark.isoformat()}], "key")
+            _upsert(conn, KpiMeta.__table__, [{"key": k, "value": new_watermark.isoformat()}
+                                              for k in (WATERMARK, ROLLUPS_WATERMARK)], ["key"])
 
 
 def counts(engine: Engine) -> tuple[int, int]:
@@ -154,35 +212,12 @@ def counts(engine: Engine) -> tuple[int, int]:
                 conn.execute(select(func.count()).select_from(KpiCaseState)).scalar_one())
 
 
-def rollup_rows(engine: Engine, since_hour: str) -> dict[str, list[dict]]:
-    """The three hourly rollups, aggregated from the state instead of the cases."""
-    S = KpiCaseState
-    sums = [func.sum(getattr(S, f)).label(f) for f in
-            ("closed", "closed_on_time", "handled", "handled_on_time", "reworked", "extended",
-             "handle_seconds", "close_seconds")]
+def rollup_cells(engine: Engine, since_hour: str) -> tuple[list[tuple], list[tuple]]:
+    """kpi_rollup's (district, hour, *CELL_FIELDS) from `since_hour` on (and older cells
+    that still hold deadlines), and kpi_open's (district, category, status, n)."""
+    R, O = KpiRollup, KpiOpen
     with engine.connect() as conn:
-        reported = conn.execute(select(S.district_code.label("district"), S.reported_hour.label("hour"),
-                                       func.count().label("n"))
-                                .where(S.reported_hour >= since_hour)
-                                .group_by(S.district_code, S.reported_hour)).all()
-        closed = conn.execute(select(S.district_code.label("district"), S.closed_hour.label("hour"),
-                                     func.count().label("n"))
-                              .where(S.closed_hour >= since_hour)
-                              .group_by(S.district_code, S.closed_hour)).all()
-        cohort = conn.execute(select(S.district_code.label("district"), S.filed_hour.label("hour"),
-                                     func.count().label("filed"), *sums)
-                              .where(S.filed_hour >= since_hour)
-                              .group_by(S.district_code, S.filed_hour)).all()
-        open_ = conn.execute(select(S.district_code.label("district"), S.category_code.label("category"),
-                                    S.status, func.count().label("n"))
-                             .where(S.status.in_(OPEN_STATUSES))
-                             .group_by(S.district_code, S.category_code, S.status)).all()
-        deadlines = conn.execute(select(S.district_code.label("district"), S.deadline_hour.label("hour"),
-                                        func.count().label("n"))
-                                 .where(S.deadline_hour.is_not(None))
-                                 .group_by(S.district_code, S.deadline_hour)).all()
-    return {"reported": [dict(r._mapping) for r in reported],
-            "closed": [dict(r._mapping) for r in closed],
-            "cohort": [dict(r._mapping) for r in cohort],
-            "open": [dict(r._mapping) for r in open_],
-            "deadlines": [dict(r._mapping) for r in deadlines]}
+        cells = conn.execute(select(R.district_code, R.hour, *[getattr(R, f) for f in CELL_FIELDS])
+                             .where(or_(R.hour >= since_hour, R.due != 0))).all()
+        opens = conn.execute(select(O.district_code, O.category_code, O.status, O.n).where(O.n != 0)).all()
+    return [tuple(c) for c in cells], [tuple(o) for o in opens]

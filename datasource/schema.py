@@ -281,8 +281,39 @@ class KpiCaseState(Base):
     close_seconds: Mapped[float] = mapped_column(Float)
 
 
+class KpiRollup(Base):
+    """The case rollups per district and UTC hour: the sums of kpi_case_state's
+    contributions, written in the same transactions, so that a new poller reads them
+    instead of aggregating the state of every case."""
+    __tablename__ = "kpi_rollup"
+    district_code: Mapped[str] = mapped_column(String(12), primary_key=True)
+    hour: Mapped[str] = mapped_column(String(13), primary_key=True)  # UTC 'YYYY-MM-DD HH'
+    reported: Mapped[int] = mapped_column(Integer)
+    closed: Mapped[int] = mapped_column(Integer)
+    filed: Mapped[int] = mapped_column(Integer)  # the cohort filed this hour (not voided), and below what became of it
+    cohort_closed: Mapped[int] = mapped_column(Integer)
+    cohort_closed_on_time: Mapped[int] = mapped_column(Integer)
+    cohort_handled: Mapped[int] = mapped_column(Integer)
+    cohort_handled_on_time: Mapped[int] = mapped_column(Integer)
+    cohort_reworked: Mapped[int] = mapped_column(Integer)
+    cohort_extended: Mapped[int] = mapped_column(Integer)
+    cohort_handle_seconds: Mapped[float] = mapped_column(Float)
+    cohort_close_seconds: Mapped[float] = mapped_column(Float)
+    due: Mapped[int] = mapped_column(Integer)  # running open cases whose deadline is this hour
+
+
+class KpiOpen(Base):
+    """Open cases per district, category and status, kept like kpi_rollup."""
+    __tablename__ = "kpi_open"
+    district_code: Mapped[str] = mapped_column(String(12), primary_key=True)
+    category_code: Mapped[str] = mapped_column(String(16), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), primary_key=True)
+    n: Mapped[int] = mapped_column(Integer)
+
+
 class KpiMeta(Base):
-    """Small key/value facts of the poller: its watermark on cases.updated_at."""
+    """Small key/value facts of the poller: its watermark on cases.updated_at, and the
+    watermark the rollups were last written at (equal while they are current)."""
     __tablename__ = "kpi_meta"
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
@@ -313,7 +344,7 @@ class DisplayToken(Base):
     revoked_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
 
 
-DATA_TABLES = (KpiCaseState.__table__, KpiMeta.__table__, OccupancyReading.__table__, EnterpriseProblem.__table__, EnterpriseVisit.__table__,
+DATA_TABLES = (KpiRollup.__table__, KpiOpen.__table__, KpiCaseState.__table__, KpiMeta.__table__, OccupancyReading.__table__, EnterpriseProblem.__table__, EnterpriseVisit.__table__,
                CaseEvent.__table__, Case.__table__, ParkingFacility.__table__,
                Enterprise.__table__, Grid.__table__, Street.__table__, CaseCategory.__table__,
                District.__table__)  # children first: the order to empty them in

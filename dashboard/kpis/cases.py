@@ -21,6 +21,18 @@ from datasource import kpi_queries as q
 # an hour key is parsed for every changed case, and strptime is slow: the same few keys recur
 hour_of = lru_cache(maxsize=1 << 15)(parse_hour_key)
 
+
+def hours_of(keys: list[str]) -> np.ndarray:
+    """Hour keys ('YYYY-MM-DD HH', UTC) as numpy datetime64[h], all at once."""
+    return np.array([k[:10] + "T" + k[11:] for k in keys], dtype="datetime64[h]")
+
+
+def _cells_at(hours: np.ndarray, districts: list[str], since: dt.datetime,
+              index: dict[str, int]) -> tuple[np.ndarray, np.ndarray]:
+    """(hour index from `since`, district index or -1) of many cells."""
+    h = (hours - np.datetime64(since.replace(tzinfo=None), "h")).astype(np.int64)
+    return h, np.array([index.get(d, -1) for d in districts], dtype=np.int64)
+
 COHORT_FIELDS = ("filed", "closed", "closed_on_time", "handled", "handled_on_time", "reworked",
                  "extended", "handle_seconds", "close_seconds")
 # stages of an open case, in lifecycle order (status -> stage)
@@ -69,6 +81,20 @@ class CaseRollup:
             self.cohort[h, d] += sign * np.asarray([value[f] or 0 for f in COHORT_FIELDS], dtype=float)
         else:
             getattr(self, axis)[h, d] += sign * value
+
+    def load(self, districts: list[str], hours: np.ndarray, reported: np.ndarray, closed: np.ndarray,
+             cohort: np.ndarray) -> None:
+        """Add many (district, hour) cells at once, like `add` (hours as datetime64[h];
+        cohort rows in COHORT_FIELDS order)."""
+        h, d = _cells_at(hours, districts, self.since, self.index)
+        keep = (h >= 0) & (d >= 0)
+        if not keep.any():
+            return
+        h, d = h[keep], d[keep]
+        self._grow(int(h.max()))
+        np.add.at(self.reported, (h, d), reported[keep])
+        np.add.at(self.closed, (h, d), closed[keep])
+        np.add.at(self.cohort, (h, d), cohort[keep])
 
     def window(self, start: dt.datetime, end: dt.datetime) -> dict[str, dict[str, dict]]:
         """Counts on each axis over the whole hours in [start, end), per district and city."""
@@ -288,6 +314,20 @@ class DeadlineHistogram:
             grow = max(h + 1, 2 * len(self.counts)) - len(self.counts)
             self.counts = np.concatenate([self.counts, np.zeros((grow, self.counts.shape[1]), dtype=np.int64)])
         self.counts[h, d] += n
+
+    def load(self, districts: list[str], hours: np.ndarray, due: np.ndarray) -> None:
+        """Add many (district, deadline hour) counts at once, like `add`."""
+        h, d = _cells_at(hours, districts, self.since, self.index)
+        keep = (d >= 0) & (due != 0)
+        older = keep & (h < 0)
+        np.add.at(self.older, d[older], due[older])
+        later = keep & (h >= 0)
+        if later.any():
+            top = int(h[later].max())
+            if top >= len(self.counts):
+                grow = max(top + 1, 2 * len(self.counts)) - len(self.counts)
+                self.counts = np.concatenate([self.counts, np.zeros((grow, self.counts.shape[1]), dtype=np.int64)])
+            np.add.at(self.counts, (h[later], d[later]), due[later])
 
     def overdue_rows(self, exact: list[dict], now: dt.datetime) -> list[dict]:
         """Rows like kpi_queries.overdue_by_age: whole hours between the hours that hold a

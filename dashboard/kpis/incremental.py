@@ -5,6 +5,9 @@ overlap, for writers whose transactions commit late), subtracts their stored
 contribution from the in-memory rollups, adds the new one, and saves both in the store.
 The overlap is checked with one aggregate per `updated_at`; its rows are read again only
 from the first stamp that differs from what was read before (a late commit).
+The rollups themselves are kept in the store too (kpi_rollup, kpi_open: each save adds
+the poll's changes to them in the same transaction), so a new poller, a leader taking
+over, reads some tens of thousands of cells instead of aggregating every case's state.
 A full, set-based rebuild is the fallback: at start, when the state is missing or
 incomplete, and when a periodic check finds the state's row count off (deleted cases).
 """
@@ -16,8 +19,10 @@ import time
 from collections import defaultdict
 from zoneinfo import ZoneInfo
 
+import numpy as np
+
 from dashboard.metrics import report_rows_changed
-from dashboard.kpis.cases import (COHORT_FIELDS, CaseRollup, DeadlineHistogram, compute_cases,
+from dashboard.kpis.cases import (COHORT_FIELDS, CaseRollup, DeadlineHistogram, compute_cases, hours_of,
                                   load_reference, overdue_partial_hours, part_hours_needed, window_start)
 from dashboard.kpis.common import Overlap
 from dashboard.kpis.part_hours import PartHours
@@ -28,6 +33,8 @@ from datasource.schema import OPEN_STATUSES
 log = logging.getLogger(__name__)
 
 OVERLAP = dt.timedelta(seconds=30)
+CELLS = kpi_state.CELL_FIELDS
+REPORTED, CLOSED, FILED, DUE = (CELLS.index(f) for f in ("reported", "closed", "filed", "due"))
 VERIFY_EVERY = 600.0  # seconds between two checks that the state covers every case
 
 
@@ -44,28 +51,32 @@ class IncrementalCases:
         self._seen = Overlap()  # cases already applied in the overlap, by updated_at
 
     def _load(self, engine, now: dt.datetime, tz: ZoneInfo, rebuild: bool) -> None:
+        """Load the rollups as the store keeps them (kpi_rollup, kpi_open), rebuilding the
+        state first when it is missing or incomplete, or only the rollups when they are
+        not current (a store the rollups are new to)."""
         if rebuild or kpi_state.watermark(engine) is None or self._incomplete(engine):
             log.info("rebuilding the KPI case state")
             kpi_state.rebuild(engine)
             self.rebuilds += 1
+        elif not kpi_state.rollups_current(engine):
+            log.info("rebuilding the KPI rollups from the case state")
+            kpi_state.rebuild_rollups(engine)
         self.watermark = kpi_state.watermark(engine)
         self._seen = Overlap()
         self.part_hours = PartHours()
+        self._cells, self._opens = defaultdict(lambda: [0] * len(CELLS)), defaultdict(int)
         self.reference = load_reference(engine)  # reloaded with the state, not every poll
         districts = self.reference[0]
-        roll = CaseRollup(window_start(now, tz), districts)
-        rows = kpi_state.rollup_rows(engine, hour_key(roll.since))
-        for r in rows["reported"]:
-            roll.add("reported", r["district"], r["hour"], r["n"])
-        for r in rows["closed"]:
-            roll.add("closed", r["district"], r["hour"], r["n"])
-        for r in rows["cohort"]:
-            roll.add("cohort", r["district"], r["hour"], r)
-        self.roll = roll
-        self.open = defaultdict(int, {(r["district"], r["category"], r["status"]): r["n"] for r in rows["open"]})
+        self.roll = CaseRollup(window_start(now, tz), districts)
         self.deadlines = DeadlineHistogram(window_start(now, tz), districts)
-        for r in rows["deadlines"]:
-            self.deadlines.add(r["district"], r["hour"], r["n"])
+        cells, opens = kpi_state.rollup_cells(engine, hour_key(self.roll.since))
+        if cells:
+            keys = [c[0] for c in cells], hours_of([c[1] for c in cells])
+            values = np.array([c[2:] for c in cells], dtype=float)
+            self.roll.load(*keys, values[:, CELLS.index("reported")], values[:, CELLS.index("closed")],
+                           values[:, CELLS.index("filed"):CELLS.index("filed") + len(COHORT_FIELDS)])
+            self.deadlines.load(*keys, values[:, CELLS.index("due")].astype(np.int64))
+        self.open = defaultdict(int, {(d, c, s): n for d, c, s, n in opens})
         self._verified_at = time.monotonic()
 
     def _incomplete(self, engine) -> bool:
@@ -73,18 +84,36 @@ class IncrementalCases:
         return cases != state
 
     def _apply(self, row: dict, sign: int) -> None:
+        """Add (or take away) one case's contribution, in memory and in the deltas the
+        next save adds to the stored rollups."""
         d = row["district_code"]
         if row["status"] in OPEN_STATUSES:
             self.open[(d, row["category_code"], row["status"])] += sign
+            self._opens[(d, row["category_code"], row["status"])] += sign
         if row["deadline_hour"]:
             self.deadlines.add(d, row["deadline_hour"], sign)
+            self._cells[(d, row["deadline_hour"])][DUE] += sign
         if row["reported_hour"]:
             self.roll.add("reported", d, row["reported_hour"], 1, sign)
+            self._cells[(d, row["reported_hour"])][REPORTED] += sign
         if row["closed_hour"]:
             self.roll.add("closed", d, row["closed_hour"], 1, sign)
+            self._cells[(d, row["closed_hour"])][CLOSED] += sign
         if row["filed_hour"]:
-            self.roll.add("cohort", d, row["filed_hour"], {"filed": 1, **{f: row[f] for f in COHORT_FIELDS
-                                                                          if f != "filed"}}, sign)
+            cohort = {"filed": 1, **{f: row[f] for f in COHORT_FIELDS if f != "filed"}}
+            self.roll.add("cohort", d, row["filed_hour"], cohort, sign)
+            cell = self._cells[(d, row["filed_hour"])]
+            for i, f in enumerate(COHORT_FIELDS):
+                cell[FILED + i] += sign * (cohort[f] or 0)
+
+    def _deltas(self) -> tuple[list[dict], list[dict]]:
+        """The changes this poll made to the rollups, as kpi_rollup and kpi_open rows."""
+        cells = [{"district_code": d, "hour": h, **{f: (v if f.endswith("seconds") else int(round(v)))
+                                                     for f, v in zip(CELLS, values)}}
+                 for (d, h), values in self._cells.items() if any(values)]
+        opens = [{"district_code": d, "category_code": c, "status": s, "n": n}
+                 for (d, c, s), n in self._opens.items() if n]
+        return cells, opens
 
     def refresh(self, engine, now: dt.datetime, tz: ZoneInfo) -> int:
         """Bring the rollups up to date; returns how many cases changed."""
@@ -104,7 +133,9 @@ class IncrementalCases:
                 self._apply(new, +1)
             new_watermark = max(filter(None, [self.watermark, newest]), default=None)
             if changed or new_watermark != self.watermark:
-                kpi_state.save(engine, [new for new, _ in changed], new_watermark)
+                kpi_state.save(engine, [new for new, _ in changed], new_watermark, *self._deltas())
+            self._cells.clear()
+            self._opens.clear()
         except Exception:
             self.roll = None  # memory may be ahead of the store now: load again next poll
             raise
