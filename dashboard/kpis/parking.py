@@ -146,12 +146,14 @@ class IncrementalParking:
         self.hours: dict[str, list[dict]] = {}  # hour key -> rows of that hour
         self.dirty_from: dt.datetime | None = day_start
         self.until = until
+        self._now_rows: tuple | None = None  # (rows, the oldest reading they count)
 
     def _take(self, fid: int, observed: dt.datetime, occupied: int) -> None:
         """A reading observed by now (`self.until`): the facility's newest if none is newer,
         and its hour of today's curve is read again."""
         if fid not in self.newest or observed >= self.newest[fid][0]:
             self.newest[fid] = (observed, occupied)
+            self._now_rows = None
         if observed >= self.key[0]:
             hour = floor_hour(observed)
             self.dirty_from = hour if self.dirty_from is None else min(self.dirty_from, hour)
@@ -206,5 +208,12 @@ class IncrementalParking:
             self._read_new(engine)
             self._advance(now + CLOCK_SKEW)
         return compute_parking(engine, now, tz, hour_rows=self._curve_rows(engine, now),
-                               now_rows=occupancy_now_rows(self.facilities, self.newest, now - STALE_AFTER),
-                               facility_rows=self.facility_rows)
+                               now_rows=self._occupancy_now(now - STALE_AFTER), facility_rows=self.facility_rows)
+
+    def _occupancy_now(self, since: dt.datetime) -> list[dict]:
+        """occupancy_now_rows, kept until a reading changes or the oldest one counted ages out."""
+        if self._now_rows is None or since > self._now_rows[1]:
+            counted = [t for fid, (t, _) in self.newest.items() if fid in self.facilities and t >= since]
+            self._now_rows = (occupancy_now_rows(self.facilities, self.newest, since),
+                              min(counted, default=dt.datetime.max.replace(tzinfo=dt.timezone.utc)))
+        return self._now_rows[0]
