@@ -169,6 +169,28 @@ def page(browser):
     context.close()
 
 
+def wait_until(page, fn: str, arg=None, timeout: float = 10.0):
+    """Poll the JS function `fn` (called with `arg`) until it returns something truthy.
+
+    Playwright's wait_for_function evaluates its predicate with eval(), which the app's
+    Content-Security-Policy forbids (no 'unsafe-eval'); page.evaluate of a function does not.
+    `timeout` in seconds, or in milliseconds when above 1000 (wait_for_function's unit).
+    """
+    import time
+
+    seconds = timeout / 1000 if timeout > 1000 else timeout
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            if page.evaluate(fn, arg):
+                return
+        except Exception:  # between two documents (a reload or a navigation)
+            pass
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not true within {seconds:g} s: {fn}")
+        time.sleep(0.1)
+
+
 def only_local(urls) -> list[str]:
     """The URLs that left the machine (should be none)."""
     from urllib.parse import urlparse

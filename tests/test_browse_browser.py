@@ -13,7 +13,7 @@ from dashboard import create_app
 from dashboard import browse_state as bs
 from datasource.demo.seed import seed
 from datasource.engine import make_engine
-from tests.conftest import FIXED_NOW, new_store_url, only_local
+from tests.conftest import FIXED_NOW, new_store_url, only_local, wait_until
 
 pytestmark = pytest.mark.browser
 
@@ -51,7 +51,7 @@ def cell(page, key, metric):
 
 
 def wait_for_search(page, pattern):
-    page.wait_for_function("p => new RegExp(p).test(window.location.search)", arg=pattern, timeout=15_000)
+    wait_until(page, "p => new RegExp(p).test(window.location.search)", arg=pattern, timeout=15_000)
 
 
 def pick(page, control, label):
@@ -66,7 +66,7 @@ def test_filters_live_in_the_url(site, page):
     pick(page, "browse-district", "金水")
     wait_for_search(page, "district=410105")
     page.wait_for_selector("tr[data-key='total'] td[data-metric='reported']")
-    page.wait_for_function("() => document.querySelector(\"th.name\").innerText.includes('街道')")
+    wait_until(page, "() => document.querySelector(\"th.name\").innerText.includes('街道')")
     reported = sql(engine, "SELECT COUNT(*) FROM cases WHERE district_code = '410105' AND reported_at >= :s",
                    s=year_start())[0][0]
     assert float(cell(page, "total", "reported")) == reported
@@ -74,13 +74,13 @@ def test_filters_live_in_the_url(site, page):
     wait_for_search(page, "source=hotline")
     hotline = sql(engine, "SELECT COUNT(*) FROM cases WHERE district_code = '410105' AND source = 'hotline' "
                           "AND reported_at >= :s", s=year_start())[0][0]
-    page.wait_for_function("n => document.querySelector(\"tr[data-key='total'] td[data-metric='reported']\")"
+    wait_until(page, "n => document.querySelector(\"tr[data-key='total'] td[data-metric='reported']\")"
                            ".dataset.value == n", arg=str(hotline))
     # the link reproduces the view
     url = page.url
     page.goto("about:blank")
     page.goto(url)
-    page.wait_for_function("n => document.querySelector(\"tr[data-key='total'] td[data-metric='reported']\")"
+    wait_until(page, "n => document.querySelector(\"tr[data-key='total'] td[data-metric='reported']\")"
                            "?.dataset.value == n", arg=str(hotline))
     assert page.locator(".case-total").get_attribute("data-total") == str(hotline)
     # a hand-edited URL: a clear message, and a valid view instead
@@ -99,7 +99,7 @@ def test_drill_from_the_city_to_one_case(site, page):
     page.goto(server.url + "/browse?period=year")
     page.click("tr[data-key='410105'] td.name button")
     wait_for_search(page, "district=410105")
-    page.wait_for_function("() => document.querySelector(\"th.name\").innerText.includes('街道')")
+    wait_until(page, "() => document.querySelector(\"th.name\").innerText.includes('街道')")
     # the street with most reports this year
     street, n_street = sql(engine, "SELECT street_id, COUNT(*) n FROM cases WHERE district_code = '410105' "
                                    "AND reported_at >= :s GROUP BY street_id ORDER BY n DESC LIMIT 1",
@@ -114,7 +114,7 @@ def test_drill_from_the_city_to_one_case(site, page):
     assert float(cell(page, str(grid), "reported")) == n_grid
     page.click(f"tr[data-key='{grid}'] td.name button")
     wait_for_search(page, f"grid={grid}")
-    page.wait_for_function("n => document.querySelector('.case-total')?.dataset.total == n", arg=str(n_grid))
+    wait_until(page, "n => document.querySelector('.case-total')?.dataset.total == n", arg=str(n_grid))
     newest = sql(engine, "SELECT id, external_id FROM cases WHERE grid_id = :g AND reported_at >= :s "
                          "ORDER BY reported_at DESC, id DESC LIMIT 1", g=grid, s=year_start())[0]
     link = page.locator(".browse-grid a", has_text=newest.external_id)
@@ -130,7 +130,7 @@ def test_drill_from_the_city_to_one_case(site, page):
     assert newest.external_id in page.inner_text(".case-title")
     # back in the browser: the drill state comes back from the URL
     page.go_back()
-    page.wait_for_function("n => document.querySelector('.case-total')?.dataset.total == n", arg=str(n_grid))
+    wait_until(page, "n => document.querySelector('.case-total')?.dataset.total == n", arg=str(n_grid))
     assert page.console_errors == []
     assert only_local(page.requested) == []
 

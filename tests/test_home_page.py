@@ -9,7 +9,7 @@ from sqlalchemy import func, insert, select, text
 from dashboard import create_app
 from datasource import schema
 from datasource.demo.seed import seed
-from tests.conftest import only_local
+from tests.conftest import only_local, wait_until
 
 pytestmark = pytest.mark.browser
 
@@ -51,7 +51,8 @@ def test_open_cases_match_sql_and_stay_live(live_store, store_url, serve, page):
         conn.execute(insert(schema.Case), [dict(
             external_id="LIVE-1", source="hotline", category_code="S01-01", district_code="410105",
             status="filed", reported_at=now, filed_at=now, updated_at=now)])
-    page.wait_for_function(
+    wait_until(
+        page,
         "n => Number(document.querySelector(\"td[data-district='410105']\").innerText.replace(/\\D/g, '')) === n",
         arg=expected["410105"] + 1, timeout=10_000)
 

@@ -18,7 +18,7 @@ from dashboard.services import EXTENSION
 from datasource import schema
 from datasource.demo.seed import seed
 from layouts.wall.panels import merge_ticker
-from tests.conftest import new_store_url, only_local
+from tests.conftest import new_store_url, only_local, wait_until
 
 pytestmark = pytest.mark.browser
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
@@ -52,8 +52,8 @@ def _open(page, url, width=1920, height=1080):
     page.set_viewport_size({"width": width, "height": height})
     page.goto(url)
     page.wait_for_selector("#card-open_cases .card-value[data-value]")
-    page.wait_for_function("document.querySelector('#ov-map-body .js-plotly-plot') !== null")
-    page.wait_for_function("document.querySelector('#pk-programme-body .js-plotly-plot') !== null")
+    wait_until(page, "() => document.querySelector('#ov-map-body .js-plotly-plot') !== null", timeout=30)
+    wait_until(page, "() => document.querySelector('#pk-programme-body .js-plotly-plot') !== null", timeout=30)
 
 
 def _graph(page, panel_id):
@@ -75,20 +75,6 @@ def _attr_values(page, selector, attr="data-kpi") -> dict:
 
 def _num(raw):
     return None if raw in ("", None) else float(raw)
-
-
-def _until(page, fn: str, timeout: float = 10.0):
-    """Poll `fn` (a JS function) until it is truthy. Unlike wait_for_function this needs
-    no eval in the page, so it works under the app's Content-Security-Policy across reloads."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if page.evaluate(fn):
-                return
-        except Exception:  # the page is between two documents
-            pass
-        time.sleep(0.1)
-    raise AssertionError(f"not true within {timeout} s: {fn}")
 
 
 def _clean(page):
@@ -202,7 +188,7 @@ def test_every_panel_shows_the_snapshot(static_wall, page):
 def test_wall_sizes_kiosk_and_screenshots(static_wall, page, width, height, cols):
     server, _svc = static_wall
     _open(page, server.url + "/wall", width, height)
-    page.wait_for_function(f"document.querySelector('#wall-root').className.includes('cols-{cols}')")
+    wait_until(page, f"() => document.querySelector('#wall-root').className.includes('cols-{cols}')")
     page.wait_for_timeout(500)  # let the charts settle before the picture
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"wall-{width}x{height}.png"))
@@ -274,9 +260,9 @@ def test_rotation_is_in_step_with_the_clock(static_wall, page):
     _open(page, server.url + "/wall?rotate=10")
     pages = ["overview", "cases", "enterprise", "parking"]
     expected = page.evaluate("() => Math.floor(Date.now() / 10000) % 4")
-    page.wait_for_function(f"document.querySelector('#wall-dots').className.includes('on-{pages[expected]}')")
+    wait_until(page, f"() => document.querySelector('#wall-dots').className.includes('on-{pages[expected]}')")
     nxt = pages[(expected + 1) % 4]
-    page.wait_for_function(f"document.querySelector('#wall-dots').className.includes('on-{nxt}')", timeout=12_000)
+    wait_until(page, f"() => document.querySelector('#wall-dots').className.includes('on-{nxt}')", timeout=12)
     visible = page.evaluate("Array.from(document.querySelectorAll('.wall-page')).filter(p => "
                             "getComputedStyle(p).visibility === 'visible').map(p => p.dataset.page)")
     assert visible == [nxt]
@@ -290,7 +276,7 @@ def test_reloads_itself_when_the_server_build_changes(static_wall, page, monkeyp
     import dashboard.build
 
     monkeypatch.setattr(dashboard.build, "computed_build_id", lambda: "a-new-build")
-    _until(page, "() => window.__before_reload === undefined")
+    wait_until(page, "() => window.__before_reload === undefined")
     page.wait_for_selector("#card-open_cases .card-value[data-value]")
     assert page.evaluate("window.__before_reload") is None
     _clean(page)
@@ -378,7 +364,7 @@ def test_daily_reload_at_the_configured_time(request, tmp_path, serve, page):
     page.wait_for_timeout(1500)
     assert page.evaluate("window.__before_reload") is True  # just opened: no reload loop
     page.clock.fast_forward("03:00")  # the page is now three minutes old
-    _until(page, "() => window.__before_reload === undefined")
+    wait_until(page, "() => window.__before_reload === undefined")
     assert any(u.endswith("/healthz") for u in page.requested)
     page.wait_for_selector("#card-open_cases .card-value[data-value]")
     _clean(page)
