@@ -5,8 +5,10 @@ the naive pattern (every viewer runs the panel queries itself) for comparison.
 
 Stores are kept between runs (PostgreSQL database cc_poll_<scale>, SQLite file
 var/bench/poll_<scale>.db) because seeding 10M cases takes minutes; --fresh re-seeds.
-While polling, the live simulator writes about 2 reports a second plus their lifecycle
-moves into the store, so every poll has something to read.
+Before each poll the live simulator writes one interval's worth (5 s) of reports, their
+lifecycle moves and visits (parking readings once a minute), so every poll has something to read; then a few
+polls run with nothing written in between. The machine's load average is printed with
+each figure (--quiet-load waits for a quieter machine first).
 """
 from __future__ import annotations
 
@@ -87,11 +89,23 @@ def store_url(backend: str, raw: str, fresh: bool) -> str:
     return PG_ADMIN_URL.rsplit("/", 1)[0] + f"/cc_{name}"
 
 
+def p90(xs: list[float]) -> float:
+    return sorted(xs)[int(0.9 * (len(xs) - 1))]
+
+
 def ms(x: float) -> str:
     return f"{x * 1000:8.1f} ms"
 
 
-def bench_one(backend: str, raw: str, polls: int, fresh: bool, counter: Counter, naive: bool = True) -> dict:
+def wait_for_quiet(threshold: float | None, limit: float = 900.0) -> None:
+    """Wait (at most `limit` seconds) until the 1-minute load average is under `threshold`."""
+    deadline = time.monotonic() + limit
+    while threshold and os.getloadavg()[0] > threshold and time.monotonic() < deadline:
+        time.sleep(10)
+
+
+def bench_one(backend: str, raw: str, polls: int, fresh: bool, counter: Counter, naive: bool = True,
+              quiet_polls: int = 0, quiet_load: float | None = None) -> dict:
     n = _scale(raw)
     url = store_url(backend, raw, fresh)
     engine = make_engine(url)
@@ -113,6 +127,8 @@ def bench_one(backend: str, raw: str, polls: int, fresh: bool, counter: Counter,
     t0 = time.perf_counter()
     poller.poll_once()
     first = time.perf_counter() - t0
+    wait_for_quiet(quiet_load)
+    load_before = os.getloadavg()[0]
     durations, statements = [], []
     for _ in range(polls):
         sim.tick(dt.datetime.now(dt.timezone.utc), 5.0)  # one interval's worth of writes
@@ -121,20 +137,27 @@ def bench_one(backend: str, raw: str, polls: int, fresh: bool, counter: Counter,
         snap = poller.poll_once()
         durations.append(time.perf_counter() - t0)
         statements.append(counter.take()[0])
+    quiet = []  # the same polls with nothing written in between
+    for _ in range(quiet_polls):
+        t0 = time.perf_counter()
+        poller.poll_once()
+        quiet.append(time.perf_counter() - t0)
+    load = (load_before, os.getloadavg()[0])
     bad = {k: s.status for k, s in snap.sections.items() if s.status != "fresh"}
     if bad:
         print(f"  WARNING: sections not fresh: {bad}")
 
     # viewers: each refresh asks the cache whether the version changed; no store access
     version = snap.version
-    viewer_statements = {}
+    viewer_statements = {}  # viewers -> (the poll's statements, the viewers' statements)
     for viewers in (1, 10, 100):
         sim.tick(dt.datetime.now(dt.timezone.utc), 5.0)
         counter.take()
         poller.poll_once()
+        polled = counter.take()[0]
         for _ in range(viewers):
             cache.get_if_changed(version)
-        viewer_statements[viewers] = counter.take()[0]
+        viewer_statements[viewers] = (polled, counter.take()[0])
     version = cache.current_version()
     reads_unchanged = []
     for _ in range(300):
@@ -155,7 +178,9 @@ def bench_one(backend: str, raw: str, polls: int, fresh: bool, counter: Counter,
     poller.stop(wait=True)
     engine.dispose()
     return {"backend": backend, "scale": raw, "cases": n, "first_poll": first,
-            "median_poll": statistics.median(durations), "p90_poll": sorted(durations)[int(0.9 * (len(durations) - 1))],
+            "median_poll": statistics.median(durations), "p90_poll": p90(durations),
+            "median_quiet": statistics.median(quiet) if quiet else None, "p90_quiet": p90(quiet) if quiet else None,
+            "load": load,
             "statements_per_poll": statistics.median(statements), "viewer_statements": viewer_statements,
             "read_unchanged": statistics.median(reads_unchanged), "read_changed": statistics.median(reads_changed),
             "naive_one_refresh": naive_one, "naive_statements": naive_statements, "naive_db": naive_db,
@@ -196,7 +221,10 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--scales", default="100k,1M")
     ap.add_argument("--backends", default="postgresql,sqlite")
-    ap.add_argument("--polls", type=int, default=10)
+    ap.add_argument("--polls", type=int, default=30)
+    ap.add_argument("--quiet-polls", type=int, default=10, help="polls with nothing written in between")
+    ap.add_argument("--quiet-load", type=float, default=None,
+                    help="before polling, wait (up to 15 min) for the 1-minute load average to fall under this")
     ap.add_argument("--fresh", action="store_true", help="re-seed the kept stores")
     ap.add_argument("--viewers", type=int, default=50, help="viewers in the naive comparison")
     ap.add_argument("--no-naive", action="store_true", help="skip the naive comparison (minutes at 10M)")
@@ -208,13 +236,20 @@ def main(argv=None) -> int:
             if backend == "sqlite" and _scale(raw) > 1_000_000:
                 continue  # SQLite is the embedded demo store: benchmarked up to 1M
             print(f"\n== {backend} {raw}", flush=True)
-            r = bench_one(backend, raw, args.polls, args.fresh, counter, naive=not args.no_naive)
+            r = bench_one(backend, raw, args.polls, args.fresh, counter, naive=not args.no_naive,
+                          quiet_polls=args.quiet_polls, quiet_load=args.quiet_load)
             results.append(r)
             print(f"  first poll (loads the state; rebuilds it when missing) {ms(r['first_poll'])}")
             print(f"  poll median {ms(r['median_poll'])}, p90 {ms(r['p90_poll'])}, "
-                  f"{r['statements_per_poll']:.0f} store statements per poll")
+                  f"{r['statements_per_poll']:.0f} store statements per poll "
+                  f"(load average {r['load'][0]:.1f} before, {r['load'][1]:.1f} after)")
+            if r["median_quiet"] is not None:
+                print(f"  with nothing written between polls: median {ms(r['median_quiet'])}, p90 {ms(r['p90_quiet'])}")
+            vs = r["viewer_statements"]
             print(f"  store statements in one interval with 1/10/100 viewers: "
-                  f"{r['viewer_statements'][1]} / {r['viewer_statements'][10]} / {r['viewer_statements'][100]}")
+                  f"{' / '.join(str(sum(vs[v])) for v in (1, 10, 100))} "
+                  f"(the poll's: {' / '.join(str(vs[v][0]) for v in (1, 10, 100))}, "
+                  f"the viewers': {' / '.join(str(vs[v][1]) for v in (1, 10, 100))})")
             print(f"  snapshot read: unchanged {r['read_unchanged'] * 1e6:.0f} us, changed {ms(r['read_changed'])}")
             naive_interval = r["naive_db"] * args.viewers
             if not args.no_naive:

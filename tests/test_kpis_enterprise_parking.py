@@ -161,6 +161,8 @@ def test_enterprise_state_follows_writes(city):
     got = inc(city, later, TZ)
     assert inc.last_changed > 0 and inc.reloads == 1
     assert inc.builds == 1  # the new and changed rows went into the arrays in place
+    # the sorted times window_key counts with followed the appends and the resolution
+    assert list(inc.raised_sorted) == sorted(inc.p_raised) and list(inc.resolved_sorted) == sorted(inc.p_resolved)
     want = compute_enterprise(city, later, TZ)
     assert got["open_problems"] == want["open_problems"]
     for name in PERIODS:

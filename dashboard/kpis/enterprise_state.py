@@ -173,7 +173,6 @@ class EnterpriseState:
         self._new_visits, self._new_problems, self._changed_problems = [], [], []
         self._rebuild = False
         self.version += 1
-        self.raised_sorted, self.resolved_sorted = np.sort(self.p_raised), np.sort(self.p_resolved)
 
     def window_key(self, start: dt.datetime, end: dt.datetime) -> tuple:
         """What every answer for [start, end) depends on: the arrays' version, the start
@@ -220,6 +219,7 @@ class EnterpriseState:
         self.p_open = np.fromiter((x[2] == "open" for x in p), dtype=bool, count=len(p))
         self.p_raised = np.fromiter((x[3] for x in p), dtype=np.int64, count=len(p))
         self.p_resolved = np.fromiter((x[4] for x in p), dtype=np.int64, count=len(p))
+        self.raised_sorted, self.resolved_sorted = np.sort(self.p_raised), np.sort(self.p_resolved)
 
     def _insert_visits(self, ids: list) -> None:
         if len(ids) * len(self.v_t) > INSERT_BUDGET:  # a bulk load
@@ -243,8 +243,18 @@ class EnterpriseState:
     def _update_problems(self, ids: list) -> None:
         for pid in ids:
             i, (district, ptype, status, raised, resolved) = self.p_pos[pid], self.problems[pid]
+            self._sorted_times(self.p_raised[i], self.p_resolved[i], -1)
             self.p_dist[i], self.p_type[i] = self._di[district], self._ti[ptype]
             self.p_open[i], self.p_raised[i], self.p_resolved[i] = status == "open", raised, resolved
+            self._sorted_times(raised, resolved, +1)
+
+    def _sorted_times(self, raised: int, resolved: int, sign: int) -> None:
+        """Put one problem's times into (or, sign -1, take them out of) the sorted copies
+        that window_key counts with."""
+        for name, t in (("raised_sorted", raised), ("resolved_sorted", resolved)):
+            values = getattr(self, name)
+            at = int(np.searchsorted(values, t))
+            setattr(self, name, np.insert(values, at, t) if sign > 0 else np.delete(values, at))
 
     def _append_problems(self, ids: list) -> None:
         if not ids:
@@ -257,6 +267,8 @@ class EnterpriseState:
         self.p_open = np.append(self.p_open, [r[2] == "open" for r in rows])
         self.p_raised = np.append(self.p_raised, np.array([r[3] for r in rows], dtype=np.int64))
         self.p_resolved = np.append(self.p_resolved, np.array([r[4] for r in rows], dtype=np.int64))
+        for r in rows:
+            self._sorted_times(r[3], r[4], +1)
 
     # -- the queries, answered from memory ------------------------------------------------
     def _slice(self, start: dt.datetime, end: dt.datetime) -> slice:
@@ -296,11 +308,10 @@ class EnterpriseState:
     def exclusive_grids(self, start: dt.datetime, end: dt.datetime) -> list[dict]:
         self._arrays()
         window = self._slice(start, end)
-        grid = self.v_grid[window]
-        member = grid >= 0
-        visits = np.bincount(grid[member], minlength=len(self.grids))
+        grid, n = self.v_grid[window] + 1, len(self.grids) + 1  # bin 0: visits to no exclusive grid
+        visits = np.bincount(grid, minlength=n)[1:]
         # an enterprise is in one grid: its first visit in the window counts it there
-        distinct = np.bincount(grid[member & (self.v_prev_e[window] < _us(start))], minlength=len(self.grids))
+        distinct = np.bincount(grid[self.v_prev_e[window] < _us(start)], minlength=n)[1:]
         return [{**g, "members": int(self.g_members[i]), "visits": int(visits[i]),
                  "enterprises_visited": int(distinct[i])} for i, g in enumerate(self.grids)]
 
