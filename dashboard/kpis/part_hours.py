@@ -56,13 +56,12 @@ class PartHours:
         hours = set(hours)
         if hours == self.hours:
             return
-        missing = hours - self.hours
+        loaded = kpi_state.touching_hours(engine, sorted(hours - self.hours))  # before any change: it may fail
+        self.loads += bool(hours - self.hours)
         self.hours = hours
         for row in list(self.cases.values()):
             self._put(row)  # drops the memberships of hours no longer held
-        if missing:
-            self.loads += 1
-            self.update(kpi_state.touching_hours(engine, sorted(missing)))
+        self.update(loaded)
 
     def update(self, rows) -> None:
         """Rows of cases written since (with exact times): each replaces what was held."""
