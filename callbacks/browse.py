@@ -325,7 +325,12 @@ def export_view(fmt: str):
     if what not in builders:
         abort(404)
     view = B.resolve(args)  # the request's scope, checked on the server
-    title, headers, rows = builders[what](view)
+    try:
+        title, headers, rows = builders[what](view)
+    except B.ExportTooLarge as exc:
+        lang = "en" if str(args.get("lang", "")).startswith("en") else "zh-CN"
+        return Response(t("export_too_large", lang, limit=f"{exc.limit:,}"), status=413,
+                        mimetype="text/plain; charset=utf-8")
     stamp = view.now.astimezone(B.browse().tz).strftime("%Y%m%d-%H%M")
     name = f"{title}-{stamp}.{fmt}"
     if fmt == "csv":

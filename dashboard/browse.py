@@ -337,12 +337,22 @@ def case_rows(view: View, offset: int, limit: int, sort: str | None = None) -> l
     return [_case_flags(r, view.now) for r in rows]
 
 
+class ExportTooLarge(ValueError):
+    """An export would be cut short: it is refused instead, with the numbers."""
+
+    def __init__(self, limit: int):
+        super().__init__(f"more than {limit:,} cases")
+        self.limit = limit
+
+
 def export_case_rows(view: View) -> list[dict]:
-    """The view's whole case list in its sort, up to EXPORT_MAX_ROWS (not cached: one read
-    per export)."""
+    """The view's whole case list in its sort (not cached: one read per export). More than
+    EXPORT_MAX_ROWS is refused, never silently cut: a partial file would look complete."""
     col, desc = parse_sort(view.state.csort)
     rows = q.case_page(browse().engine, case_filter(view), view.state.list, view.window.cur, sort=col,
-                       descending=desc, offset=0, limit=EXPORT_MAX_ROWS)
+                       descending=desc, offset=0, limit=EXPORT_MAX_ROWS + 1)
+    if len(rows) > EXPORT_MAX_ROWS:
+        raise ExportTooLarge(EXPORT_MAX_ROWS)
     return [_case_flags(r, view.now) for r in rows]
 
 

@@ -153,6 +153,9 @@ STRINGS: dict[str, dict[str, str]] = {
     "refused_token": {"zh-CN": "该大屏的访问令牌无效或已撤销，请联系管理员。",
                       "en": "This wall's access token is unknown or was revoked; ask an administrator."},
     "refused_display": {"zh-CN": "大屏令牌只能打开大屏页面。", "en": "A wall token opens the wall only."},
+    "export_too_large": {"zh-CN": "导出失败：当前列表超过 {limit} 条案件。请缩小时间范围或增加筛选条件后再导出（不导出不完整的文件）。",
+                         "en": "Not exported: the list has more than {limit} cases. Narrow the period or add filters "
+                               "and export again (a cut-short file is never sent)."},
     "reload_notice": {"zh-CN": "服务已更新，正在重新加载…", "en": "The server was updated; reloading…"},
 }
 

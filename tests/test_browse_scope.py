@@ -250,3 +250,19 @@ def test_garbage_never_gives_a_server_error(leader):
         assert client.get("/browse/export.csv" + search + "&what=cases").status_code == 200
     for path in ("/browse?period=%ZZ", "/case/%00", "/browse/enterprise?egrid=abc", "/browse/parking?facility=-1"):
         assert client.get(path).status_code == 200
+
+
+def test_an_export_that_would_be_cut_short_is_refused(leader, monkeypatch):
+    """More cases than an export carries: a clear refusal, never a partial file."""
+    app, engine = leader
+    client = app.server.test_client()
+    first = client.get("/browse/export.csv?period=year&what=cases")
+    mine = len(list(csv.reader(io.StringIO(first.data.decode("utf-8-sig"))))) - 1
+    assert mine > 1
+    monkeypatch.setattr(B, "EXPORT_MAX_ROWS", mine - 1)
+    refused = client.get("/browse/export.csv?period=year&what=cases")
+    assert refused.status_code == 413 and f"{mine - 1:,}" in refused.data.decode()
+    monkeypatch.setattr(B, "EXPORT_MAX_ROWS", mine)
+    whole = client.get("/browse/export.csv?period=year&what=cases")
+    assert whole.status_code == 200
+    assert len(list(csv.reader(io.StringIO(whole.data.decode("utf-8-sig"))))) == mine + 1  # with the header
