@@ -301,12 +301,14 @@ def main() -> int:
                 print(f"\n## Browser memory over {args.soak_minutes:g} min (refresh {args.refresh:g} s, "
                       f"poll {args.poll:g} s, rotating every 10 s)")
                 samples = soak(dep.base, token, args.soak_minutes)
-                head = [s[1] for s in samples[:3]]
-                tail = [s[1] for s in samples[-3:]]
-                hours = max(1e-9, (samples[-1][0] - samples[0][0]) / 60)
-                print(f"JS heap after GC: first {statistics.mean(head):.2f} MB, last {statistics.mean(tail):.2f} MB, "
-                      f"max {max(s[1] for s in samples):.2f} MB; drift {(statistics.mean(tail) - statistics.mean(head)) / hours:+.2f} MB/hour; "
-                      f"DOM nodes {samples[0][2]} -> {samples[-1][2]}")
+                settled = [x for x in samples if x[0] >= 2] or samples  # the first minutes warm up
+                early = [x[1] for x in settled if x[0] <= settled[0][0] + 5]
+                late = [x[1] for x in settled if x[0] >= settled[-1][0] - 5]
+                span_h = max(1e-9, (settled[-1][0] - settled[0][0]) / 60)
+                print(f"JS heap after GC, after 2 min of warm-up: first 5 min {statistics.mean(early):.2f} MB, "
+                      f"last 5 min {statistics.mean(late):.2f} MB (range {min(x[1] for x in settled):.2f}-"
+                      f"{max(x[1] for x in settled):.2f} MB), drift {(statistics.mean(late) - statistics.mean(early)) / span_h:+.2f} "
+                      f"MB/hour; DOM nodes {samples[0][2]} -> {samples[-1][2]}")
         finally:
             dep.stop()
     return 0
