@@ -13,7 +13,7 @@ from sqlalchemy import Engine, and_, case, distinct, func, literal, or_, select
 from datasource.schema import (OPEN_STATUSES, Case, CaseCategory, District, Enterprise,
                                EnterpriseProblem, EnterpriseVisit, Grid, OccupancyReading,
                                ParkingFacility)
-from datasource.sqlfuncs import epoch_seconds, utc_hour
+from datasource.sqlfuncs import epoch_seconds, epoch_us, utc_hour
 
 # open cases that count against their deadline (挂账 parked cases are suspended)
 RUNNING_STATUSES = tuple(s for s in OPEN_STATUSES if s != "parked")
@@ -343,10 +343,10 @@ def occupancy_by_hour(engine: Engine, since: dt.datetime, until: dt.datetime) ->
 
 # -- enterprise rows for the poller's in-memory state ---------------------------------
 def visit_rows(engine: Engine, updated_after: dt.datetime | None = None) -> list[tuple]:
-    """(id, enterprise_id, district, visited_at, updated_at) of all visits, or of those
-    updated after the watermark."""
+    """(id, enterprise_id, district, visited_at in epoch microseconds, updated_at) of all
+    visits, or of those updated after the watermark."""
     V = EnterpriseVisit
-    stmt = select(V.id, V.enterprise_id, V.district_code, V.visited_at, V.updated_at)
+    stmt = select(V.id, V.enterprise_id, V.district_code, epoch_us(V.visited_at), V.updated_at)
     if updated_after is not None:
         stmt = stmt.where(V.updated_at > updated_after)
     with engine.connect() as conn:
@@ -354,10 +354,11 @@ def visit_rows(engine: Engine, updated_after: dt.datetime | None = None) -> list
 
 
 def problem_rows(engine: Engine, updated_after: dt.datetime | None = None) -> list[tuple]:
-    """(id, district, type, status, raised_at, resolved_at, updated_at) of all problems, or
-    of those updated after the watermark."""
+    """(id, district, type, status, raised_at, resolved_at (epoch microseconds, None when
+    open), updated_at) of all problems, or of those updated after the watermark."""
     P = EnterpriseProblem
-    stmt = select(P.id, P.district_code, P.problem_type, P.status, P.raised_at, P.resolved_at, P.updated_at)
+    stmt = select(P.id, P.district_code, P.problem_type, P.status, epoch_us(P.raised_at),
+                  epoch_us(P.resolved_at), P.updated_at)
     if updated_after is not None:
         stmt = stmt.where(P.updated_at > updated_after)
     with engine.connect() as conn:

@@ -1,11 +1,11 @@
 """Portable SQL expressions whose spelling differs between SQLite and PostgreSQL.
 
 SQLite keeps timestamps as UTC text 'YYYY-MM-DD HH:MM:SS.ffffff' (see schema.UTCDateTime);
-PostgreSQL as timestamptz. Both expressions below return the same values on both.
+PostgreSQL as timestamptz. The expressions below return the same values on both.
 """
 from __future__ import annotations
 
-from sqlalchemy import Float, String
+from sqlalchemy import BigInteger, Float, String
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
@@ -42,3 +42,22 @@ def _epoch_sqlite(element, compiler, **kw):
 @compiles(epoch_seconds, "postgresql")
 def _epoch_pg(element, compiler, **kw):
     return f"CAST(EXTRACT(EPOCH FROM {compiler.process(element.clauses, **kw)}) AS DOUBLE PRECISION)"
+
+
+class epoch_us(FunctionElement):
+    """Microseconds since 1970-01-01 UTC, as an exact integer (for rows the poller keeps
+    as numbers: no datetime to build per row)."""
+    type = BigInteger()
+    inherit_cache = True
+    name = "epoch_us"
+
+
+@compiles(epoch_us, "sqlite")
+def _epoch_us_sqlite(element, compiler, **kw):
+    col = compiler.process(element.clauses, **kw)  # 'YYYY-MM-DD HH:MM:SS.ffffff', see schema.UTCDateTime
+    return f"(CAST(strftime('%s', {col}) AS INTEGER) * 1000000 + CAST(substr({col}, 21, 6) AS INTEGER))"
+
+
+@compiles(epoch_us, "postgresql")
+def _epoch_us_pg(element, compiler, **kw):
+    return f"CAST(EXTRACT(EPOCH FROM {compiler.process(element.clauses, **kw)}) * 1000000 AS BIGINT)"

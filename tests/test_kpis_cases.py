@@ -132,3 +132,21 @@ def test_empty_store_gives_true_zeros_not_errors(reference_engine):
     city = got["periods_kpis"]["week"]["city"]
     assert city["reported"]["value"] == 0 and city["closure_rate"]["value"] is None
     assert got["open"]["total"] == 0 and got["overdue"]["total"] == 0
+
+
+def test_epoch_microseconds_are_exact_on_both_backends(reference_engine):
+    """sqlfuncs.epoch_us, which the poller reads visit and problem times with, gives the
+    exact microsecond, on a whole second as well, and None for no time."""
+    from sqlalchemy import select
+
+    from datasource.sqlfuncs import epoch_us
+
+    C = schema.Case
+    epoch = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+    times = [FIXED_NOW, FIXED_NOW + dt.timedelta(microseconds=1), FIXED_NOW - dt.timedelta(days=400, microseconds=999999)]
+    with reference_engine.begin() as conn:
+        conn.execute(insert(C), [dict(external_id=f"T-{i}", source="app", category_code="S01-01",
+                                      district_code="410105", status="reported", reported_at=t,
+                                      updated_at=FIXED_NOW) for i, t in enumerate(times)])
+        got = conn.execute(select(epoch_us(C.reported_at), epoch_us(C.closed_at)).order_by(C.external_id)).all()
+    assert got == [((t - epoch) // dt.timedelta(microseconds=1), None) for t in times]

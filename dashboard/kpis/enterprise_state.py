@@ -107,20 +107,23 @@ class EnterpriseState:
         return changed
 
     def _take_visits(self, rows) -> int:
-        # (id, enterprise, district, visited_at, updated_at)
-        return self._take(rows, self.visits, "wm_visits", lambda r: (r[1], r[2], _us(r[3])), self._new_visits, None)
+        # (id, enterprise, district, visited_at in us, updated_at)
+        return self._take(rows, self.visits, "wm_visits", lambda r: (r[1], r[2], r[3]), self._new_visits, None)
 
     def _take_problems(self, rows) -> int:
-        # (id, district, type, status, raised_at, resolved_at, updated_at)
+        # (id, district, type, status, raised_at and resolved_at in us, updated_at)
         return self._take(rows, self.problems, "wm_problems",
-                          lambda r: (r[1], r[2], r[3], _us(r[4]), _us(r[5])), self._new_problems,
+                          lambda r: (r[1], r[2], r[3], r[4], NONE if r[5] is None else r[5]), self._new_problems,
                           self._changed_problems)
 
     def _reload(self, engine) -> None:
-        self.visits, self.problems = {}, {}
-        self.wm_visits = self.wm_problems = None
-        self._take_visits(q.visit_rows(engine))
-        self._take_problems(q.problem_rows(engine))
+        visits, problems = q.visit_rows(engine), q.problem_rows(engine)
+        # (the same values as _take_visits / _take_problems, built at once: a reload reads every row)
+        self.visits = {r[0]: (r[1], r[2], r[3]) for r in visits}
+        self.problems = {r[0]: (r[1], r[2], r[3], r[4], NONE if r[5] is None else r[5]) for r in problems}
+        self.wm_visits = max((r[-1] for r in visits), default=None)
+        self.wm_problems = max((r[-1] for r in problems), default=None)
+        self._new_visits, self._new_problems, self._changed_problems = [], [], []
         self.loaded, self._rebuild = True, True
         self._verified_at = time.monotonic()
         self.reloads += 1

@@ -54,11 +54,13 @@ class IncrementalCases:
         """Load the rollups as the store keeps them (kpi_rollup, kpi_open), rebuilding the
         state first when it is missing or incomplete, or only the rollups when they are
         not current (a store the rollups are new to)."""
-        if rebuild or kpi_state.watermark(engine) is None or self._incomplete(engine):
+        current = kpi_state.rollups_current(engine)  # saved by a poller like this one: trusted like
+        # its own state (counting every case is left to the periodic check)
+        if rebuild or kpi_state.watermark(engine) is None or (not current and self._incomplete(engine)):
             log.info("rebuilding the KPI case state")
             kpi_state.rebuild(engine)
             self.rebuilds += 1
-        elif not kpi_state.rollups_current(engine):
+        elif not current:
             log.info("rebuilding the KPI rollups from the case state")
             kpi_state.rebuild_rollups(engine)
         self.watermark = kpi_state.watermark(engine)
