@@ -5,7 +5,6 @@ outside the machine."""
 from __future__ import annotations
 
 import datetime as dt
-import math
 import time
 from pathlib import Path
 
@@ -341,7 +340,7 @@ def test_no_snapshot_yet_says_waiting_not_blank(request, tmp_path, serve, page):
     page.wait_for_selector("#wall-light.light-waiting")
     page.wait_for_timeout(1200)
     assert "等待" in page.inner_text("#ov-ticker-body")
-    assert math.isclose(1, 1)
+    assert page.locator("#card-open_cases").count() == 0  # no made-up numbers before the first poll
     _clean(page)
 
 
