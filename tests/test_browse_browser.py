@@ -202,3 +202,36 @@ def test_a_district_leader_browses_under_the_login_and_its_csp(request, tmp_path
     page.wait_for_selector(".timeline")
     assert page.console_errors == []
     assert only_local(page.requested) == []
+
+
+def test_enterprise_drill_in_the_browser(site, page):
+    """Every exclusive grid listed, with its member count from the store; drill into one."""
+    server, engine = site
+    page.goto(server.url + "/browse/enterprise?district=410105&period=month")
+    wait_until(page, "() => document.querySelectorAll('.egrid-table tbody tr').length > 0", timeout=20)
+    expected = dict(sql(engine, "SELECT g.id, COUNT(e.id) FROM grids g LEFT JOIN enterprises e "
+                                "ON e.exclusive_grid_id = g.id WHERE g.kind = 'exclusive' AND "
+                                "g.district_code = '410105' GROUP BY g.id"))
+    rows = page.evaluate("() => Array.from(document.querySelectorAll('.egrid-table tbody tr'))"
+                         ".map(r => [r.dataset.key, r.children[3].innerText])")
+    assert {int(k): int(v.replace(",", "")) for k, v in rows} == expected
+    first = rows[0][0]
+    page.click(f".egrid-table tr[data-key='{first}'] button")
+    wait_until(page, "() => new URLSearchParams(window.location.search).get('egrid') !== null")
+    assert page.console_errors == []
+    assert only_local(page.requested) == []
+
+
+def test_parking_drill_in_the_browser(site, page):
+    """Every facility of the district listed with its capacity; a facility can be picked."""
+    server, engine = site
+    page.goto(server.url + "/browse/parking?district=410105")
+    wait_until(page, "() => document.querySelectorAll('.facility-table tbody tr').length > 0", timeout=20)
+    expected = dict(sql(engine, "SELECT id, capacity FROM parking_facilities WHERE district_code = '410105'"))
+    rows = page.evaluate("() => Array.from(document.querySelectorAll('.facility-table tbody tr'))"
+                         ".map(r => [r.dataset.key, r.children[3].innerText])")
+    assert {int(k): int(v.replace(",", "")) for k, v in rows} == expected
+    page.click(f".facility-table tr[data-key='{rows[0][0]}'] button")
+    wait_until(page, "() => new URLSearchParams(window.location.search).get('facility') !== null")
+    assert page.console_errors == []
+    assert only_local(page.requested) == []
