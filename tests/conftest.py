@@ -77,11 +77,24 @@ def new_store_url(backend: str, request, tmp_path) -> str:
         conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
 
     def _drop():
+        from dashboard.poller import stop_all
+
+        stop_all()  # a test's app may still be polling: stop it before its database goes
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
     request.addfinalizer(_drop)
     return _pg_url(name)
+
+
+@pytest.fixture(autouse=True)
+def _no_poller_outlives_its_test():
+    """Apps built by a test poll in the background; none may go on into the next test
+    (it would poll a dropped database and leave failed connections to the GC)."""
+    yield
+    from dashboard.poller import stop_all
+
+    stop_all()
 
 
 @pytest.fixture(params=BACKENDS)
