@@ -7,6 +7,7 @@ cases alike, so the two cannot drift apart.
 from __future__ import annotations
 
 import datetime as dt
+from functools import lru_cache
 
 from sqlalchemy import Engine, and_, case, delete, func, insert, literal, or_, select, union_all
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -178,13 +179,18 @@ def touching_hours(engine: Engine, hours: list[dt.datetime]) -> list[dict]:
         return [dict(r._mapping) for r in conn.execute(stmt)]
 
 
-def _upsert(conn, table, rows: list[dict], keys: list[str], add: bool = False) -> None:
+def _upsert(conn, table, rows: list[dict], keys: tuple[str, ...], add: bool = False) -> None:
     """Insert rows or, for keys already there, replace their values (or `add` to them)."""
-    insert_ = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    stmt = insert_(table)
-    conn.execute(stmt.on_conflict_do_update(index_elements=keys, set_={
+    conn.execute(_upsert_statement(conn.dialect.name, table, keys, add), rows)
+
+
+@lru_cache(maxsize=None)
+def _upsert_statement(dialect: str, table, keys: tuple[str, ...], add: bool):
+    """Built once per table: a poll saves with the same four statements every time."""
+    stmt = (pg_insert if dialect == "postgresql" else sqlite_insert)(table)
+    return stmt.on_conflict_do_update(index_elements=list(keys), set_={
         c.name: (table.c[c.name] + stmt.excluded[c.name]) if add else stmt.excluded[c.name]
-        for c in table.columns if c.name not in keys}), rows)
+        for c in table.columns if c.name not in keys})
 
 
 def save(engine: Engine, rows: list[dict], new_watermark: dt.datetime | None,
@@ -195,14 +201,14 @@ def save(engine: Engine, rows: list[dict], new_watermark: dt.datetime | None,
     with engine.begin() as conn:
         if rows:
             _upsert(conn, KpiCaseState.__table__, [{"case_id": r["case_id"], **{f: r[f] for f in FIELDS}}
-                                                   for r in rows], ["case_id"])
+                                                   for r in rows], ("case_id",))
         if cells:
-            _upsert(conn, KpiRollup.__table__, list(cells), ["district_code", "hour"], add=True)
+            _upsert(conn, KpiRollup.__table__, list(cells), ("district_code", "hour"), add=True)
         if opens:
-            _upsert(conn, KpiOpen.__table__, list(opens), ["district_code", "category_code", "status"], add=True)
+            _upsert(conn, KpiOpen.__table__, list(opens), ("district_code", "category_code", "status"), add=True)
         if new_watermark is not None:
             _upsert(conn, KpiMeta.__table__, [{"key": k, "value": new_watermark.isoformat()}
-                                              for k in (WATERMARK, ROLLUPS_WATERMARK)], ["key"])
+                                              for k in (WATERMARK, ROLLUPS_WATERMARK)], ("key",))
 
 
 def counts(engine: Engine) -> tuple[int, int]:

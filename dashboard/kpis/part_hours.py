@@ -14,7 +14,7 @@ from collections import defaultdict
 import numpy as np
 
 from dashboard.kpis.common import CITY
-from dashboard.periods import floor_hour
+from dashboard.periods import floor_hour, hour_key
 from datasource import kpi_state
 
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
@@ -26,23 +26,21 @@ def _us(t: dt.datetime) -> int:
     return (t - EPOCH) // dt.timedelta(microseconds=1)
 
 
+# axis -> (the row's hour key column, its exact time column); the hour key is null when
+# the case does not count on the axis (not filed or voided; not running, or no deadline)
+AXES = {"reported": ("reported_hour", "reported_at"), "closed": ("closed_hour", "closed_at"),
+        "filed": ("filed_hour", "filed_at"), "deadline": ("deadline_hour", "deadline_at")}
+
+
 def axis_times(row: dict) -> dict[str, dt.datetime]:
     """The row's time on each axis it counts on (a row of kpi_state with exact times)."""
-    out = {}
-    if row["reported_at"] is not None:
-        out["reported"] = row["reported_at"]
-    if row["closed_at"] is not None:
-        out["closed"] = row["closed_at"]
-    if row["filed_hour"] is not None:  # in a cohort: filed, and not voided
-        out["filed"] = row["filed_at"]
-    if row["deadline_hour"] is not None:  # running, with a deadline
-        out["deadline"] = row["deadline_at"]
-    return out
+    return {axis: row[at] for axis, (hour, at) in AXES.items() if row[hour] is not None}
 
 
 class PartHours:
     def __init__(self):
         self.hours: set[dt.datetime] = set()
+        self.keys: set[str] = set()  # the same hours as 'YYYY-MM-DD HH' keys
         self.cases: dict[int, dict] = {}
         self.packed: dict[int, dict[str, tuple]] = {}  # case -> axis -> (time in us, district index[, fields])
         self.members: dict[tuple[str, dt.datetime], set[int]] = defaultdict(set)  # (axis, hour) -> cases
@@ -58,7 +56,7 @@ class PartHours:
             return
         loaded = kpi_state.touching_hours(engine, sorted(hours - self.hours))  # before any change: it may fail
         self.loads += bool(hours - self.hours)
-        self.hours = hours
+        self.hours, self.keys = hours, {hour_key(h) for h in hours}
         for row in list(self.cases.values()):
             self._put(row)  # drops the memberships of hours no longer held
         self.update(loaded)
@@ -75,7 +73,8 @@ class PartHours:
         if old is not None:
             for axis, t in axis_times(old).items():
                 self._leave((axis, floor_hour(t)), cid)
-        times = {axis: t for axis, t in axis_times(row).items() if floor_hour(t) in self.hours}
+        # most rows touch no held hour: their hour keys tell, without datetime arithmetic
+        times = {axis: row[at] for axis, (hour, at) in AXES.items() if row[hour] in self.keys}
         if times:
             self.cases[cid] = row
             self.packed[cid] = self._pack(row, times)
