@@ -169,12 +169,17 @@ class FileStore:
             path.unlink()  # an expired claim
         except FileNotFoundError:
             pass
+        # the claim appears with its expiry already set (link is atomic and fails if the
+        # name exists): no window in which another process sees a fresh claim as expired
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        tmp.write_text("")
+        os.utime(tmp, (time.time() + ttl,) * 2)
         try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            os.link(tmp, path)
         except FileExistsError:
             return False
-        os.close(fd)
-        os.utime(path, (time.time() + ttl,) * 2)
+        finally:
+            tmp.unlink(missing_ok=True)
         return True
 
     @staticmethod
