@@ -211,11 +211,19 @@ def save(engine: Engine, rows: list[dict], new_watermark: dt.datetime | None,
                                               for k in (WATERMARK, ROLLUPS_WATERMARK)], ("key",))
 
 
-def counts(engine: Engine) -> tuple[int, int]:
-    """(cases, state rows): equal when the state is complete."""
+def counts(engine: Engine, watermark: dt.datetime | None = None) -> tuple[int, int]:
+    """(cases, state rows + cases written after `watermark` that the state does not hold
+    yet): equal when the state is complete, however many cases arrived since the last
+    read. One statement, so that all three counts see the same cases."""
+    S = KpiCaseState
+
+    def count(*where, table=Case):
+        return select(func.count()).select_from(table).where(*where).scalar_subquery()
+    unread = count(Case.updated_at > watermark, ~select(S.case_id).where(S.case_id == Case.id).exists()) \
+        if watermark is not None else literal(0)
     with engine.connect() as conn:
-        return (conn.execute(select(func.count()).select_from(Case)).scalar_one(),
-                conn.execute(select(func.count()).select_from(KpiCaseState)).scalar_one())
+        cases, state, new = conn.execute(select(count(), count(table=S), unread)).one()
+    return cases, state + new
 
 
 def rollup_cells(engine: Engine, since_hour: str) -> tuple[list[tuple], list[tuple]]:

@@ -97,10 +97,13 @@ def _apply_op(ctx, op, n):
         conn.execute(update(C).where(C.id == case_id).values(updated_at=stamp, **values))
 
 
+@pytest.mark.parametrize("save_every", [0, 3600], ids=["saves-every-poll", "saves-later"])
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(ops=st.lists(st.one_of(insert_op, update_op), min_size=1, max_size=25))
-def test_incremental_equals_full_recompute(small_city, ops):
-    engine, inc = small_city["engine"], small_city["inc"]
+def test_incremental_equals_full_recompute(small_city, save_every, ops):
+    """Saving every poll, or holding changes in memory (the store keeps an older state
+    that a new poller reads the changes since against)."""
+    engine, inc = small_city["engine"], small_city.setdefault(save_every, IncrementalCases(save_every=save_every))
     inc.refresh(engine, FIXED_NOW, TZ)  # state as it stands before this example's writes
     for i, op in enumerate(ops):
         _apply_op(small_city, op, i)
@@ -293,7 +296,7 @@ def test_overlap_finds_the_first_stamp_that_differs():
 def test_a_failed_save_loads_the_state_again(small_city, monkeypatch):
     """A poll that applied changes in memory but could not save them must not leave
     memory ahead of the store: the next poll loads the state again and agrees."""
-    engine, inc = small_city["engine"], small_city["inc"]
+    engine, inc = small_city["engine"], IncrementalCases(save_every=0)
     now = FIXED_NOW + dt.timedelta(minutes=17)
     inc(engine, now, TZ)
     with engine.begin() as conn:
@@ -320,7 +323,7 @@ def test_a_new_poller_reads_the_stored_rollups(small_city):
     aggregating the state of every case, and agrees with a full recompute."""
     from sqlalchemy import event
 
-    engine, inc = small_city["engine"], small_city["inc"]
+    engine, inc = small_city["engine"], IncrementalCases(save_every=0)
     now = FIXED_NOW + dt.timedelta(minutes=17)
     inc(engine, now, TZ)
     sim = Simulator(engine, rate=5, seed=3)
@@ -350,3 +353,43 @@ def test_rollups_not_kept_by_the_last_save_are_rebuilt(small_city):
     fresh = IncrementalCases()
     assert_close(fresh(engine, now, TZ), compute_cases(engine, now, TZ))
     assert fresh.rebuilds == 0 and kpi_state.rollups_current(engine)
+
+
+def test_the_store_holds_an_older_whole_state_between_saves(small_city):
+    """Between saves the store lags behind memory, all of a piece: a new poller loading
+    it reads the changes since again and agrees; the save brings the store level."""
+    engine = small_city["engine"]
+    inc = IncrementalCases(save_every=3600, verify_every=3600)
+    now = FIXED_NOW + dt.timedelta(minutes=17)
+    inc(engine, now, TZ)
+    saved = kpi_state.watermark(engine)
+    sim = Simulator(engine, rate=5, seed=3)
+    for k in range(3):
+        sim.tick(FIXED_NOW + dt.timedelta(seconds=40 * (k + 1)), 40)
+        inc(engine, now, TZ)
+    assert kpi_state.watermark(engine) == saved < inc.watermark  # nothing written yet
+    want = compute_cases(engine, now, TZ)
+    assert_close(inc(engine, now, TZ), want)
+    assert_close(IncrementalCases()(engine, now, TZ), want)  # a new leader, from the older state
+    inc.save_every = 0
+    inc(engine, now, TZ)
+    assert kpi_state.watermark(engine) == inc.watermark and kpi_state.rollups_current(engine)
+    assert_close(IncrementalCases()(engine, now, TZ), want)
+
+
+def test_new_cases_do_not_look_like_missing_state(small_city):
+    """The periodic check compares the cases with the state the store holds: cases still
+    in memory, and cases written since the last read, must not look like missing state
+    (each check would rebuild the state: 40 s at 10M cases)."""
+    engine = small_city["engine"]
+    inc = IncrementalCases(save_every=3600, verify_every=0)
+    now = FIXED_NOW + dt.timedelta(minutes=17)
+    inc(engine, now, TZ)
+    with engine.begin() as conn:
+        conn.execute(insert(C), [_case(small_city, f"n{i}", DISTRICTS[i], reported_at=now) for i in range(3)])
+    inc(engine, now, TZ)  # the check sees cases not read yet; then the poll holds them in memory
+    with engine.begin() as conn:
+        conn.execute(insert(C), [_case(small_city, "m", DISTRICTS[0], reported_at=now)])
+    inc(engine, now, TZ)  # the check: saves, then counts, with one more case not read yet
+    assert inc.rebuilds == 1
+    assert_close(inc(engine, now, TZ), compute_cases(engine, now, TZ))

@@ -6,8 +6,10 @@ contribution from the in-memory rollups, adds the new one, and saves both in the
 The overlap is checked with one aggregate per `updated_at`; its rows are read again only
 from the first stamp that differs from what was read before (a late commit).
 The rollups themselves are kept in the store too (kpi_rollup, kpi_open: each save adds
-the poll's changes to them in the same transaction), so a new poller, a leader taking
-over, reads some tens of thousands of cells instead of aggregating every case's state.
+the changes to them in the same transaction), so a new poller, a leader taking over,
+reads some tens of thousands of cells instead of aggregating every case's state. Saves
+happen every SAVE_EVERY seconds, not every poll: the store holds an older but whole
+state in between, and a poller that loads it reads the changes since again.
 A full, set-based rebuild is the fallback: at start, when the state is missing or
 incomplete, and when a periodic check finds the state's row count off (deleted cases).
 """
@@ -36,15 +38,18 @@ OVERLAP = dt.timedelta(seconds=30)
 CELLS = kpi_state.CELL_FIELDS
 REPORTED, CLOSED, FILED, DUE = (CELLS.index(f) for f in ("reported", "closed", "filed", "due"))
 VERIFY_EVERY = 600.0  # seconds between two checks that the state covers every case
+SAVE_EVERY = 30.0  # seconds between two saves of the state and its rollups to the store
+SAVE_AT_MOST = 10_000  # changed cases held in memory before a save, whatever the time
 
 
 class IncrementalCases:
     """Callable section: (engine, now, tz) -> the "cases" payload, maintained incrementally."""
 
-    def __init__(self, verify_every: float = VERIFY_EVERY):
+    def __init__(self, verify_every: float = VERIFY_EVERY, save_every: float = SAVE_EVERY):
         self.roll: CaseRollup | None = None
         self.watermark: dt.datetime | None = None
         self.verify_every = verify_every
+        self.save_every = save_every
         self._verified_at = 0.0
         self.last_changed = 0
         self.rebuilds = 0
@@ -56,14 +61,17 @@ class IncrementalCases:
         not current (a store the rollups are new to)."""
         current = kpi_state.rollups_current(engine)  # saved by a poller like this one: trusted like
         # its own state (counting every case is left to the periodic check)
-        if rebuild or kpi_state.watermark(engine) is None or (not current and self._incomplete(engine)):
+        saved = kpi_state.watermark(engine)
+        if rebuild or saved is None or (not current and self._incomplete(engine, saved)):
             log.info("rebuilding the KPI case state")
             kpi_state.rebuild(engine)
             self.rebuilds += 1
         elif not current:
             log.info("rebuilding the KPI rollups from the case state")
             kpi_state.rebuild_rollups(engine)
-        self.watermark = kpi_state.watermark(engine)
+        self.watermark = self._saved_watermark = kpi_state.watermark(engine)  # (after a rebuild: its own)
+        self._pending: dict[int, dict] = {}  # case -> contribution applied in memory, not saved yet
+        self._saved_at = time.monotonic()
         self._seen = Overlap()
         self.part_hours = PartHours()
         self._cells, self._opens = defaultdict(lambda: [0] * len(CELLS)), defaultdict(int)
@@ -81,8 +89,8 @@ class IncrementalCases:
         self.open = defaultdict(int, {(d, c, s): n for d, c, s, n in opens})
         self._verified_at = time.monotonic()
 
-    def _incomplete(self, engine) -> bool:
-        cases, state = kpi_state.counts(engine)
+    def _incomplete(self, engine, watermark: dt.datetime | None) -> bool:
+        cases, state = kpi_state.counts(engine, watermark)
         return cases != state
 
     def _apply(self, row: dict, sign: int) -> None:
@@ -109,7 +117,7 @@ class IncrementalCases:
                 cell[FILED + i] += sign * (cohort[f] or 0)
 
     def _deltas(self) -> tuple[list[dict], list[dict]]:
-        """The changes this poll made to the rollups, as kpi_rollup and kpi_open rows."""
+        """The changes made to the rollups since the last save, as kpi_rollup and kpi_open rows."""
         cells = [{"district_code": d, "hour": h, **{f: (v if f.endswith("seconds") else int(round(v)))
                                                      for f, v in zip(CELLS, values)}}
                  for (d, h), values in self._cells.items() if any(values)]
@@ -121,29 +129,43 @@ class IncrementalCases:
         """Bring the rollups up to date; returns how many cases changed."""
         if self.roll is None or self.roll.since != window_start(now, tz):
             self._load(engine, now, tz, rebuild=False)
-        elif time.monotonic() - self._verified_at > self.verify_every:
-            if self._incomplete(engine):
-                self._load(engine, now, tz, rebuild=True)
-            self._verified_at = time.monotonic()
         try:
+            if time.monotonic() - self._verified_at > self.verify_every:
+                self._save(engine)  # the check counts the state the store holds
+                if self._incomplete(engine, self.watermark):
+                    self._load(engine, now, tz, rebuild=True)
+                self._verified_at = time.monotonic()
             rows, newest = self._read_changes(engine)
             self.part_hours.update(new for new, _ in rows)  # exact times may move within an hour
-            changed = [(new, old) for new, old in rows if not _same(old, new)]
+            changed = []
+            for new, old in rows:
+                old = self._pending.get(new["case_id"], old)  # applied in memory, not saved yet
+                if not _same(old, new):
+                    changed.append((new, old))
             for new, old in changed:
                 if old is not None:
                     self._apply(old, -1)
                 self._apply(new, +1)
-            new_watermark = max(filter(None, [self.watermark, newest]), default=None)
-            if changed or new_watermark != self.watermark:
-                kpi_state.save(engine, [new for new, _ in changed], new_watermark, *self._deltas())
-            self._cells.clear()
-            self._opens.clear()
+                self._pending[new["case_id"]] = new
+            self.watermark = max(filter(None, [self.watermark, newest]), default=None)
+            if time.monotonic() - self._saved_at >= self.save_every or len(self._pending) > SAVE_AT_MOST:
+                self._save(engine)
         except Exception:
             self.roll = None  # memory may be ahead of the store now: load again next poll
             raise
-        self.watermark = new_watermark
         self.last_changed = len(changed)
         return len(changed)
+
+    def _save(self, engine) -> None:
+        """Write what memory holds beyond the store, in one transaction: the changed cases'
+        contributions, their changes to the rollups, the watermark. Until then the store
+        keeps an older but whole state; a poller loading it reads the changes since again."""
+        if self._pending or self.watermark != self._saved_watermark:
+            kpi_state.save(engine, list(self._pending.values()), self.watermark, *self._deltas())
+        self._pending.clear()
+        self._cells.clear()
+        self._opens.clear()
+        self._saved_watermark, self._saved_at = self.watermark, time.monotonic()
 
     def _read_changes(self, engine) -> tuple[list[tuple[dict, dict | None]], dt.datetime | None]:
         """(new, stored) contributions of the cases written since the last poll and not
