@@ -7,8 +7,11 @@ Stores are kept between runs (PostgreSQL database cc_poll_<scale>, SQLite file
 var/bench/poll_<scale>.db) because seeding 10M cases takes minutes; --fresh re-seeds.
 Before each poll the live simulator writes one interval's worth (5 s) of reports, their
 lifecycle moves and visits (parking readings once a minute), so every poll has something to read; then a few
-polls run with nothing written in between. The machine's load average is printed with
-each figure (--quiet-load waits for a quieter machine first).
+polls run with nothing written in between. Polls run back to back by default, or one
+every --interval seconds as the scheduler runs them (the poller then saves its state
+every sixth poll or so, and re-reads a 30 s overlap of six polls' writes, as it would in
+production). The machine's load average is printed with each figure (--quiet-load waits
+for a quieter machine first).
 """
 from __future__ import annotations
 
@@ -105,7 +108,7 @@ def wait_for_quiet(threshold: float | None, limit: float = 900.0) -> None:
 
 
 def bench_one(backend: str, raw: str, polls: int, fresh: bool, counter: Counter, naive: bool = True,
-              quiet_polls: int = 0, quiet_load: float | None = None) -> dict:
+              quiet_polls: int = 0, quiet_load: float | None = None, interval: float = 0.0) -> dict:
     n = _scale(raw)
     url = store_url(backend, raw, fresh)
     engine = make_engine(url)
@@ -130,7 +133,9 @@ def bench_one(backend: str, raw: str, polls: int, fresh: bool, counter: Counter,
     wait_for_quiet(quiet_load)
     load_before = os.getloadavg()[0]
     durations, statements = [], []
-    for _ in range(polls):
+    for i in range(polls):
+        if interval and i:  # a poll every `interval` seconds, as the scheduler runs them
+            time.sleep(max(0.0, interval - (time.perf_counter() - t0)))
         sim.tick(dt.datetime.now(dt.timezone.utc), 5.0)  # one interval's worth of writes
         counter.take()
         t0 = time.perf_counter()
@@ -181,7 +186,7 @@ def bench_one(backend: str, raw: str, polls: int, fresh: bool, counter: Counter,
             "median_poll": statistics.median(durations), "p90_poll": p90(durations),
             "median_quiet": statistics.median(quiet) if quiet else None, "p90_quiet": p90(quiet) if quiet else None,
             "load": load,
-            "statements_per_poll": statistics.median(statements), "viewer_statements": viewer_statements,
+            "statements_per_poll": statistics.median(statements), "statements_range": (min(statements), max(statements)), "viewer_statements": viewer_statements,
             "read_unchanged": statistics.median(reads_unchanged), "read_changed": statistics.median(reads_changed),
             "naive_one_refresh": naive_one, "naive_statements": naive_statements, "naive_db": naive_db,
             "naive_concurrent": concurrent}
@@ -223,6 +228,9 @@ def main(argv=None) -> int:
     ap.add_argument("--backends", default="postgresql,sqlite")
     ap.add_argument("--polls", type=int, default=30)
     ap.add_argument("--quiet-polls", type=int, default=10, help="polls with nothing written in between")
+    ap.add_argument("--interval", type=float, default=0.0,
+                    help="seconds from one poll's start to the next (5 = the default POLL_SECONDS); "
+                         "0 polls back to back, each after 5 s worth of writes")
     ap.add_argument("--quiet-load", type=float, default=None,
                     help="before polling, wait (up to 15 min) for the 1-minute load average to fall under this")
     ap.add_argument("--fresh", action="store_true", help="re-seed the kept stores")
@@ -237,11 +245,12 @@ def main(argv=None) -> int:
                 continue  # SQLite is the embedded demo store: benchmarked up to 1M
             print(f"\n== {backend} {raw}", flush=True)
             r = bench_one(backend, raw, args.polls, args.fresh, counter, naive=not args.no_naive,
-                          quiet_polls=args.quiet_polls, quiet_load=args.quiet_load)
+                          quiet_polls=args.quiet_polls, quiet_load=args.quiet_load, interval=args.interval)
             results.append(r)
             print(f"  first poll (loads the state; rebuilds it when missing) {ms(r['first_poll'])}")
             print(f"  poll median {ms(r['median_poll'])}, p90 {ms(r['p90_poll'])}, "
-                  f"{r['statements_per_poll']:.0f} store statements per poll "
+                  f"{r['statements_per_poll']:.0f} store statements per poll ({r['statements_range'][0]}-"
+                  f"{r['statements_range'][1]}) "
                   f"(load average {r['load'][0]:.1f} before, {r['load'][1]:.1f} after)")
             if r["median_quiet"] is not None:
                 print(f"  with nothing written between polls: median {ms(r['median_quiet'])}, p90 {ms(r['p90_quiet'])}")
