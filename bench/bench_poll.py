@@ -6,8 +6,10 @@ the naive pattern (every viewer runs the panel queries itself) for comparison.
 Stores are kept between runs (PostgreSQL database cc_poll_<scale>, SQLite file
 var/bench/poll_<scale>.db) because seeding 10M cases takes minutes; --fresh re-seeds.
 Before each poll the live simulator writes one interval's worth (5 s) of reports, their
-lifecycle moves and visits (parking readings once a minute), so every poll has something to read; then a few
-polls run with nothing written in between. Polls run back to back by default, or one
+lifecycle moves and visits (parking readings once a minute), so every poll has something to
+read; the moves are capped (--moves-per-second) so that every store gets the same writes,
+whatever its size (the poll should cost what changed, not the history). Then a few polls
+run with nothing written in between. Polls run back to back by default, or one
 every --interval seconds as the scheduler runs them (the poller then saves its state
 every sixth poll or so, and re-reads a 30 s overlap of six polls' writes, as it would in
 production). The machine's load average is printed with each figure (--quiet-load waits
@@ -108,7 +110,8 @@ def wait_for_quiet(threshold: float | None, limit: float = 900.0) -> None:
 
 
 def bench_one(backend: str, raw: str, polls: int, fresh: bool, counter: Counter, naive: bool = True,
-              quiet_polls: int = 0, quiet_load: float | None = None, interval: float = 0.0) -> dict:
+              quiet_polls: int = 0, quiet_load: float | None = None, interval: float = 0.0,
+              moves: float | None = None) -> dict:
     n = _scale(raw)
     url = store_url(backend, raw, fresh)
     engine = make_engine(url)
@@ -123,7 +126,7 @@ def bench_one(backend: str, raw: str, polls: int, fresh: bool, counter: Counter,
     cache = Cache.from_settings(settings)
     poller = Poller(settings, engine=engine, cache=cache, sections=make_sections,
                     election=Election(FileLock(folder / "lock")))
-    sim = Simulator(engine, rate=2.0, seed=1)
+    sim = Simulator(engine, rate=2.0, seed=1, moves_per_second=moves)
     tz = settings.tz
 
     counter.take()
@@ -132,11 +135,12 @@ def bench_one(backend: str, raw: str, polls: int, fresh: bool, counter: Counter,
     first = time.perf_counter() - t0
     wait_for_quiet(quiet_load)
     load_before = os.getloadavg()[0]
-    durations, statements = [], []
+    durations, statements, written = [], [], []
     for i in range(polls):
         if interval and i:  # a poll every `interval` seconds, as the scheduler runs them
             time.sleep(max(0.0, interval - (time.perf_counter() - t0)))
-        sim.tick(dt.datetime.now(dt.timezone.utc), 5.0)  # one interval's worth of writes
+        tick = sim.tick(dt.datetime.now(dt.timezone.utc), 5.0)  # one interval's worth of writes
+        written.append((tick.reported, tick.moved))
         counter.take()
         t0 = time.perf_counter()
         snap = poller.poll_once()
@@ -185,7 +189,7 @@ def bench_one(backend: str, raw: str, polls: int, fresh: bool, counter: Counter,
     return {"backend": backend, "scale": raw, "cases": n, "first_poll": first,
             "median_poll": statistics.median(durations), "p90_poll": p90(durations),
             "median_quiet": statistics.median(quiet) if quiet else None, "p90_quiet": p90(quiet) if quiet else None,
-            "load": load,
+            "load": load, "written": tuple(statistics.median(w) for w in zip(*written)),
             "statements_per_poll": statistics.median(statements), "statements_range": (min(statements), max(statements)), "viewer_statements": viewer_statements,
             "read_unchanged": statistics.median(reads_unchanged), "read_changed": statistics.median(reads_changed),
             "naive_one_refresh": naive_one, "naive_statements": naive_statements, "naive_db": naive_db,
@@ -235,6 +239,9 @@ def main(argv=None) -> int:
                     help="before polling, wait (up to 15 min) for the 1-minute load average to fall under this")
     ap.add_argument("--fresh", action="store_true", help="re-seed the kept stores")
     ap.add_argument("--viewers", type=int, default=50, help="viewers in the naive comparison")
+    ap.add_argument("--moves-per-second", type=float, default=4.0,
+                    help="lifecycle moves the simulator writes a second, the same at every scale "
+                         "(0: as many as the store's recent open cases give, which grows with the store)")
     ap.add_argument("--no-naive", action="store_true", help="skip the naive comparison (minutes at 10M)")
     args = ap.parse_args(argv)
     counter = Counter()
@@ -245,13 +252,16 @@ def main(argv=None) -> int:
                 continue  # SQLite is the embedded demo store: benchmarked up to 1M
             print(f"\n== {backend} {raw}", flush=True)
             r = bench_one(backend, raw, args.polls, args.fresh, counter, naive=not args.no_naive,
-                          quiet_polls=args.quiet_polls, quiet_load=args.quiet_load, interval=args.interval)
+                          quiet_polls=args.quiet_polls, quiet_load=args.quiet_load, interval=args.interval,
+                          moves=args.moves_per_second or None)
             results.append(r)
             print(f"  first poll (loads the state; rebuilds it when missing) {ms(r['first_poll'])}")
             print(f"  poll median {ms(r['median_poll'])}, p90 {ms(r['p90_poll'])}, "
                   f"{r['statements_per_poll']:.0f} store statements per poll ({r['statements_range'][0]}-"
                   f"{r['statements_range'][1]}) "
                   f"(load average {r['load'][0]:.1f} before, {r['load'][1]:.1f} after)")
+            print(f"  written before each poll (median): {r['written'][0]:.0f} new cases, "
+                  f"{r['written'][1]:.0f} lifecycle moves")
             if r["median_quiet"] is not None:
                 print(f"  with nothing written between polls: median {ms(r['median_quiet'])}, p90 {ms(r['p90_quiet'])}")
             vs = r["viewer_statements"]

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import atexit
 import datetime as dt
-import json
 import logging
 import os
 import signal
@@ -27,6 +26,7 @@ import weakref
 from typing import Any, Callable, Mapping
 from zoneinfo import ZoneInfo
 
+import orjson
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import Engine
@@ -64,8 +64,9 @@ def _plain(value: Any) -> Any:
 
 
 def to_json_data(payload: Any) -> Any:
-    """The payload as it will be stored and read back (and hashed)."""
-    return json.loads(json.dumps(payload, default=_plain, allow_nan=False))
+    """The payload as it will be stored and read back (and hashed). A NaN (no value)
+    becomes null, as JSON has no NaN."""
+    return orjson.loads(orjson.dumps(payload, default=_plain, option=orjson.OPT_NON_STR_KEYS))
 
 
 def short_reason(exc: BaseException) -> str:

@@ -9,12 +9,13 @@ Each process also keeps the last results parsed, so most reads touch no store at
 """
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
 from collections import OrderedDict
 from typing import Any, Callable
+
+import orjson
 
 from dashboard.cache import Cache
 from dashboard.metrics import COUNTERS
@@ -51,7 +52,7 @@ class RenderCache:
 
     def _read_shared(self, key: str) -> Any | None:
         raw = self.cache.get_expiring("render:" + key)
-        return None if raw is None else self._remember(key, json.loads(raw))
+        return None if raw is None else self._remember(key, orjson.loads(raw))
 
     def get_or_render(self, key: str, render: Callable[[], Any]) -> Any:
         """The JSON-able result for `key`: from this process, the shared cache, or `render()`."""
@@ -74,8 +75,7 @@ class RenderCache:
                             return value
                     log.warning("render of %s not published in %.0f s; rendering here", key, self.wait_seconds)
                 value = render()
-                self.cache.put_expiring("render:" + key, json.dumps(value, ensure_ascii=False,
-                                                                  separators=(",", ":")), self.ttl)
+                self.cache.put_expiring("render:" + key, orjson.dumps(value).decode("utf-8"), self.ttl)
                 self.cache.add(COUNTERS, {"renders": 1})
                 return self._remember(key, value)
             finally:

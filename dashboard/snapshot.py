@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 from dataclasses import dataclass, field
 from typing import Any, Mapping
+
+import orjson
 
 FORMAT = 1  # bump when the JSON layout changes incompatibly
 STATUSES = ("fresh", "stale", "error", "empty")
@@ -29,10 +30,14 @@ def _parse(value: str | None) -> dt.datetime | None:
     return None if value is None else dt.datetime.fromisoformat(value)
 
 
+def canonical_bytes(value: Any) -> bytes:
+    """One spelling per value (sorted keys, no spaces, UTF-8): the basis of the version.
+    orjson: a snapshot is about 200 KB, and the stdlib encoder took ~10 ms of each poll."""
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
+
+
 def canonical_json(value: Any) -> str:
-    """One spelling per value (sorted keys, no spaces, no NaN): the basis of the version."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      allow_nan=False)
+    return canonical_bytes(value).decode("utf-8")
 
 
 def is_empty(payload: Any) -> bool:
@@ -62,8 +67,8 @@ class Section:
 
 
 def content_version(sections: Mapping[str, Section]) -> str:
-    body = canonical_json({name: s.to_dict() for name, s in sections.items()})
-    return hashlib.sha256(body.encode("utf-8")).hexdigest()[:20]
+    body = canonical_bytes({name: s.to_dict() for name, s in sections.items()})
+    return hashlib.sha256(body).hexdigest()[:20]
 
 
 @dataclass(frozen=True)
@@ -98,7 +103,7 @@ class Snapshot:
 
     @classmethod
     def from_json(cls, raw: str | bytes) -> "Snapshot":
-        return cls.from_dict(json.loads(raw))
+        return cls.from_dict(orjson.loads(raw))
 
     def head(self) -> "Head":
         return Head(self.version, self.computed_at, self.data_as_of,
@@ -123,6 +128,6 @@ class Head:
 
     @classmethod
     def from_json(cls, raw: str | bytes) -> "Head":
-        d = json.loads(raw)
+        d = orjson.loads(raw)
         return cls(d["version"], _parse(d["computed_at"]), _parse(d["data_as_of"]),
                    d.get("statuses", {}))

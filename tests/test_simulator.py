@@ -72,3 +72,16 @@ def test_moves_follow_the_lifecycle(city):
 def test_simulator_needs_a_city(engine):
     with pytest.raises(RuntimeError, match="seed"):
         Simulator(engine)
+
+
+def test_moves_can_be_capped_whatever_the_backlog(city):
+    """Benchmarks give stores of every size the same writes: with a cap, a tick moves about
+    cap x seconds cases, however many recent open cases could move."""
+    now = FIXED_NOW + dt.timedelta(seconds=1)
+    backlog = Simulator(city, rate=10, seed=3).tick(now, 60).reported  # ~600 new reports
+    capped = Simulator(city, rate=0.001, seed=4, moves_per_second=0.1)
+    capped_moves = [capped.tick(now + dt.timedelta(seconds=60 * k), 60).moved for k in (1, 2)]
+    uncapped = Simulator(city, rate=0.001, seed=5).tick(now + dt.timedelta(seconds=180), 60).moved
+    assert backlog > 300
+    assert max(capped_moves) <= 20 and sum(capped_moves) > 0  # Poisson(6) a tick
+    assert uncapped > 200  # without the cap, the backlog moves at once

@@ -51,9 +51,13 @@ class TickReport:
 
 class Simulator:
     def __init__(self, engine: Engine, *, rate: float = 2.0, occupancy_seconds: float = 60.0,
-                 tz: str = "Asia/Shanghai", seed: int | None = None):
+                 tz: str = "Asia/Shanghai", seed: int | None = None, moves_per_second: float | None = None):
+        """`moves_per_second` caps the lifecycle moves (on average): without it every recent
+        open case moves with its dwell-time chance, so a bigger store moves more cases a tick;
+        benchmarks set it to write the same amount into stores of every size."""
         self.engine = engine
         self.rate = rate
+        self.moves_per_second = moves_per_second
         self.occupancy_seconds = occupancy_seconds
         self.tz = tz
         self.rng = np.random.default_rng(seed)
@@ -95,8 +99,15 @@ class Simulator:
         expected = self.rate * seconds
         with self.engine.begin() as conn:
             rep.reported = self._report(conn, now, int(self.rng.poisson(expected)))
-            for frm, to, mean_s in MOVES:
-                rep.moved += self._advance(conn, now, frm, to, min(1.0, seconds / mean_s))
+            budget = None if self.moves_per_second is None else \
+                int(self.rng.poisson(self.moves_per_second * seconds))
+            # under a cap, no stage goes first every tick
+            order = range(len(MOVES)) if budget is None else self.rng.permutation(len(MOVES))
+            for i in order:
+                frm, to, mean_s = MOVES[i]
+                moved = self._advance(conn, now, frm, to, min(1.0, seconds / mean_s), budget)
+                rep.moved += moved
+                budget = None if budget is None else budget - moved
             ratio = sum(p["visits_per_year"] for p in self.profile["districts"].values()) / \
                 sum(p["cases_per_year"] for p in self.profile["districts"].values())
             rep.visits, rep.problems = self._visits(conn, now, int(self.rng.poisson(expected * ratio)))
@@ -142,8 +153,9 @@ class Simulator:
              "actor": SOURCE_ACTOR.get(src)} for i, src in ids])
         return n
 
-    def _advance(self, conn, now: dt.datetime, frm: str, to: str, p: float) -> int:
-        """Move each eligible recent case on with probability p (slow cases p/20)."""
+    def _advance(self, conn, now: dt.datetime, frm: str, to: str, p: float, limit: int | None = None) -> int:
+        """Move each eligible recent case on with probability p (slow cases p/20); at most
+        `limit` of them when given."""
         C = schema.Case
         eligible = conn.execute(
             select(C.id, C.category_code, C.department, C.deadline_at, C.rework_count)
@@ -155,6 +167,8 @@ class Simulator:
         slow = np.array([c.id % SLOW_EVERY == 0 and frm in ("dispatched", "rework") for c in eligible])
         chance = np.where(slow, p / 20, p)
         picked = [c for c, go in zip(eligible, self.rng.random(len(eligible)) < chance) if go]
+        if limit is not None and len(picked) > limit:
+            picked = [picked[i] for i in sorted(self.rng.choice(len(picked), max(limit, 0), replace=False))]
         if not picked:
             return 0
         limits = dict(conn.execute(select(schema.CaseCategory.code, schema.CaseCategory.time_limit_hours)).all())
