@@ -54,6 +54,10 @@ def _lang(search: str | None) -> str:
     return pick_language(requested, B.browse().svc.settings["DASHBOARD_LANGUAGE"])[0]
 
 
+def _other(lang: str) -> str:
+    return "en" if lang != "en" else "zh-CN"
+
+
 def _lang_notice(search: str | None) -> list:
     b = B.browse()
     _, warning = pick_language(bs.query_dict(search).get("lang"), b.svc.settings["DASHBOARD_LANGUAGE"])
@@ -288,7 +292,8 @@ def register(app) -> None:
             if model and model[0].get("colId") in B.q.CASE_SORTS:
                 sort = ("-" if model[0].get("sort") == "desc" else "") + model[0]["colId"]
             rows = B.case_rows(view, start, end - start, sort if sort else "-reported_at")
-            out.append({"rowData": [L.case_cells(r, names, lang, b.tz) for r in rows],
+            back = view.state.search(lang).lstrip("?")  # the case page links back to this list
+            out.append({"rowData": [L.case_cells(r, names, lang, b.tz, back) for r in rows],
                         "rowCount": B.case_count(view)})
             wanted = None if sort in (None, "-reported_at") else sort
             if wanted != view.state.csort:
@@ -296,20 +301,38 @@ def register(app) -> None:
         return out, new_search
 
     @app.callback(
+        Output(ids.BROWSE_OTHER_LANG, "href"),
+        Input(ids.BROWSE_LOCATION, "search"),
+        State(ids.BROWSE_PAGE, "data"),
+    )
+    def other_language(search, page):
+        """The language link keeps the filters and the drill (re-encoded from the parsed state)."""
+        view = B.resolve(search)
+        return L.PAGES.get(page, "/browse") + (view.state.search(_other(_lang(search))) or "?")
+
+    @app.callback(
         Output(ids.CASE_BODY, "children"),
+        Output(ids.BROWSE_OTHER_LANG, "href", allow_duplicate=True),
         Input(ids.CASE_LOCATION, "pathname"),
         Input(ids.CASE_LOCATION, "search"),
+        prevent_initial_call="initial_duplicate",
     )
     def case_page(pathname, search):
         ref = unquote((pathname or "").rstrip("/").rsplit("/", 1)[-1])
         lang = _lang(search)
         b = B.browse()
+        # the list this case was opened from, parsed and re-encoded: only known parameters
+        back_query = bs.query_dict(search).get("back")
+        state = B.resolve(back_query).state if back_query else None
+        back, back_other = (state.search(lang).lstrip("?"), state.search(_other(lang)).lstrip("?")) \
+            if state else ("", "")
+        other = L.case_href(ref, _other(lang), back_other)
         try:
             detail = B.case_detail(ref)
         except SQLAlchemyError as exc:
             log.warning("case query failed: %s", exc.__class__.__name__)
-            return L.html.Div(t("query_failed", lang), className="browse-notice not-found")
-        return L.case_view(detail, ref, Names(b.svc.reference.get(), lang), lang, b.tz)
+            return L.html.Div(t("query_failed", lang), className="browse-notice not-found"), other
+        return L.case_view(detail, ref, Names(b.svc.reference.get(), lang), lang, b.tz, back), other
 
     app.server.add_url_rule("/browse/export.<fmt>", "browse_export", export_view)
 

@@ -9,7 +9,7 @@ is the whole state. Same dark palette as the wall, sized for a desk.
 from __future__ import annotations
 
 import datetime as dt
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import dash_ag_grid as dag
 from dash import dcc, html
@@ -146,7 +146,7 @@ def header(title: str, page: str, lang: str) -> html.Header:
     return html.Header([
         html.H1([title, html.Span(" · " + t("browse_title", lang), className="sub")]),
         html.Nav(links + [html.A(t("other_lang", lang), href=f"{PAGES.get(page, '/browse')}?lang={other}",
-                                 className="nav-link lang", id="browse-other-lang")], className="browse-nav"),
+                                 className="nav-link lang", id=ids.BROWSE_OTHER_LANG)], className="browse-nav"),
     ], className="browse-header")
 
 
@@ -307,10 +307,15 @@ def case_grid(key: str, total: int, csort: str | None, lang: str) -> html.Div:
     ], className="case-list")
 
 
-def case_cells(r: dict, names, lang: str, tz) -> dict:
+def case_href(case_id, lang: str, back: str = "") -> str:
+    """A case's page; `back` is the list's query string, for the page's way back to it."""
+    return f"/case/{quote(str(case_id), safe='')}?" + urlencode({"lang": lang, **({"back": back} if back else {})})
+
+
+def case_cells(r: dict, names, lang: str, tz, back: str = "") -> dict:
     """One case as the grid shows it (names and local times, formatted on the server)."""
     return {
-        "external_id": f"[{r['external_id']}](/case/{r['id']}?lang={lang})",
+        "external_id": f"[{r['external_id']}]({case_href(r['id'], lang, back)})",
         "reported_at": fmt_time(r["reported_at"], tz), "district": names.district(r["district"]),
         "street": r.get("street_name") or "—", "grid": r.get("grid_name") or "—",
         "category": names.category(r["category"]), "source": t_or(f"source_{r['source']}", lang, r["source"]),
@@ -337,8 +342,10 @@ def case_layout_factory(settings):
     return layout
 
 
-def case_view(detail: dict | None, ref: str, names, lang: str, tz) -> list:
-    back = html.A(t("case_back", lang), href=f"/browse?lang={lang}", className="nav-link back")
+def case_view(detail: dict | None, ref: str, names, lang: str, tz, back: str = "") -> list:
+    """`back`: the query string of the list the case was opened from (default: the list)."""
+    back = html.A(t("case_back", lang), href="/browse?" + (back or urlencode({"lang": lang})),
+                  className="nav-link back")
     if detail is None:
         return [back, html.Div(t("case_not_found", lang, ref=ref), className="browse-notice not-found")]
     c = detail["case"]

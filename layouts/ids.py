@@ -44,5 +44,6 @@ BROWSE_CONTROLS = (
 # controls whose options depend on the store and the scope
 BROWSE_OPTIONS = ("browse-district", "browse-street", "browse-grid", "browse-category", "browse-egrid",
                   "browse-facility")
+BROWSE_OTHER_LANG = "browse-other-lang"  # the header's link to the other language
 CASE_LOCATION = "case-location"
 CASE_BODY = "case-body"

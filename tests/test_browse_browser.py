@@ -128,8 +128,22 @@ def test_drill_from_the_city_to_one_case(site, page):
     assert shown.count() == len(events)
     assert [shown.nth(i).get_attribute("data-status") for i in range(shown.count())] == [e[0] for e in events]
     assert newest.external_id in page.inner_text(".case-title")
-    # back in the browser: the drill state comes back from the URL
+    # the other language keeps the way back to this list
+    wait_until(page, "g => document.querySelector('#browse-other-lang').href.includes('grid%3D' + g)", arg=str(grid))
+    assert "lang=en" in page.get_attribute("#browse-other-lang", "href")
+    # the page's own back link returns to the list with its filters and drill
+    page.click("a.back")
+    page.wait_for_url(re.compile(rf"/browse\?.*grid={grid}"))
+    wait_until(page, "n => document.querySelector('.case-total')?.dataset.total == n", arg=str(n_grid))
+    # and so does the browser's
     page.go_back()
+    page.wait_for_url(re.compile(rf"/case/{newest.id}"))
+    page.go_back()
+    wait_until(page, "n => document.querySelector('.case-total')?.dataset.total == n", arg=str(n_grid))
+    # the language link keeps the filters and the drill
+    wait_until(page, "g => document.querySelector('#browse-other-lang').href.includes('grid=' + g)", arg=str(grid))
+    page.click("#browse-other-lang")
+    page.wait_for_url(re.compile(rf"/browse\?.*grid={grid}.*lang=en"))
     wait_until(page, "n => document.querySelector('.case-total')?.dataset.total == n", arg=str(n_grid))
     assert page.console_errors == []
     assert only_local(page.requested) == []

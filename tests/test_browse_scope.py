@@ -174,12 +174,12 @@ def test_case_rows_and_case_page_refuse_the_other_district(leader):
         assert found == {MINE}, search  # rows came back, and all are the leader's
 
     for ref in (str(other["case"][0]), other["case"][1]):
-        raw = post(client, "case-body.children", {"case-location.pathname": f"/case/{ref}",
+        raw = post(client, "..case-body.children", {"case-location.pathname": f"/case/{ref}",
                                                   "case-location.search": ""})
         assert other["case"][1] not in raw or "not-found" in raw
         assert "timeline" not in raw and "not-found" in raw
     mine = one(engine, "SELECT id, external_id FROM cases WHERE district_code = :d", d=MINE)
-    raw = post(client, "case-body.children", {"case-location.pathname": f"/case/{mine[1]}",
+    raw = post(client, "..case-body.children", {"case-location.pathname": f"/case/{mine[1]}",
                                               "case-location.search": ""})
     assert "timeline" in raw and mine[1] in raw
 
@@ -227,7 +227,7 @@ def test_the_same_requests_show_it_to_a_city_leader(store):
     raw = post(client, '..{"key":["ALL"]', {f"{GRID_ALL}.getRowsRequest": request,
                                            "browse-location.search": f"?district={OTHER}&period=year"})
     assert case_ids_in(raw) == {OTHER}
-    raw = post(client, "case-body.children", {"case-location.pathname": f"/case/{other['case'][1]}",
+    raw = post(client, "..case-body.children", {"case-location.pathname": f"/case/{other['case'][1]}",
                                               "case-location.search": ""})
     assert other["case"][1] in raw and "timeline" in raw
     rows = list(csv.reader(io.StringIO(client.get(
@@ -240,7 +240,7 @@ def test_garbage_never_gives_a_server_error(leader):
     app, _ = leader
     client = app.server.test_client()
     for ref in ("%00abc", "x" * 300, "'; DROP TABLE cases; --", "%E4%B8%AD", "-1", "99999999999999999999"):
-        raw = post(client, "case-body.children", {"case-location.pathname": f"/case/{ref}",
+        raw = post(client, "..case-body.children", {"case-location.pathname": f"/case/{ref}",
                                                   "case-location.search": "?lang=xx"})
         assert "not-found" in raw
     for search in ("?period=custom&from=%00&to=2026-01-01", "?street=1e9&grid=%ff&sort=-", "?" + "a=1&" * 200,
