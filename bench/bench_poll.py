@@ -13,7 +13,9 @@ run with nothing written in between. Polls run back to back by default, or one
 every --interval seconds as the scheduler runs them (the poller then saves its state
 every sixth poll or so, and re-reads a 30 s overlap of six polls' writes, as it would in
 production). The machine's load average is printed with each figure (--quiet-load waits
-for a quieter machine first).
+for a quieter machine first). Polls vary by a third from one run to the next on a small
+shared machine, so --interleave ends with the kept stores of every scale polled in turn
+in one run, for a ratio between scales that the machine's drift affects alike.
 """
 from __future__ import annotations
 
@@ -109,9 +111,8 @@ def wait_for_quiet(threshold: float | None, limit: float = 900.0) -> None:
         time.sleep(10)
 
 
-def bench_one(backend: str, raw: str, polls: int, fresh: bool, counter: Counter, naive: bool = True,
-              quiet_polls: int = 0, quiet_load: float | None = None, interval: float = 0.0,
-              moves: float | None = None) -> dict:
+def setup(backend: str, raw: str, fresh: bool, moves: float | None):
+    """(url, engine, settings, cache, poller, simulator) for one kept store, seeded if empty."""
     n = _scale(raw)
     url = store_url(backend, raw, fresh)
     engine = make_engine(url)
@@ -127,6 +128,37 @@ def bench_one(backend: str, raw: str, polls: int, fresh: bool, counter: Counter,
     poller = Poller(settings, engine=engine, cache=cache, sections=make_sections,
                     election=Election(FileLock(folder / "lock")))
     sim = Simulator(engine, rate=2.0, seed=1, moves_per_second=moves)
+    return url, engine, settings, cache, poller, sim
+
+
+def interleaved(backend: str, scales: list[str], polls: int, interval: float, moves: float | None) -> dict:
+    """Polls of every scale taken in turn, each store's every `interval` seconds, so that
+    whatever else the machine does in the meantime falls on all of them alike: the ratio
+    between scales is then steadier than across separate runs."""
+    stores = {raw: setup(backend, raw, False, moves) for raw in scales}
+    for raw, (*_, poller, _sim) in stores.items():
+        poller.poll_once()  # loads the state
+    durations = {raw: [] for raw in scales}
+    slot = interval / len(scales)
+    t0 = time.monotonic()
+    for i in range(polls):
+        for j, (raw, (_u, _e, _s, _c, poller, sim)) in enumerate(stores.items()):
+            time.sleep(max(0.0, t0 + i * interval + j * slot - time.monotonic()))
+            sim.tick(dt.datetime.now(dt.timezone.utc), interval)
+            start = time.perf_counter()
+            poller.poll_once()
+            durations[raw].append(time.perf_counter() - start)
+    for _u, engine, _s, _c, poller, _sim in stores.values():
+        poller.stop(wait=True)
+        engine.dispose()
+    return {raw: (statistics.median(d), p90(d)) for raw, d in durations.items()}
+
+
+def bench_one(backend: str, raw: str, polls: int, fresh: bool, counter: Counter, naive: bool = True,
+              quiet_polls: int = 0, quiet_load: float | None = None, interval: float = 0.0,
+              moves: float | None = None) -> dict:
+    n = _scale(raw)
+    url, engine, settings, cache, poller, sim = setup(backend, raw, fresh, moves)
     tz = settings.tz
 
     counter.take()
@@ -242,6 +274,9 @@ def main(argv=None) -> int:
     ap.add_argument("--moves-per-second", type=float, default=4.0,
                     help="lifecycle moves the simulator writes a second, the same at every scale "
                          "(0: as many as the store's recent open cases give, which grows with the store)")
+    ap.add_argument("--interleave", action="store_true",
+                    help="after the per-store runs, poll the kept stores of every scale in turn (one "
+                         "backend at a time) and print the ratios of that run")
     ap.add_argument("--no-naive", action="store_true", help="skip the naive comparison (minutes at 10M)")
     args = ap.parse_args(argv)
     counter = Counter()
@@ -290,6 +325,15 @@ def main(argv=None) -> int:
         for big in ("1m", "10m"):
             if small and big in rs:
                 print(f"{backend}: median poll {big.upper()}/100k = {rs[big]['median_poll'] / small['median_poll']:.2f}")
+    if args.interleave:
+        for backend in args.backends.split(","):
+            scales = [raw for raw in args.scales.split(",") if backend != "sqlite" or _scale(raw) <= 1_000_000]
+            print(f"\n== {backend}, scales polled in turn ({args.polls} polls each, every "
+                  f"{args.interval or 5:g} s)", flush=True)
+            r = interleaved(backend, scales, args.polls, args.interval or 5.0, args.moves_per_second or None)
+            for raw, (median, high) in r.items():
+                print(f"  {raw:>5}: median {ms(median)}, p90 {ms(high)}, ratio to {scales[0]} "
+                      f"{median / r[scales[0]][0]:.2f}")
     return 0
 
 
