@@ -187,6 +187,8 @@ def wait_until(page, fn: str, arg=None, timeout: float = 10.0):
 
     Playwright's wait_for_function evaluates its predicate with eval(), which the app's
     Content-Security-Policy forbids (no 'unsafe-eval'); page.evaluate of a function does not.
+    Write `fn` so that Playwright sees a function ("(x) => ...", "([a, b]) => ..."): a
+    destructuring "[a, b] => ..." is taken for an expression, eval'd, refused by the CSP.
     `timeout` in seconds, or in milliseconds when above 1000 (wait_for_function's unit).
     """
     import time

@@ -149,6 +149,33 @@ def test_drill_from_the_city_to_one_case(site, page):
     assert only_local(page.requested) == []
 
 
+def test_sorting_the_case_list_by_a_header(site, page):
+    """A header click sorts in SQL (the first rows are the extremes), writes `csort` into
+    the URL, and the link brings the same order back."""
+    server, engine = site
+    page.goto(server.url + "/browse?period=year&district=410105")
+    header = page.locator(".browse-grid .ag-header-cell[col-id='rework_count'] .ag-header-cell-label")
+    header.wait_for(timeout=15_000)
+    most, fewest = sql(engine, "SELECT MAX(rework_count), MIN(rework_count) FROM cases "
+                               "WHERE district_code = '410105' AND reported_at >= :s", s=year_start())[0]
+    assert most > fewest  # the seed has reworked cases: the order can show
+    first = ".browse-grid .ag-row[row-index='0'] [col-id='rework_count']"
+    header.click()  # descending first (sortingOrder)
+    wait_for_search(page, "csort=-rework_count")
+    wait_until(page, "([sel, n]) => document.querySelector(sel)?.innerText.trim() == n", arg=[first, str(most)])
+    header.click()
+    wait_for_search(page, "csort=rework_count")
+    wait_until(page, "([sel, n]) => document.querySelector(sel)?.innerText.trim() == n", arg=[first, str(fewest)])
+    header.click()
+    wait_for_search(page, "csort=-rework_count")
+    url = page.url
+    page.goto("about:blank")
+    page.goto(url)
+    wait_until(page, "([sel, n]) => document.querySelector(sel)?.innerText.trim() == n", arg=[first, str(most)])
+    assert page.console_errors == []
+    assert only_local(page.requested) == []
+
+
 def test_exports_match_sql(site, page):
     server, engine = site
     page.goto(server.url + "/browse?period=year&district=410105&list=closed")
