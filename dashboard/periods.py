@@ -29,6 +29,9 @@ class Period:
         return {"name": self.name, "start": self.start.isoformat(), "prev_start": self.prev_start.isoformat()}
 
 
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+
+
 def _local_midnight(d: dt.date, tz: ZoneInfo) -> dt.datetime:
     return dt.datetime(d.year, d.month, d.day, tzinfo=tz).astimezone(UTC)
 
@@ -66,6 +69,11 @@ def all_periods(now: dt.datetime, tz: ZoneInfo) -> dict[str, Period]:
 
 def floor_hour(t: dt.datetime) -> dt.datetime:
     return t.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def epoch_us(t: dt.datetime) -> int:
+    """Microseconds since 1970 UTC: the unit of the in-memory time arrays."""
+    return (t - EPOCH) // dt.timedelta(microseconds=1)
 
 
 def hour_key(t: dt.datetime) -> str:

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from dashboard.kpis.common import CITY, compare, iso, ratio
-from dashboard.periods import (UTC, Period, all_periods, check_hour_aligned, floor_hour,
+from dashboard.periods import (UTC, Period, all_periods, check_hour_aligned, epoch_us, floor_hour,
                                hour_key, local_day, parse_hour_key, period)
 from datasource import kpi_queries as q
 
@@ -38,6 +38,7 @@ COHORT_FIELDS = ("filed", "closed", "closed_on_time", "handled", "handled_on_tim
 # stages of an open case, in lifecycle order (status -> stage)
 STAGES = ("filed", "dispatched", "handled", "verified", "rework", "parked")
 OVERDUE_EDGES_H = (0, 24, 72, 168, 720)  # <1 d, 1-3 d, 3-7 d, 7-30 d, >30 d
+EDGES_US = np.array(OVERDUE_EDGES_H, dtype=np.int64) * 3_600_000_000
 TICKER_LIMIT = 20
 NEWLY_OVERDUE_HOURS = 24
 SERIES_DAYS = 30
@@ -273,14 +274,6 @@ def overdue_block(rows: list[dict], districts: list[str]) -> dict:
     return {"total": sum(by_district.values()), "by_district": by_district, "ageing": buckets}
 
 
-def _bucket(age_h: float) -> int:
-    """Index of the ageing bucket for a deadline passed `age_h` hours ago (age_h > 0)."""
-    i = 0
-    while i + 1 < len(OVERDUE_EDGES_H) and age_h >= OVERDUE_EDGES_H[i + 1]:
-        i += 1
-    return i
-
-
 def overdue_partial_hours(now: dt.datetime) -> list[tuple[dt.datetime, dt.datetime]]:
     """The hours that hold a bucket boundary (now, now - 24 h, ...): an hourly histogram
     cannot split them, so their cases are counted one by one."""
@@ -329,10 +322,11 @@ class DeadlineHistogram:
                 self.counts = np.concatenate([self.counts, np.zeros((grow, self.counts.shape[1]), dtype=np.int64)])
             np.add.at(self.counts, (h[later], d[later]), due[later])
 
-    def overdue_rows(self, exact: list[dict], now: dt.datetime) -> list[dict]:
+    def overdue_rows(self, exact: tuple, now: dt.datetime) -> list[dict]:
         """Rows like kpi_queries.overdue_by_age: whole hours between the hours that hold a
         bucket boundary (now, now - 24 h, ...) are slice sums; those boundary hours are
-        counted from `exact`, the deadlines of their cases."""
+        counted from `exact`, the deadlines of their cases (PartHours.deadlines: times in
+        us, district indices, the districts by index)."""
         marks = [self._h(now - dt.timedelta(hours=h)) for h in OVERDUE_EDGES_H]  # descending
         sums = []
         for i in range(len(OVERDUE_EDGES_H)):
@@ -345,9 +339,17 @@ class DeadlineHistogram:
             for d, n in zip(self.districts, vec):
                 if n:
                     out[(d, b)] += int(n)
-        for r in exact:
-            if r["deadline_at"] < now and r["district"] in self.index:
-                out[(r["district"], _bucket((now - r["deadline_at"]).total_seconds() / 3600))] += 1
+        times, districts, codes = exact
+        age = epoch_us(now) - times
+        due = age > 0
+        if due.any():  # bucket i holds ages in [EDGES[i], EDGES[i + 1])
+            buckets = np.searchsorted(EDGES_US[1:], age[due], side="right")
+            ours = np.array([self.index.get(c, -1) for c in codes] or [-1], dtype=np.int64)[districts[due]]
+            known = ours >= 0
+            nb = len(OVERDUE_EDGES_H)
+            cells = np.bincount(ours[known] * nb + buckets[known], minlength=len(self.districts) * nb)
+            for k in np.flatnonzero(cells):
+                out[(self.districts[k // nb], int(k % nb))] += int(cells[k])
         return [{"district": d, "bucket": b, "n": n} for (d, b), n in out.items() if n]
 
 

@@ -14,16 +14,15 @@ from collections import defaultdict
 import numpy as np
 
 from dashboard.kpis.common import CITY
+from dashboard.periods import epoch_us as _us
 from dashboard.periods import floor_hour, hour_key
 from datasource import kpi_state
 
-EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 COUNTED = ("closed", "closed_on_time", "handled", "handled_on_time", "reworked", "extended")
 SECONDS = ("handle_seconds", "close_seconds")
 
 
-def _us(t: dt.datetime) -> int:
-    return (t - EPOCH) // dt.timedelta(microseconds=1)
+GONE = np.iinfo(np.int64).max  # the time of a row whose case left the hour: in no window
 
 
 # axis -> (the row's hour key column, its exact time column); the hour key is null when
@@ -70,17 +69,20 @@ class PartHours:
         cid = row["case_id"]
         old = self.cases.pop(cid, None)
         self.packed.pop(cid, None)
-        if old is not None:
-            for axis, t in axis_times(old).items():
-                self._leave((axis, floor_hour(t)), cid)
         # most rows touch no held hour: their hour keys tell, without datetime arithmetic
         times = {axis: row[at] for axis, (hour, at) in AXES.items() if row[hour] in self.keys}
+        packed = self._pack(row, times) if times else {}
+        new_keys = {(axis, floor_hour(t)): axis for axis, t in times.items()}
+        if old is not None:
+            for axis, t in axis_times(old).items():
+                if (axis, floor_hour(t)) not in new_keys:
+                    self._leave((axis, floor_hour(t)), cid)
         if times:
             self.cases[cid] = row
-            self.packed[cid] = self._pack(row, times)
-            for axis, t in times.items():
-                self.members[(axis, floor_hour(t))].add(cid)
-                self._arrays.pop((axis, floor_hour(t)), None)
+            self.packed[cid] = packed
+            for key, axis in new_keys.items():
+                self.members[key].add(cid)
+                self._write(key, cid, packed[axis])
 
     def _pack(self, row: dict, times: dict[str, dt.datetime]) -> dict[str, tuple]:
         """What the arrays of an hour take from the row, ready to stack (built once per write)."""
@@ -93,24 +95,46 @@ class PartHours:
     def _leave(self, key, cid: int) -> None:
         if key in self.members:
             self.members[key].discard(cid)
-            self._arrays.pop(key, None)
+            arrays = self._arrays.get(key)
+            if arrays is not None and cid in arrays[4]:
+                arrays[0][arrays[4].pop(cid)] = GONE  # its row stays, outside every window
             if not self.members[key]:
                 del self.members[key]
+                self._arrays.pop(key, None)
+
+    def _write(self, key, cid: int, packed: tuple) -> None:
+        """A member's values into the hour's arrays in place (a case that changes inside a
+        held hour, the common write); a new member drops them, to be built again."""
+        arrays = self._arrays.get(key)
+        if arrays is None:
+            return
+        i = arrays[4].get(cid)
+        if i is None:
+            del self._arrays[key]
+            return
+        times, districts, counted, seconds, _ = arrays
+        times[i], districts[i] = packed[0], packed[1]
+        if counted.shape[1]:
+            counted[i] = packed[2:2 + len(COUNTED)]
+            seconds[i] = packed[2 + len(COUNTED):]
 
     # -- counting -----------------------------------------------------------------------
     def _code(self, district: str) -> int:
         return self.codes.setdefault(district, len(self.codes))
 
     def _arrays_of(self, axis: str, hour: dt.datetime) -> tuple:
-        """(times in us, district indices, counted fields, seconds fields) of one hour's cases."""
+        """(times in us, district indices, counted fields, seconds fields, case -> row) of
+        one hour's cases; kept up to date in place by later writes (see _write)."""
         key = (axis, hour)
         if key not in self._arrays:
-            rows = [self.packed[c][axis] for c in sorted(self.members.get(key, ()))]
+            ids = sorted(self.members.get(key, ()))
+            rows = [self.packed[c][axis] for c in ids]
             times = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
             districts = np.fromiter((r[1] for r in rows), dtype=np.int64, count=len(rows))
             width = len(COUNTED) + len(SECONDS) if axis == "filed" else 0
             fields = np.array([r[2:] for r in rows], dtype=float).reshape(len(rows), width)
-            self._arrays[key] = (times, districts, fields[:, :len(COUNTED)], fields[:, len(COUNTED):])
+            self._arrays[key] = (times, districts, fields[:, :len(COUNTED)], fields[:, len(COUNTED):],
+                                 {c: i for i, c in enumerate(ids)})
         return self._arrays[key]
 
     def counts(self, start: dt.datetime, end: dt.datetime) -> dict:
@@ -119,7 +143,7 @@ class PartHours:
         with only the districts that have cases (like the SQL edge query)."""
         out = {"reported": {}, "closed": {}, "filed": {}}
         for axis in out:
-            times, districts, counted, seconds = self._arrays_of(axis, floor_hour(start))
+            times, districts, counted, seconds, _ = self._arrays_of(axis, floor_hour(start))
             inside = (times >= _us(start)) & (times < _us(end))
             if not inside.any():
                 continue
@@ -137,16 +161,18 @@ class PartHours:
             out[axis][CITY] = _values({f: np.array([v.sum()]) for f, v in sums.items()}, 0, axis)
         return out
 
-    def deadlines(self, ranges: list[tuple[dt.datetime, dt.datetime]]) -> list[dict]:
-        """District and deadline of the running cases due in [a, b) for each range (inside
-        held hours): the part-hours that an hourly histogram of deadlines cannot split."""
-        out = []
+    def deadlines(self, ranges: list[tuple[dt.datetime, dt.datetime]]) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        """(deadlines in us, district indices, the districts by index) of the running cases
+        due in [a, b) for each range (inside held hours): the part-hours that an hourly
+        histogram of deadlines cannot split."""
+        times, districts = [], []
         for a, b in ranges:
-            for cid in self.members.get(("deadline", floor_hour(a)), ()):
-                row = self.cases[cid]
-                if a <= row["deadline_at"] < b:
-                    out.append({"district": row["district_code"], "deadline_at": row["deadline_at"]})
-        return out
+            t, d, *_ = self._arrays_of("deadline", floor_hour(a))
+            inside = (t >= _us(a)) & (t < _us(b))
+            times.append(t[inside])
+            districts.append(d[inside])
+        return (np.concatenate(times) if times else np.zeros(0, dtype=np.int64),
+                np.concatenate(districts) if districts else np.zeros(0, dtype=np.int64), list(self.codes))
 
 
 def _values(sums: dict[str, np.ndarray], i: int, axis: str) -> dict:
