@@ -264,6 +264,34 @@ def test_enterprise_periods_kept_only_while_nothing_they_count_changed(city):
         t1["periods"]["today"]["city"]["problems_raised"]["value"] + 1
 
 
+def test_enterprise_window_stats_outlive_changes_elsewhere(city):
+    """A visit now changes the current windows only: every previous window's stats are
+    reused as they were (the same objects), and the result still equals the full SQL."""
+    from sqlalchemy import select
+
+    from dashboard.kpis.enterprise import WINDOWS
+
+    V = schema.EnterpriseVisit
+    inc = IncrementalEnterprise()
+    inc(city, FIXED_NOW, TZ)
+    before = dict(inc.memo[WINDOWS])
+    with city.connect() as conn:
+        ent, district = conn.execute(select(V.enterprise_id, V.district_code).order_by(V.id).limit(1)).one()
+    with city.begin() as conn:
+        conn.execute(insert(V).values(external_id="now", enterprise_id=ent, district_code=district,
+                                      visited_at=FIXED_NOW, updated_at=FIXED_NOW))
+    later = FIXED_NOW + dt.timedelta(seconds=2)
+    got = inc(city, later, TZ)
+    after = inc.memo[WINDOWS]
+    kept = [k for k, v in after.items() if before.get(k) is v]
+    assert len(kept) == len(PERIODS)  # the previous windows; the current ones hold the visit
+    assert len(after) == 2 * len(PERIODS) and inc.builds == 1
+    want = compute_enterprise(city, later, TZ)
+    for name in PERIODS:
+        for part in ("city", "by_district", "by_type", "by_exclusive_grid"):
+            _assert_close(got["periods"][name][part], want["periods"][name][part], f"{name}.{part}")
+
+
 def _assert_close(a, b, path):
     """Equal, floats within a millionth (SQLite's julianday() rounds durations to ~1 ms)."""
     if isinstance(a, dict):

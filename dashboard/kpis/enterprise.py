@@ -11,6 +11,7 @@ from dashboard.periods import all_periods
 from datasource import kpi_queries as q
 
 PROBLEM_FIELDS = ("raised", "resolved", "resolve_days")
+WINDOWS = "_windows"  # the memo's entry for per-window stats (the others are periods)
 
 
 def _problem_stats(rows: list[dict], key: str) -> dict[str, dict]:
@@ -73,14 +74,22 @@ def _compare_block(cur: dict, prev: dict, keys: list[str]) -> dict:
     return {"city": one(CITY), "by_district": {k: one(k) for k in keys}}
 
 
-def _period_block(source, cur_window: tuple, prev_window: tuple, districts: list[str]) -> tuple[dict, list]:
-    """One period against its previous equal period; also returns the current window's
-    exclusive-grid rows (they carry each grid's members)."""
-    cur = _period_stats(source, *cur_window)
-    prev = _period_stats(source, *prev_window)
+def _window_stats(source, window: tuple, cache: dict | None, key) -> tuple[dict, list]:
+    """A window's period stats and exclusive-grid rows; from `cache` while its key holds."""
+    if cache is not None and key in cache:
+        return cache[key]
+    out = (_period_stats(source, *window), source.exclusive_grids(*window))
+    if cache is not None:
+        cache[key] = out
+    return out
+
+
+def _period_block(cur_stats: tuple, prev_stats: tuple, districts: list[str]) -> tuple[dict, list]:
+    """One period against its previous equal period (each window's stats and grid rows);
+    also returns the current window's exclusive-grid rows (they carry each grid's members)."""
+    (cur, g_cur), (prev, g_prev_rows) = cur_stats, prev_stats
     block = _compare_block(cur, prev, districts)
-    g_cur = source.exclusive_grids(*cur_window)
-    g_prev = {g["grid_id"]: g for g in source.exclusive_grids(*prev_window)}
+    g_prev = {g["grid_id"]: g for g in g_prev_rows}
     block["by_exclusive_grid"] = {
         str(g["grid_id"]): {
             "visits": compare(g["visits"], g_prev.get(g["grid_id"], {}).get("visits", 0)),
@@ -107,17 +116,32 @@ def compute_enterprise(engine, now: dt.datetime, tz: ZoneInfo, source=None, memo
     districts = [d["code"] for d in q.districts(engine)]
     out: dict = {"districts": districts, "periods": {}}
     grids_meta = None
+    # with a memo: each window's stats are kept while its key holds (last month's window
+    # outlives today's visits), and a period whose two keys hold keeps its whole block
+    previous = memo.get(WINDOWS, {}) if memo is not None else None
+    windows_now: dict | None = {} if memo is not None else None
     for name, p in all_periods(now, tz).items():
         windows = ((p.start, p.end + dt.timedelta(microseconds=1)), (p.prev_start, p.prev_end))
-        key = None if memo is None else (*(source.window_key(*w) for w in windows), tuple(districts))
-        if key is None or memo.get(name, (None,))[0] != key:
-            block, g_cur = _period_block(source, *windows, districts)
+        keys = None if memo is None else tuple(source.window_key(*w) for w in windows)
+        if keys is None or memo.get(name, (None,))[0] != (*keys, tuple(districts)):
+            stats = []
+            for w, k in zip(windows, keys or (None, None)):
+                if windows_now is not None and k in windows_now:
+                    stats.append(windows_now[k])
+                    continue
+                stats.append(_window_stats(source, w, previous, k))
+                if windows_now is not None:
+                    windows_now[k] = stats[-1]
+            block, g_cur = _period_block(*stats, districts)
             if memo is not None:
-                memo[name] = (key, (block, g_cur))
+                memo[name] = ((*keys, tuple(districts)), (block, g_cur))
         else:
             block, g_cur = memo[name][1]
+            windows_now.update({k: previous[k] for k in keys if k in previous})
         grids_meta = grids_meta or g_cur
         out["periods"][name] = block
+    if memo is not None:
+        memo[WINDOWS] = windows_now  # only the windows of this poll's periods stay
     open_rows = source.problems_open()
     open_by_district: dict[str, int] = {d: 0 for d in districts}
     open_by_type: dict[str, int] = defaultdict(int)

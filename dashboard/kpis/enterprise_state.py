@@ -31,6 +31,7 @@ NONE = np.iinfo(np.int64).min  # "no time" in the int64 microsecond arrays
 # an insert in place touches every visit a few times (1.5 ms at 370k visits): past this many
 # visit-touches, sorting them all once is cheaper
 INSERT_BUDGET = 50_000_000
+LOG_AT_MOST = 20_000  # logged change times kept before the arrays are built afresh
 
 
 def _us(t: dt.datetime | None) -> int:
@@ -78,7 +79,10 @@ class EnterpriseState:
         self.builds = 0
         self.last_changed = 0
         self.reloads = 0
-        self.version = 0  # moves whenever the arrays change: with a window's slices, keys its answers
+        self.generation = 0  # moves when the arrays are built again (every answer may change)
+        self._log_t: list[int] = []  # times touched by each change since the build, in order
+        self._log_seq: list[int] = []  # ... and each change's number
+        self._seq = 0
         self.memo: dict = {}  # period name -> (key, block) for compute_enterprise
         self._fingerprint = None  # of the enterprises table, for exclusive-grid memberships
         self.grids: list[dict] = []
@@ -167,7 +171,7 @@ class EnterpriseState:
             self._rebuild = True  # a district or problem type not seen before
         if not (self._rebuild or self._new_visits or self._new_problems or self._changed_problems):
             return
-        if self._rebuild:
+        if self._rebuild or len(self._log_t) > LOG_AT_MOST:
             self._build()
         else:
             self._insert_visits(self._new_visits)
@@ -175,17 +179,30 @@ class EnterpriseState:
             self._update_problems(self._changed_problems)
         self._new_visits, self._new_problems, self._changed_problems = [], [], []
         self._rebuild = False
-        self.version += 1
+
+    def _touch(self, *times: int) -> None:
+        """Log a change at these times: windows that hold one of them answer differently."""
+        self._seq += 1
+        for t in times:
+            if t != NONE:
+                self._log_t.append(t)
+                self._log_seq.append(self._seq)
 
     def window_key(self, start: dt.datetime, end: dt.datetime) -> tuple:
-        """What every answer for [start, end) depends on: the arrays' version, the start
-        (first visits are those whose previous visit is older) and which visits, raised
-        and resolved problems fall inside. The same key gives the same answers."""
+        """What every answer for [start, end) depends on: the build, the start (first visits
+        are those whose previous visit is older), how many visits, raised and resolved
+        problems fall inside, and the last change that touched a time inside. A change
+        elsewhere (a visit now, for last month's window) leaves the key as it was, and so
+        does a moving end that passes nothing. The same key gives the same answers."""
         self._arrays()
-        bounds = [_us(start), _us(end)]
-        return (self.version, bounds[0], *np.searchsorted(self.v_t, bounds, side="left").tolist(),
-                *np.searchsorted(self.raised_sorted, bounds, side="left").tolist(),
-                *np.searchsorted(self.resolved_sorted, bounds, side="left").tolist())
+        s, e = _us(start), _us(end)
+        inside = [int(np.searchsorted(a, e, side="left") - np.searchsorted(a, s, side="left"))
+                  for a in (self.v_t, self.raised_sorted, self.resolved_sorted)]
+        log_t = np.fromiter(self._log_t, dtype=np.int64, count=len(self._log_t))
+        hit = (log_t >= s) & (log_t < e)
+        last = int(np.fromiter(self._log_seq, dtype=np.int64, count=len(self._log_seq))[hit].max()) \
+            if hit.any() else 0
+        return (self.generation, s, *inside, last)
 
     def _grid_of(self, ent: np.ndarray) -> np.ndarray:
         """Index (in self.grids) of each enterprise's exclusive grid, -1 for none."""
@@ -196,6 +213,8 @@ class EnterpriseState:
 
     def _build(self) -> None:
         self.builds += 1
+        self.generation += 1
+        self._log_t, self._log_seq = [], []
         self.districts = sorted({v[1] for v in self.visits.values()} | {p[0] for p in self.problems.values()})
         self.types = sorted({p[1] for p in self.problems.values()})
         self._di = {d: i for i, d in enumerate(self.districts)}
@@ -242,10 +261,12 @@ class EnterpriseState:
             self.v_grid = np.insert(self.v_grid, at, self._grid_of(np.array([ent]))[0])
             self.v_prev_de = np.insert(self.v_prev_de, at, prev_de)
             self.v_prev_e = np.insert(self.v_prev_e, at, prev_e)
+            self._touch(t)  # (a visit before a window changes nothing in it: see window_key)
 
     def _update_problems(self, ids: list) -> None:
         for pid in ids:
             i, (district, ptype, status, raised, resolved) = self.p_pos[pid], self.problems[pid]
+            self._touch(int(self.p_raised[i]), int(self.p_resolved[i]), raised, resolved)
             self._sorted_times(self.p_raised[i], self.p_resolved[i], -1)
             self.p_dist[i], self.p_type[i] = self._di[district], self._ti[ptype]
             self.p_open[i], self.p_raised[i], self.p_resolved[i] = status == "open", raised, resolved
@@ -272,6 +293,7 @@ class EnterpriseState:
         self.p_resolved = np.append(self.p_resolved, np.array([r[4] for r in rows], dtype=np.int64))
         for r in rows:
             self._sorted_times(r[3], r[4], +1)
+            self._touch(r[3], r[4])
 
     # -- the queries, answered from memory ------------------------------------------------
     def _slice(self, start: dt.datetime, end: dt.datetime) -> slice:
