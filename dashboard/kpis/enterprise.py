@@ -74,14 +74,14 @@ def _compare_block(cur: dict, prev: dict, keys: list[str]) -> dict:
     return {"city": one(CITY), "by_district": {k: one(k) for k in keys}}
 
 
-def _window_stats(source, window: tuple, cache: dict | None, key) -> tuple[dict, list]:
-    """A window's period stats and exclusive-grid rows; from `cache` while its key holds."""
-    if cache is not None and key in cache:
-        return cache[key]
-    out = (_period_stats(source, *window), source.exclusive_grids(*window))
-    if cache is not None:
-        cache[key] = out
-    return out
+def _window_stats(source, window: tuple, key, kept: dict | None, now: dict | None) -> tuple[dict, list]:
+    """A window's period stats and exclusive-grid rows: from this poll's windows (`now`),
+    else from the last poll's (`kept`) while its key holds, else computed; noted in `now`."""
+    if now is None:
+        return _period_stats(source, *window), source.exclusive_grids(*window)
+    if key not in now:
+        now[key] = kept[key] if key in kept else (_period_stats(source, *window), source.exclusive_grids(*window))
+    return now[key]
 
 
 def _period_block(cur_stats: tuple, prev_stats: tuple, districts: list[str]) -> tuple[dict, list]:
@@ -124,14 +124,8 @@ def compute_enterprise(engine, now: dt.datetime, tz: ZoneInfo, source=None, memo
         windows = ((p.start, p.end + dt.timedelta(microseconds=1)), (p.prev_start, p.prev_end))
         keys = None if memo is None else tuple(source.window_key(*w) for w in windows)
         if keys is None or memo.get(name, (None,))[0] != (*keys, tuple(districts)):
-            stats = []
-            for w, k in zip(windows, keys or (None, None)):
-                if windows_now is not None and k in windows_now:
-                    stats.append(windows_now[k])
-                    continue
-                stats.append(_window_stats(source, w, previous, k))
-                if windows_now is not None:
-                    windows_now[k] = stats[-1]
+            stats = [_window_stats(source, w, k, previous, windows_now)
+                     for w, k in zip(windows, keys or (None, None))]
             block, g_cur = _period_block(*stats, districts)
             if memo is not None:
                 memo[name] = ((*keys, tuple(districts)), (block, g_cur))
