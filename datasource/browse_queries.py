@@ -16,11 +16,11 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine, and_, case, false, func, or_, select
 
-from datasource.schema import (OPEN_STATUSES, Case, CaseEvent, Enterprise, EnterpriseProblem,
-                               EnterpriseVisit, Grid, OccupancyReading, ParkingFacility, Street)
+from datasource.schema import (OPEN_STATUSES, RUNNING_STATUSES, Case, CaseEvent, Enterprise,
+                               EnterpriseProblem, EnterpriseVisit, Grid, OccupancyReading,
+                               ParkingFacility, Street)
 from datasource.sqlfuncs import epoch_seconds, utc_hour
 
-RUNNING_STATUSES = tuple(s for s in OPEN_STATUSES if s != "parked")
 GROUPS = {"district": Case.district_code, "street": Case.street_id, "grid": Case.grid_id}
 # the columns a case list may be sorted by (a whitelist: sort keys come from the browser)
 CASE_SORTS = {"reported_at": Case.reported_at, "filed_at": Case.filed_at, "closed_at": Case.closed_at,

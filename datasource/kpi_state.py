@@ -13,7 +13,7 @@ from sqlalchemy import Engine, and_, case, delete, func, insert, literal, or_, s
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from datasource.kpi_queries import RUNNING_STATUSES
+from datasource.schema import RUNNING_STATUSES
 from datasource.schema import OPEN_STATUSES, Case, KpiCaseState, KpiMeta, KpiOpen, KpiRollup
 from datasource.sqlfuncs import epoch_seconds, utc_hour
 

@@ -13,13 +13,15 @@ from typing import Optional
 
 from sqlalchemy import (BigInteger, Boolean, Date, DateTime, Float, ForeignKey, Index, Integer,
                         MetaData, SmallInteger, String, Text, TypeDecorator, UniqueConstraint,
-                        func)
+                        func, text)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # Lifecycle of a case (GB/T 30428): the happy path, then the exception states.
 CASE_STATUSES = ("reported", "filed", "dispatched", "handled", "verified", "closed",
                  "rework", "parked", "voided")
 OPEN_STATUSES = ("filed", "dispatched", "handled", "verified", "rework", "parked")
+RUNNING_STATUSES = tuple(s for s in OPEN_STATUSES if s != "parked")  # the clock runs: can fall overdue
+RUNNING_SQL = "status IN (%s)" % ", ".join(f"'{s}'" for s in RUNNING_STATUSES)  # for partial indexes
 CASE_SOURCES = ("app", "hotline", "patrol", "enterprise", "sensor")
 PROBLEM_TYPES = ("hiring", "licence", "tax", "financing", "infrastructure", "safety", "other")
 PROBLEM_STATUSES = ("open", "resolved")
@@ -152,6 +154,10 @@ class Case(Base):
         Index("ix_cases_filed_at", "filed_at"),
         Index("ix_cases_closed_at", "closed_at"),
         Index("ix_cases_status_deadline", "status", "deadline_at"),
+        # the newest deadlines of running cases, read backwards for the ticker: a partial
+        # index, so a LIMIT stops after its rows instead of sorting a day of deadlines
+        Index("ix_cases_running_deadline", "deadline_at", "id",
+              postgresql_where=text(RUNNING_SQL), sqlite_where=text(RUNNING_SQL)),
         Index("ix_cases_grid_id", "grid_id"),
         Index("ix_cases_street_id", "street_id"),
     )

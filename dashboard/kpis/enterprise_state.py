@@ -20,11 +20,11 @@ import numpy as np
 
 from dashboard.kpis.enterprise import compute_enterprise
 from dashboard.metrics import report_rows_changed
+from dashboard.periods import epoch_us
 from datasource import kpi_queries as q
 
 OVERLAP = dt.timedelta(seconds=30)
 VERIFY_EVERY = 600.0
-EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 NONE = np.iinfo(np.int64).min  # "no time" in the int64 microsecond arrays
 
 
@@ -35,7 +35,7 @@ LOG_AT_MOST = 20_000  # logged change times kept before the arrays are built afr
 
 
 def _us(t: dt.datetime | None) -> int:
-    return NONE if t is None else (t - EPOCH) // dt.timedelta(microseconds=1)
+    return NONE if t is None else epoch_us(t)
 
 
 def _previous(times: np.ndarray, *keys: np.ndarray) -> np.ndarray:
