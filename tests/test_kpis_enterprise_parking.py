@@ -292,6 +292,72 @@ def test_enterprise_window_stats_outlive_changes_elsewhere(city):
             _assert_close(got["periods"][name][part], want["periods"][name][part], f"{name}.{part}")
 
 
+def test_enterprise_state_equals_sql_through_random_writes(city):
+    """Random visits (in time order, late, at one instant with another, moved), new
+    problems (now and in the past), resolutions and reopenings, with `now` moving within
+    hours, across them and across local midnight: after every step the in-memory state,
+    with its kept windows and hour heads, answers exactly what the full SQL answers."""
+    import random
+
+    from sqlalchemy import select, update
+
+    V, P = schema.EnterpriseVisit, schema.EnterpriseProblem
+    rng = random.Random(11)
+    with city.connect() as conn:
+        ents = conn.execute(select(schema.Enterprise.id, schema.Enterprise.district_code)
+                            .order_by(schema.Enterprise.id)).all()
+    inc = IncrementalEnterprise()
+    now = FIXED_NOW
+    inc(city, now, TZ)
+    steps = [dt.timedelta(minutes=rng.choice([1, 7, 20, 45])) for _ in range(14)]
+    steps[9] = dt.timedelta(hours=13)  # past local midnight
+    for k, step in enumerate(steps):
+        with city.begin() as conn:
+            for j in range(rng.randint(1, 4)):
+                ent, district = rng.choice(ents)
+                tag, op = f"r{k}-{j}", rng.random()
+                if op < 0.35:  # a visit now or a few minutes late, often to an enterprise seen lately
+                    at = now - dt.timedelta(seconds=rng.choice([0, 0, 30, 300]))
+                    if rng.random() < 0.6:
+                        ent, district = rng.choice(conn.execute(
+                            select(V.enterprise_id, V.district_code)
+                            .where(V.visited_at >= now - dt.timedelta(days=rng.choice([1, 10, 60])))).all())
+                    conn.execute(insert(V).values(external_id=tag, enterprise_id=ent, district_code=district,
+                                                  visited_at=at, updated_at=now))
+                elif op < 0.5:  # long after the fact, or at the instant of another visit
+                    other = conn.execute(select(V.visited_at, V.enterprise_id, V.district_code)
+                                         .order_by(V.id).offset(rng.randrange(100)).limit(1)).one()
+                    at = other[0] if rng.random() < 0.5 else now - dt.timedelta(days=rng.uniform(0, 400))
+                    conn.execute(insert(V).values(external_id=tag, enterprise_id=other[1],
+                                                  district_code=other[2], visited_at=at, updated_at=now))
+                elif op < 0.65:  # a problem raised now or earlier, sometimes resolved already
+                    raised = now - dt.timedelta(days=rng.choice([0, 0, 3, 40, 200]))
+                    resolved = now if rng.random() < 0.3 else None
+                    conn.execute(insert(P).values(
+                        external_id=tag, enterprise_id=ent, district_code=district,
+                        problem_type=rng.choice(schema.PROBLEM_TYPES), status="resolved" if resolved else "open",
+                        raised_at=raised, resolved_at=resolved, updated_at=now))
+                elif op < 0.85:  # a resolution, or a reopening
+                    status = rng.choice(["open", "resolved"])
+                    since = now - dt.timedelta(days=rng.choice([2, 30, 3000]))  # this week's, month's, any
+                    pid = rng.choice(conn.execute(select(P.id).where(P.status == status, P.raised_at >= since)
+                                                  .order_by(P.id)).scalars().all())
+                    conn.execute(update(P).where(P.id == pid).values(
+                        status="resolved" if status == "open" else "open",
+                        resolved_at=now if status == "open" else None, updated_at=now))
+                else:  # a visit moved in time (the arrays are built again)
+                    vid = conn.execute(select(V.id).order_by(V.id).offset(rng.randrange(200)).limit(1)).scalar_one()
+                    conn.execute(update(V).where(V.id == vid).values(
+                        visited_at=now - dt.timedelta(hours=rng.uniform(0, 48)), updated_at=now))
+        now += step
+        got, want = inc(city, now, TZ), compute_enterprise(city, now, TZ)
+        assert got["open_problems"] == want["open_problems"], k
+        for name in PERIODS:
+            for part in ("city", "by_district", "by_type", "by_exclusive_grid"):
+                _assert_close(got["periods"][name][part], want["periods"][name][part], f"{k} {now} {name}.{part}")
+    assert inc.reloads == 1 and 1 < inc.builds < len(steps)  # mostly kept up in place
+
+
 def _assert_close(a, b, path):
     """Equal, floats within a millionth (SQLite's julianday() rounds durations to ~1 ms)."""
     if isinstance(a, dict):

@@ -32,6 +32,8 @@ NONE = np.iinfo(np.int64).min  # "no time" in the int64 microsecond arrays
 # visit-touches, sorting them all once is cheaper
 INSERT_BUDGET = 50_000_000
 LOG_AT_MOST = 20_000  # logged change times kept before the arrays are built afresh
+HOUR_US = 3_600_000_000
+HEADS_KEPT = 32  # windows whose whole hours' figures are kept (a poll asks about 8)
 
 
 def _us(t: dt.datetime | None) -> int:
@@ -84,6 +86,7 @@ class EnterpriseState:
         self._log_seq: list[int] = []  # ... and each change's number
         self._seq = 0
         self.memo: dict = {}  # period name -> (key, block) for compute_enterprise
+        self._last: tuple = (None, None)  # the last window's figures
         self._fingerprint = None  # of the enterprises table, for exclusive-grid memberships
         self.grids: list[dict] = []
         self.member_of: dict[int, int] = {}
@@ -195,14 +198,16 @@ class EnterpriseState:
         elsewhere (a visit now, for last month's window) leaves the key as it was, and so
         does a moving end that passes nothing. The same key gives the same answers."""
         self._arrays()
-        s, e = _us(start), _us(end)
+        return self._key(_us(start), _us(end))
+
+    def _key(self, s: int, e: int) -> tuple:
         inside = [int(np.searchsorted(a, e, side="left") - np.searchsorted(a, s, side="left"))
                   for a in (self.v_t, self.raised_sorted, self.resolved_sorted)]
-        log_t = np.fromiter(self._log_t, dtype=np.int64, count=len(self._log_t))
+        if len(self._log_np[0]) != len(self._log_t):  # the log as arrays, once per change
+            self._log_np = (np.array(self._log_t, dtype=np.int64), np.array(self._log_seq, dtype=np.int64))
+        log_t, log_seq = self._log_np
         hit = (log_t >= s) & (log_t < e)
-        last = int(np.fromiter(self._log_seq, dtype=np.int64, count=len(self._log_seq))[hit].max()) \
-            if hit.any() else 0
-        return (self.generation, s, *inside, last)
+        return (self.generation, s, *inside, int(log_seq[hit].max()) if hit.any() else 0)
 
     def _grid_of(self, ent: np.ndarray) -> np.ndarray:
         """Index (in self.grids) of each enterprise's exclusive grid, -1 for none."""
@@ -211,10 +216,22 @@ class EnterpriseState:
             return np.full(len(ent), -1, dtype=np.int64)
         return np.where(self.m_ids[pos] == ent, self.m_grid[pos], -1)
 
+    # the visit columns: rows of one buffer with room to grow, so that a visit appended
+    # in time order costs a write, not a copy of every column
+    v_id = property(lambda self: self._vbuf[0, :self._vn])
+    v_t = property(lambda self: self._vbuf[1, :self._vn])
+    v_ent = property(lambda self: self._vbuf[2, :self._vn])
+    v_dist = property(lambda self: self._vbuf[3, :self._vn])
+    v_grid = property(lambda self: self._vbuf[4, :self._vn])
+    v_prev_de = property(lambda self: self._vbuf[5, :self._vn])  # previous visit, same district and enterprise
+    v_prev_e = property(lambda self: self._vbuf[6, :self._vn])  # previous visit, same enterprise
+
     def _build(self) -> None:
         self.builds += 1
         self.generation += 1
         self._log_t, self._log_seq = [], []
+        self._log_np = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
+        self._heads: dict[int, tuple] = {}
         self.districts = sorted({v[1] for v in self.visits.values()} | {p[0] for p in self.problems.values()})
         self.types = sorted({p[1] for p in self.problems.values()})
         self._di = {d: i for i, d in enumerate(self.districts)}
@@ -225,15 +242,22 @@ class EnterpriseState:
         self.m_grid = np.array([g for _, g in members], dtype=np.int64)
         self.g_members = np.bincount(self.m_grid, minlength=len(self.grids))
         v = list(self.visits.values())
-        ids = np.fromiter(self.visits, dtype=np.int64, count=len(v))
-        ent = np.fromiter((x[0] for x in v), dtype=np.int64, count=len(v))
-        vd = np.fromiter((self._di[x[1]] for x in v), dtype=np.int64, count=len(v))
-        vt = np.fromiter((x[2] for x in v), dtype=np.int64, count=len(v))
+        n = len(v)
+        ids = np.fromiter(self.visits, dtype=np.int64, count=n)
+        ent = np.fromiter((x[0] for x in v), dtype=np.int64, count=n)
+        vd = np.fromiter((self._di[x[1]] for x in v), dtype=np.int64, count=n)
+        vt = np.fromiter((x[2] for x in v), dtype=np.int64, count=n)
         order = np.lexsort((ids, vt))  # by time, ties by id
-        self.v_id, self.v_ent, self.v_dist, self.v_t = ids[order], ent[order], vd[order], vt[order]
-        self.v_grid = self._grid_of(self.v_ent)
-        self.v_prev_de = _previous(self.v_t, self.v_dist, self.v_ent)
-        self.v_prev_e = _previous(self.v_t, self.v_ent)
+        self._vbuf, self._vn = np.empty((7, max(2 * n, 1024)), dtype=np.int64), n
+        self._vbuf[0, :n], self._vbuf[1, :n], self._vbuf[2, :n], self._vbuf[3, :n] = \
+            ids[order], vt[order], ent[order], vd[order]
+        self._vbuf[4, :n] = self._grid_of(self.v_ent)
+        self._vbuf[5, :n] = _previous(self.v_t, self.v_dist, self.v_ent)
+        self._vbuf[6, :n] = _previous(self.v_t, self.v_ent)
+        # the latest visit time of each enterprise (and district): the previous visit of
+        # one appended after every other
+        self._last_e = dict(zip(self.v_ent.tolist(), self.v_t.tolist()))  # later visits overwrite
+        self._last_de = dict(zip(zip(self.v_dist.tolist(), self.v_ent.tolist()), self.v_t.tolist()))
         self.p_pos = {pid: i for i, pid in enumerate(self.problems)}
         p = list(self.problems.values())
         self.p_dist = np.fromiter((self._di[x[0]] for x in p), dtype=np.int64, count=len(p))
@@ -241,7 +265,12 @@ class EnterpriseState:
         self.p_open = np.fromiter((x[2] == "open" for x in p), dtype=bool, count=len(p))
         self.p_raised = np.fromiter((x[3] for x in p), dtype=np.int64, count=len(p))
         self.p_resolved = np.fromiter((x[4] for x in p), dtype=np.int64, count=len(p))
-        self.raised_sorted, self.resolved_sorted = np.sort(self.p_raised), np.sort(self.p_resolved)
+        # each problem time sorted, with the problem's position: a window is a slice
+        positions = np.arange(len(p), dtype=np.int64)
+        for name, times in (("raised", self.p_raised), ("resolved", self.p_resolved)):
+            order = np.lexsort((positions, times))
+            setattr(self, f"{name}_sorted", times[order])
+            setattr(self, f"{name}_order", order.astype(np.int64))
 
     def _insert_visits(self, ids: list) -> None:
         if len(ids) * len(self.v_t) > INSERT_BUDGET:  # a bulk load
@@ -250,93 +279,131 @@ class EnterpriseState:
         for vid in ids:
             ent, district, t = self.visits[vid]
             d = self._di[district]
+            n = self._vn
             lo, hi = np.searchsorted(self.v_t, t, side="left"), np.searchsorted(self.v_t, t, side="right")
-            at = lo + int(np.searchsorted(self.v_id[lo:hi], vid))  # time order, ties by id
-            prev_de = _link(self.v_t, self.v_prev_de, (self.v_dist == d) & (self.v_ent == ent), at, t)
-            prev_e = _link(self.v_t, self.v_prev_e, self.v_ent == ent, at, t)
-            self.v_id = np.insert(self.v_id, at, vid)
-            self.v_t = np.insert(self.v_t, at, t)
-            self.v_ent = np.insert(self.v_ent, at, ent)
-            self.v_dist = np.insert(self.v_dist, at, d)
-            self.v_grid = np.insert(self.v_grid, at, self._grid_of(np.array([ent]))[0])
-            self.v_prev_de = np.insert(self.v_prev_de, at, prev_de)
-            self.v_prev_e = np.insert(self.v_prev_e, at, prev_e)
+            at = int(lo + np.searchsorted(self.v_id[lo:hi], vid))  # time order, ties by id
+            if at == n:  # after every other visit: the common case
+                prev_de, prev_e = self._last_de.get((d, ent), NONE), self._last_e.get(ent, NONE)
+            else:
+                prev_de = _link(self.v_t, self.v_prev_de, (self.v_dist == d) & (self.v_ent == ent), at, t)
+                prev_e = _link(self.v_t, self.v_prev_e, self.v_ent == ent, at, t)
+            if n == self._vbuf.shape[1]:
+                grown = np.empty((7, 2 * n), dtype=np.int64)
+                grown[:, :n] = self._vbuf[:, :n]
+                self._vbuf = grown
+            self._vbuf[:, at + 1:n + 1] = self._vbuf[:, at:n].copy()  # the later visits move up one
+            self._vbuf[:, at] = (vid, t, ent, d, self._grid_of(np.array([ent]))[0], prev_de, prev_e)
+            self._vn = n + 1
+            self._last_e[ent] = max(t, self._last_e.get(ent, NONE))
+            self._last_de[(d, ent)] = max(t, self._last_de.get((d, ent), NONE))
             self._touch(t)  # (a visit before a window changes nothing in it: see window_key)
 
     def _update_problems(self, ids: list) -> None:
         for pid in ids:
             i, (district, ptype, status, raised, resolved) = self.p_pos[pid], self.problems[pid]
             self._touch(int(self.p_raised[i]), int(self.p_resolved[i]), raised, resolved)
-            self._sorted_times(self.p_raised[i], self.p_resolved[i], -1)
+            self._sorted_times(i, -1)
             self.p_dist[i], self.p_type[i] = self._di[district], self._ti[ptype]
             self.p_open[i], self.p_raised[i], self.p_resolved[i] = status == "open", raised, resolved
-            self._sorted_times(raised, resolved, +1)
+            self._sorted_times(i, +1)
 
-    def _sorted_times(self, raised: int, resolved: int, sign: int) -> None:
-        """Put one problem's times into (or, sign -1, take them out of) the sorted copies
-        that window_key counts with."""
-        for name, t in (("raised_sorted", raised), ("resolved_sorted", resolved)):
-            values = getattr(self, name)
-            at = int(np.searchsorted(values, t))
-            setattr(self, name, np.insert(values, at, t) if sign > 0 else np.delete(values, at))
+    def _sorted_times(self, i: int, sign: int) -> None:
+        """Put problem i's times into (or, sign -1, take them out of) the sorted times and
+        their positions (ordered by time, then position)."""
+        for name, times in (("raised", self.p_raised), ("resolved", self.p_resolved)):
+            values, order, t = getattr(self, f"{name}_sorted"), getattr(self, f"{name}_order"), int(times[i])
+            lo, hi = int(np.searchsorted(values, t, side="left")), int(np.searchsorted(values, t, side="right"))
+            if sign > 0:
+                at = lo + int(np.searchsorted(order[lo:hi], i))
+                setattr(self, f"{name}_sorted", np.insert(values, at, t))
+                setattr(self, f"{name}_order", np.insert(order, at, i))
+            else:
+                at = lo + int(np.flatnonzero(order[lo:hi] == i)[0])
+                setattr(self, f"{name}_sorted", np.delete(values, at))
+                setattr(self, f"{name}_order", np.delete(order, at))
 
     def _append_problems(self, ids: list) -> None:
         if not ids:
             return
         rows = [self.problems[i] for i in ids]
+        first = len(self.p_dist)
         for i, pid in enumerate(ids):
-            self.p_pos[pid] = len(self.p_dist) + i
+            self.p_pos[pid] = first + i
         self.p_dist = np.append(self.p_dist, [self._di[r[0]] for r in rows])
         self.p_type = np.append(self.p_type, [self._ti[r[1]] for r in rows])
         self.p_open = np.append(self.p_open, [r[2] == "open" for r in rows])
         self.p_raised = np.append(self.p_raised, np.array([r[3] for r in rows], dtype=np.int64))
         self.p_resolved = np.append(self.p_resolved, np.array([r[4] for r in rows], dtype=np.int64))
-        for r in rows:
-            self._sorted_times(r[3], r[4], +1)
+        for i, r in enumerate(rows):
+            self._sorted_times(first + i, +1)
             self._touch(r[3], r[4])
 
     # -- the queries, answered from memory ------------------------------------------------
-    def _slice(self, start: dt.datetime, end: dt.datetime) -> slice:
-        return slice(*np.searchsorted(self.v_t, [_us(start), _us(end)], side="left"))
+    def _count(self, since: int, a: int, b: int) -> dict[str, np.ndarray]:
+        """Every figure of the rows in [a, b), a visit counted as its enterprise's first
+        when its previous visit is older than `since`: figures that add up over adjacent
+        spans of one window."""
+        window = slice(*np.searchsorted(self.v_t, [a, b], side="left"))
+        nd, ng, nt = len(self.districts), len(self.grids) + 1, max(len(self.types), 1)
+        d, grid = self.v_dist[window], self.v_grid[window] + 1  # grid bin 0: no exclusive grid
+        raised = self.raised_order[slice(*np.searchsorted(self.raised_sorted, [a, b], side="left"))]
+        resolved_in = self.resolved_order[slice(*np.searchsorted(self.resolved_sorted, [a, b], side="left"))]
+        key = self.p_dist[raised] * nt + self.p_type[raised]
+        done = self.p_resolved[raised] != NONE
+        days = np.where(done, (self.p_resolved[raised] - self.p_raised[raised]) / 86_400e6, 0.0)
+        return {"visits": np.bincount(d, minlength=nd),
+                "enterprises": np.bincount(d[self.v_prev_de[window] < since], minlength=nd),
+                # an enterprise is in one grid: its first visit in the window counts it there
+                "grid_visits": np.bincount(grid, minlength=ng),
+                "grid_enterprises": np.bincount(grid[self.v_prev_e[window] < since], minlength=ng),
+                "raised": np.bincount(key, minlength=nd * nt),
+                "resolved": np.bincount(key, weights=done, minlength=nd * nt),
+                "resolve_days": np.bincount(key, weights=days, minlength=nd * nt),
+                "resolved_in": np.bincount(self.p_dist[resolved_in], minlength=nd)}
+
+    def _window(self, start: dt.datetime, end: dt.datetime) -> dict[str, np.ndarray]:
+        """The figures of [start, end): those of its whole hours, kept while their key holds
+        (see window_key), plus those of the part-hour at its end. A current window whose
+        end moves and takes in each new visit recounts that hour, not the year."""
+        self._arrays()
+        s, e = _us(start), _us(end)
+        m = e - (e % HOUR_US)
+        if (s, e, self._seq, self.generation) == self._last[0]:
+            return self._last[1]  # the four questions about one window come in a row
+        if m <= s:
+            counts = self._count(s, s, e)
+        else:
+            key = (m, self._key(s, m))
+            head = self._heads.get(s)
+            if head is None or head[0] != key:
+                head = self._heads[s] = (key, self._count(s, s, m))
+                while len(self._heads) > HEADS_KEPT:
+                    del self._heads[next(iter(self._heads))]  # the oldest
+            counts = {k: v + w for (k, v), w in zip(head[1].items(), self._count(s, m, e).values())}
+        self._last = ((s, e, self._seq, self.generation), counts)
+        return counts
 
     def visits_summary(self, start: dt.datetime, end: dt.datetime) -> list[dict]:
-        self._arrays()
-        window = self._slice(start, end)
-        d = self.v_dist[window]
-        n = len(self.districts)
-        visits = np.bincount(d, minlength=n)
-        distinct = np.bincount(d[self.v_prev_de[window] < _us(start)], minlength=n)  # first visits in the window
+        c = self._window(start, end)
+        visits, distinct = c["visits"], c["enterprises"]
         return [{"district": self.districts[i], "visits": int(visits[i]), "enterprises": int(distinct[i])}
-                for i in range(n) if visits[i]]
+                for i in range(len(self.districts)) if visits[i]]
 
     def problems_raised(self, start: dt.datetime, end: dt.datetime) -> list[dict]:
-        self._arrays()
-        m = (self.p_raised >= _us(start)) & (self.p_raised < _us(end))
+        c = self._window(start, end)
         nt = max(len(self.types), 1)
-        key = self.p_dist[m] * nt + self.p_type[m]
-        resolved = self.p_resolved[m] != NONE
-        days = np.where(resolved, (self.p_resolved[m] - self.p_raised[m]) / 86_400e6, 0.0)
-        size = len(self.districts) * nt
-        raised = np.bincount(key, minlength=size)
-        res = np.bincount(key, weights=resolved, minlength=size)
-        rdays = np.bincount(key, weights=days, minlength=size)
+        raised, res, rdays = c["raised"], c["resolved"], c["resolve_days"]
         return [{"district": self.districts[k // nt], "type": self.types[k % nt], "raised": int(raised[k]),
                  "resolved": int(res[k]), "resolve_days": float(rdays[k])}
                 for k in np.flatnonzero(raised)]
 
     def problems_resolved_in(self, start: dt.datetime, end: dt.datetime) -> list[dict]:
-        self._arrays()
-        m = (self.p_resolved >= _us(start)) & (self.p_resolved < _us(end))
-        counts = np.bincount(self.p_dist[m], minlength=len(self.districts))
+        counts = self._window(start, end)["resolved_in"]
         return [{"district": self.districts[i], "resolved": int(c)} for i, c in enumerate(counts) if c]
 
     def exclusive_grids(self, start: dt.datetime, end: dt.datetime) -> list[dict]:
-        self._arrays()
-        window = self._slice(start, end)
-        grid, n = self.v_grid[window] + 1, len(self.grids) + 1  # bin 0: visits to no exclusive grid
-        visits = np.bincount(grid, minlength=n)[1:]
-        # an enterprise is in one grid: its first visit in the window counts it there
-        distinct = np.bincount(grid[self.v_prev_e[window] < _us(start)], minlength=n)[1:]
+        c = self._window(start, end)
+        visits, distinct = c["grid_visits"][1:], c["grid_enterprises"][1:]
         return [{**g, "members": int(self.g_members[i]), "visits": int(visits[i]),
                  "enterprises_visited": int(distinct[i])} for i, g in enumerate(self.grids)]
 
