@@ -64,6 +64,11 @@ def record_poll(cache, *, seconds: float, result: str, rows_changed: int | None)
         cache.put_fields(POLL, {"rows_changed_last": rows_changed})
 
 
+def count_skipped_poll(cache) -> None:
+    """A poll tick that fell due while the previous poll still ran (and was dropped)."""
+    cache.add(POLL, {"skipped": 1})
+
+
 def count_refresh(cache=None) -> None:
     """Count one screen refresh; callbacks call it on each interval tick. A metric must
     never break a screen, so a failing store is logged and ignored."""
@@ -98,6 +103,10 @@ class SnapshotCollector:
         for r in RESULTS:
             polls.add_metric([r], poll.get(f"result:{r}", 0.0))
         yield polls
+
+        yield CounterMetricFamily("cc_polls_skipped", "Poll ticks dropped because the previous "
+                                  "poll was still running (polls never overlap).",
+                                  value=poll.get("skipped", 0.0))
 
         age = GaugeMetricFamily("cc_snapshot_age_seconds", "Seconds since the last poll "
                                 "published the snapshot (absent before the first poll).")

@@ -27,6 +27,7 @@ from typing import Any, Callable, Mapping
 from zoneinfo import ZoneInfo
 
 import orjson
+from apscheduler.events import EVENT_JOB_MAX_INSTANCES
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import Engine
@@ -209,7 +210,16 @@ class Poller:
                           next_run_time=dt.datetime.now(self.tz))
         scheduler.add_job(self._lease, "interval", seconds=self.settings["LEADER_LOCK_SECONDS"] / 3,
                           id="lease")
+        scheduler.add_listener(self._skipped, EVENT_JOB_MAX_INSTANCES)
         return scheduler
+
+    def _skipped(self, event) -> None:
+        """A tick fell due while the last poll still ran: counted, for /metrics."""
+        if event.job_id == "poll":
+            try:
+                metrics.count_skipped_poll(self.cache)
+            except OSError as exc:
+                log.debug("skipped poll not counted: %s", exc)
 
     @property
     def running(self) -> bool:
@@ -239,6 +249,20 @@ atexit.register(stop_all, wait=False)
 # APScheduler logs every run at INFO: every few seconds, forever. Keep its warnings.
 if logging.getLogger("apscheduler.executors.default").level == logging.NOTSET:
     logging.getLogger("apscheduler.executors.default").setLevel(logging.WARNING)
+
+
+class _SkippedTicks(logging.Filter):
+    """APScheduler warns each time a poller's tick falls due while its poll still runs:
+    every tick of a long first poll, by design (runs never overlap). Those ticks are
+    counted in /metrics (cc_polls_skipped_total) instead; other jobs keep the warning."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        job = record.args[0] if isinstance(record.args, tuple) and record.args else None
+        return not (getattr(job, "id", None) in ("poll", "lease")
+                    and "maximum number of running instances" in str(record.msg))
+
+
+logging.getLogger("apscheduler.scheduler").addFilter(_SkippedTicks())
 
 
 def run_forever(settings: Settings | None = None, *, sections: Sections | None = None,
