@@ -9,7 +9,7 @@ import dash
 from flask import jsonify
 from sqlalchemy.pool import NullPool
 
-from dashboard import auth, health, metrics
+from dashboard import auth, health, heap, metrics
 from dashboard.build import build_id
 from dashboard.poller import Poller, Sections
 from dashboard.scope import current_scope
@@ -75,6 +75,7 @@ def create_app(settings: Settings | Mapping[str, Any] | None = None, *,
         # an app that is thrown away (tests build many) stops its poller; the rest stop at exit
         weakref.finalize(app.server, svc.poller.stop, wait=False)
 
+    heap.freeze_once("app")  # what the app is built from lives as long as the process
     return app
 
 

@@ -32,7 +32,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import Engine
 
-from dashboard import metrics
+from dashboard import heap, metrics
 from dashboard.cache import Cache, deployment_folder
 from dashboard.leader import Election, FileLock, RedisLock
 from dashboard.settings import Settings
@@ -157,6 +157,7 @@ class Poller:
             return snap
         self.cache.publish(snap)
         self._previous = snap
+        heap.freeze_once("poller")  # the state the first poll loaded stays for good
         failed = sum(1 for s in snap.sections.values() if s.status in ("stale", "error"))
         result = "ok" if not failed else "failed" if failed == len(snap.sections) else "partial"
         metrics.record_poll(self.cache, seconds=seconds, result=result, rows_changed=rows)
