@@ -50,7 +50,8 @@ def static_wall(request, tmp_path, serve):
 def _open(page, url, width=1920, height=1080):
     page.set_viewport_size({"width": width, "height": height})
     page.goto(url)
-    page.wait_for_selector("#card-open_cases .card-value[data-value]")
+    # attached, not visible: a rotating wall may show another page for up to 30 s
+    page.wait_for_selector("#card-open_cases .card-value[data-value]", state="attached")
     wait_until(page, "() => document.querySelector('#ov-map-body .js-plotly-plot') !== null", timeout=30)
     wait_until(page, "() => document.querySelector('#pk-programme-body .js-plotly-plot') !== null", timeout=30)
 
