@@ -71,6 +71,9 @@ def floor_hour(t: dt.datetime) -> dt.datetime:
     return t.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
+HOUR_US = 3_600_000_000  # an hour in the unit of epoch_us
+
+
 def epoch_us(t: dt.datetime) -> int:
     """Microseconds since 1970 UTC: the unit of the in-memory time arrays."""
     return (t - EPOCH) // dt.timedelta(microseconds=1)

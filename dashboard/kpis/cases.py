@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from dashboard.kpis.common import CITY, compare, iso, ratio
-from dashboard.periods import (UTC, Period, all_periods, check_hour_aligned, epoch_us, floor_hour,
+from dashboard.periods import (HOUR_US, UTC, Period, all_periods, check_hour_aligned, epoch_us, floor_hour,
                                hour_key, local_day, parse_hour_key, period)
 from datasource import kpi_queries as q
 
@@ -38,7 +38,7 @@ COHORT_FIELDS = ("filed", "closed", "closed_on_time", "handled", "handled_on_tim
 # stages of an open case, in lifecycle order (status -> stage)
 STAGES = ("filed", "dispatched", "handled", "verified", "rework", "parked")
 OVERDUE_EDGES_H = (0, 24, 72, 168, 720)  # <1 d, 1-3 d, 3-7 d, 7-30 d, >30 d
-EDGES_US = np.array(OVERDUE_EDGES_H, dtype=np.int64) * 3_600_000_000
+EDGES_US = np.array(OVERDUE_EDGES_H, dtype=np.int64) * HOUR_US
 TICKER_LIMIT = 20
 NEWLY_OVERDUE_HOURS = 24
 SERIES_DAYS = 30

@@ -20,7 +20,7 @@ import numpy as np
 
 from dashboard.kpis.enterprise import compute_enterprise
 from dashboard.metrics import report_rows_changed
-from dashboard.periods import epoch_us
+from dashboard.periods import HOUR_US, epoch_us
 from datasource import kpi_queries as q
 
 OVERLAP = dt.timedelta(seconds=30)
@@ -32,7 +32,6 @@ NONE = np.iinfo(np.int64).min  # "no time" in the int64 microsecond arrays
 # visits): past this many visit-touches in one poll, sorting them all once is cheaper
 INSERT_BUDGET = 50_000_000
 LOG_AT_MOST = 20_000  # logged change times kept before the arrays are built afresh
-HOUR_US = 3_600_000_000
 HEADS_KEPT = 32  # windows whose whole hours' figures are kept (a poll asks about 8)
 
 
