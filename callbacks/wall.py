@@ -20,7 +20,7 @@ from dash import ClientsideFunction, Input, Output, State, no_update
 from dashboard import thresholds
 from dashboard.build import build_id
 from dashboard.metrics import count_refresh
-from dashboard.scope import current_scope
+from dashboard.scope import EVERYTHING, current_scope, restrict_sections
 from dashboard.services import services
 from layouts import ids
 from layouts.wall.render import OUTPUTS, render
@@ -52,13 +52,23 @@ def view_key(svc, snap, ref, view) -> str:
     return f"{snap.version}|{ref.version}|{view.key}|{build_id(svc.settings)}"
 
 
-def rendered_view(svc, snap, view) -> dict:
-    """{"h": {output: hash}, "v": {output: value}} for a snapshot and view, rendered once."""
+def scoped_reference(svc, scope):
+    """The reference a scope's wall draws: a district-scoped one sees no other district."""
     ref = svc.reference.get()
+    return ref if scope.city_wide else ref.only(scope.districts)
+
+
+def rendered_view(svc, snap, view, scope=EVERYTHING) -> dict:
+    """{"h": {output: hash}, "v": {output: value}} for a snapshot and view, rendered once
+    per (version, reference as the scope sees it, view, build)."""
+    ref = scoped_reference(svc, scope)
     key = view_key(svc, snap, ref, view)
 
     def _render():
         sections = {name: s.to_dict() for name, s in snap.sections.items()}
+        if not scope.city_wide:  # other districts' figures never reach this scope's screen
+            sections = restrict_sections(sections, scope.districts,
+                                         (d.code for d in svc.reference.get().districts))
         values = render(sections, ref, view, thresholds, svc.settings.tz)
         return {"k": key, "h": {k: _digest(v) for k, v in values.items()}, "v": values}
 
@@ -79,18 +89,20 @@ def refresh_outputs(config: dict | None, shown: dict | None) -> tuple:
         return (no_update, no_update, *nothing)
     head = head_payload(snap, build_id(svc.settings))
     # the config comes from the browser: check it again, a hand-made request gets defaults
-    ref = svc.reference.get()
+    scope = current_scope()
+    ref = scoped_reference(svc, scope)
     config = config if isinstance(config, dict) else {}
     query = {k: v for k, v in config.items() if k in ("lang", "district", "kpi") and isinstance(v, str)}
-    scope = current_scope()
-    view, _warnings = parse_view(query, scope.filter(d.code for d in ref.districts),
+    view, _warnings = parse_view(query, [d.code for d in ref.districts],
                                  svc.settings["DASHBOARD_LANGUAGE"], svc.settings["WALL_MAP_KPI"])
     if not scope.allows(view.district):  # enforced here, whatever the browser sends
         view = dataclasses.replace(view, district=scope.default_district())
+    if view.district is None and not scope.city_wide:  # a scope with no district sees nothing
+        return (head, no_update, *nothing)
     shown = shown if isinstance(shown, dict) else {}
     if shown.get("k") == view_key(svc, snap, ref, view):
         return (head, no_update, *nothing)
-    result = rendered_view(svc, snap, view)
+    result = rendered_view(svc, snap, view, scope)
     known = shown.get("h") if isinstance(shown.get("h"), dict) else {}
     outputs = [no_update if known.get(k) == result["h"][k] else result["v"][k]
                for k in (f"{i}.{p}" for i, p in OUTPUTS)]

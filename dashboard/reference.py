@@ -53,6 +53,12 @@ class Reference:
         d = self.district(code)
         return d.name(lang) if d else code
 
+    def only(self, codes) -> "Reference":
+        """The reference as a district-scoped viewer sees it: their districts only."""
+        keep = frozenset(codes)
+        return Reference(tuple(d for d in self.districts if d.code in keep), self.categories,
+                         f"{self.version}:{','.join(sorted(keep))}")
+
     def category_name(self, code: str, lang: str) -> str:
         c = self.categories.get(code)
         if c is None:

@@ -49,3 +49,54 @@ def current_scope() -> Scope:
 
     resolver = current_app.extensions.get("command_center_scope")
     return resolver() if resolver is not None else EVERYTHING
+
+
+# --- a snapshot narrowed to a scope ------------------------------------------------------
+def restrict_sections(sections: dict, districts: frozenset[str], known: Iterable[str] = ()) -> dict:
+    """Snapshot sections (dicts as in Section.to_dict) with every other district's
+    figures removed, for a district-scoped wall: `by_district` maps, any map keyed by a
+    `known` district code, district lists, rows that name a district, and exclusive
+    grids of other districts. City-level blocks stay; the wall shows them only as
+    labelled city references (docs/deployment.md).
+    """
+    hidden = frozenset(known) - districts
+    return {name: _narrow(section, districts, hidden, frozenset()) for name, section in sections.items()}
+
+
+def _grids_of(value: dict, districts: frozenset[str]) -> frozenset[str]:
+    return frozenset(str(g.get("grid_id")) for g in value.get("exclusive_grids") or []
+                     if isinstance(g, dict) and g.get("district") in districts)
+
+
+def _row_district(row) -> str | None:
+    """The district a row belongs to: its `district`, or the `code` of a district row."""
+    if not isinstance(row, dict):
+        return None
+    if "district" in row:
+        return row["district"] or ""
+    return row["code"] if "code" in row and "short_zh" in row else None
+
+
+def _narrow(value, districts: frozenset[str], hidden: frozenset[str], grids: frozenset[str]):
+    if isinstance(value, list):
+        return [_narrow(v, districts, hidden, grids) for v in value
+                if _row_district(v) in (None, *districts)]
+    if not isinstance(value, dict):
+        return value
+    if "exclusive_grids" in value:
+        grids = _grids_of(value, districts)
+    out = {}
+    for key, v in value.items():
+        if key in hidden:
+            continue
+        if key == "by_district" and isinstance(v, dict):
+            out[key] = {c: _narrow(x, districts, hidden, grids) for c, x in v.items() if c in districts}
+        elif key == "districts" and isinstance(v, list):
+            out[key] = [c for c in v if c in districts]
+        elif key == "by_district_category_stage" and isinstance(v, list):
+            out[key] = [row for row in v if row and row[0] in districts]
+        elif key == "by_exclusive_grid" and isinstance(v, dict):
+            out[key] = {g: x for g, x in v.items() if g in grids}
+        else:
+            out[key] = _narrow(v, districts, hidden, grids)
+    return out

@@ -77,6 +77,7 @@ STRINGS: dict[str, dict[str, str]] = {
     "panel_ent_summary": {"zh-CN": "{period}助企服务", "en": "Enterprise service, {period}"},
     "panel_ent_visits": {"zh-CN": "{period}各区走访与问题", "en": "Visits and problems by district, {period}"},
     "panel_ent_types": {"zh-CN": "{period}问题类型", "en": "Problems by type, {period}"},
+    "panel_ent_types_city": {"zh-CN": "{period}问题类型（全市）", "en": "Problems by type, {period} (city)"},
     "panel_ent_resolution": {"zh-CN": "{period}各区问题解决率", "en": "Resolution rate by district, {period}"},
     "panel_ent_grids": {"zh-CN": "专属网格覆盖（{period}）", "en": "Exclusive-grid coverage, {period}"},
     "panel_park_now": {"zh-CN": "各区车位占用率（当前）", "en": "Parking occupancy by district, now"},

@@ -90,6 +90,11 @@ def _trend_title(view) -> str:
     return t("panel_trend" if view.district is None else "panel_trend_city", view.lang)
 
 
+def _types_title(view) -> str:  # the snapshot has problem types for the city only
+    return t("panel_ent_types" if view.district is None else "panel_ent_types_city", view.lang,
+             period=_period(view))
+
+
 def _title(key: str, period: bool = False):
     return lambda v: t(key, v.lang, period=_period(v)) if period else t(key, v.lang)
 
@@ -123,7 +128,7 @@ def _panels() -> list[Panel]:
           summary(pn.enterprise_summary)),
         P("en-visits", "enterprise", "enterprise", "graph", _title("panel_ent_visits", True),
           _chart(fg.enterprise_by_district)),
-        P("en-types", "enterprise", "enterprise", "graph", _title("panel_ent_types", True), _chart(fg.problem_types)),
+        P("en-types", "enterprise", "enterprise", "graph", _types_title, _chart(fg.problem_types)),
         P("en-resolution", "enterprise", "enterprise", "graph", _title("panel_ent_resolution", True),
           _judged(fg.resolution_rank)),
         P("en-grids", "enterprise", "enterprise", "graph", _title("panel_ent_grids", True), _chart(fg.grid_coverage)),
