@@ -108,8 +108,19 @@ def test_semicolon_is_sniffed_and_ragged_rows_are_flagged(tmp_path):
     path = tmp_path / "x.csv"
     path.write_text("a;b\n1;2\n3;4;5\n6\n7;8;;\n", encoding="utf-8")
     _, rows = _rows(path)
-    assert [r.problem is None for r in rows] == [True, False, True, True]
-    assert rows[2].cells == {"a": "6", "b": ""}  # a short row: the missing cells are simply empty
+    assert [r.problem is None for r in rows] == [True, False, False, True]
+    assert rows[2].problem.startswith("truncated: 1 cells")  # never padded into an update
+
+
+def test_a_file_cut_mid_line_rejects_its_last_row(tmp_path):
+    path = tmp_path / "cut.csv"
+    path.write_bytes(b"id,address,district\nA1,Main St,14\nA2,Elm St,1")  # complete, no newline
+    _, rows = _rows(path)
+    assert [r.problem for r in rows] == [None, None]
+    path.write_bytes(b"id,address,district\nA1,Main St,14\nA2,Elm S")  # cut inside a cell
+    _, rows = _rows(path)
+    assert rows[0].problem is None
+    assert rows[1].problem == "truncated: 2 cells but the header has 3 columns (the file ends mid-line)"
 
 
 def test_repeated_column_names_get_a_suffix(tmp_path):

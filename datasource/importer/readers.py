@@ -60,38 +60,103 @@ def _json_record(obj, line: int, raw: str) -> RawRow:
 
 
 def detect_encoding(path: Path, encoding: str | None, errors: str) -> str:
-    """The first candidate that decodes the whole file: the mapping's, else UTF-8 (with or
-    without BOM), UTF-16 when the file starts with its BOM, then GB18030 (a superset of
-    GBK/GB2312, which Chinese Excel exports use)."""
+    """The mapping's encoding, else UTF-8 (with or without BOM), UTF-16 when the file
+    starts with its BOM, else GB18030 (a superset of GBK/GB2312, which Chinese Excel
+    exports use) only when the bytes read as Chinese text. Anything else is refused with
+    the first byte UTF-8 cannot read: GB18030 decodes most Western single-byte text
+    too (Windows-1252 "Ménage" is "M閚age"), which would store mojibake as data."""
     try:
         with path.open("rb") as fh:
             head = fh.read(4)
     except OSError as exc:
         raise ImportError_(f"{path}: cannot read it: {exc.strerror or exc}") from None
     if encoding:
-        candidates = [encoding]
-    elif head[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
-        candidates = ["utf-16"]
-    else:
-        candidates = ["utf-8-sig", "gb18030"]
+        if errors == "strict":
+            _decode_whole(path, encoding)
+        return encoding
+    if head[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+        if errors == "strict":
+            _decode_whole(path, "utf-16")
+        return "utf-16"
     if errors != "strict":
-        return candidates[0]
-    failures = []
-    for enc in candidates:
-        decoder = codecs.getincrementaldecoder(enc)("strict")
-        offset = 0
-        try:
-            with path.open("rb") as fh:
-                while chunk := fh.read(_CHUNK):
+        return "utf-8-sig"
+    try:
+        _decode_whole(path, "utf-8-sig")
+        return "utf-8-sig"
+    except ImportError_ as not_utf8:
+        utf8_failure = not_utf8
+    try:
+        _decode_whole(path, "gb18030")
+    except ImportError_:
+        looks_chinese = False
+    else:
+        looks_chinese = _reads_as_chinese(path)
+    if looks_chinese:
+        return "gb18030"
+    guess = _guess(path)
+    raise ImportError_(f"{utf8_failure.args[0]}; it is not UTF-8 and does not read as Chinese GB18030"
+                       + (f" (it looks like {guess})" if guess else "")
+                       + f"; set `encoding:` in the mapping (for example `encoding: {guess or 'cp1252'}`), "
+                       "or `encoding_errors: replace` to accept damaged bytes")
+
+
+def _decode_whole(path: Path, enc: str) -> None:
+    """Raise ImportError_ naming the first byte `enc` cannot decode, with its line."""
+    decoder = codecs.getincrementaldecoder(enc)("strict")
+    offset, lines = 0, 1
+    try:
+        with path.open("rb") as fh:
+            while chunk := fh.read(_CHUNK):
+                try:
                     decoder.decode(chunk)
-                    offset += len(chunk)
-                decoder.decode(b"", final=True)
-            return enc
-        except UnicodeDecodeError as exc:
-            failures.append(f"{enc} fails at byte {offset + exc.start}")
-    raise ImportError_(f"{path}: cannot decode the file ({'; '.join(failures)}); "
-                       "set `encoding:` in the mapping (and `encoding_errors: replace` to "
-                       "accept damaged bytes)")
+                except UnicodeDecodeError as exc:
+                    at = max(0, exc.start)
+                    byte = chunk[at:at + 1] or b"?"
+                    line = lines + chunk.count(b"\n", 0, at)
+                    raise ImportError_(f"{path}: cannot decode the file as {enc}: byte 0x{byte.hex().upper()} "
+                                       f"at offset {offset + at} (line {line})") from None
+                offset += len(chunk)
+                lines += chunk.count(b"\n")
+            decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        raise ImportError_(f"{path}: cannot decode the file as {enc}: it ends inside a character") from None
+
+
+def _reads_as_chinese(path: Path, sample: int = 1 << 20) -> bool:
+    """Do the file's non-ASCII characters look like Chinese text? Nearly all of a GBK
+    export's characters lie in GB2312's common set, where a Western byte followed by an
+    ASCII letter never lands; and a maintained detector must also rank GB18030 a fit."""
+    from charset_normalizer import from_bytes
+
+    with path.open("rb") as fh:
+        raw = fh.read(sample)
+    text = raw.decode("gb18030", errors="ignore")
+    wide = [c for c in text if ord(c) > 0x7F]
+    if not wide:
+        return True
+    common = 0
+    for c in wide:
+        try:
+            c.encode("gb2312")
+            common += 1
+        except UnicodeEncodeError:
+            pass
+    if common < 0.9 * len(wide):
+        return False
+    found = from_bytes(raw, cp_isolation=list(_DETECT_AMONG))
+    return any(m.encoding in ("gb18030", "gbk", "gb2312") for m in found)
+
+
+_DETECT_AMONG = ("gb18030", "cp1252", "latin_1", "big5", "shift_jis", "euc_kr", "cp1251", "cp1250",
+                 "iso8859_15", "mac_roman")
+
+
+def _guess(path: Path, sample: int = 1 << 20) -> str | None:
+    from charset_normalizer import from_bytes
+
+    with path.open("rb") as fh:
+        best = from_bytes(fh.read(sample), cp_isolation=list(_DETECT_AMONG)).best()
+    return best.encoding if best is not None else None
 
 
 def detect_format(path: Path, fmt: str | None, encoding: str) -> str:
@@ -174,14 +239,18 @@ class CsvSource:
                     yield RawRow(first, raw, {}, f"CSV: {exc}")
                     continue
                 first, raw = count - len(consumed) + 1, _record_text(consumed)
+                cut = bool(consumed) and not consumed[-1].endswith(("\n", "\r"))
                 consumed.clear()
                 if not any(c.strip() for c in cells):
                     continue  # blank lines and rows of empty cells are not rows
                 problem = None
                 if len(cells) > width and any(c.strip() for c in cells[width:]):
                     problem = f"{len(cells)} cells but the header has {width} columns"
-                elif len(cells) < width:  # a short row: the cells it lacks are empty
-                    cells += [""] * (width - len(cells))
+                elif len(cells) < width:
+                    # never padded: a row cut short (a truncated export's last line) would
+                    # otherwise update a stored record with empty and half-written cells
+                    problem = (f"truncated: {len(cells)} cells but the header has {width} columns"
+                               + (" (the file ends mid-line)" if cut else ""))
                 yield RawRow(first, raw, dict(zip(header, cells)), problem)
 
 
