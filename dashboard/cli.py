@@ -96,7 +96,8 @@ def cmd_simulate(args, settings: Settings) -> int:
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(sig, lambda *_: stop.set())
-        print(f"simulator running: {sim.rate:g} reports/s", flush=True)
+        print("simulator running: " + (f"{sim.rate:g} reports/s" if sim.rate is not None else
+                                         "the city's own pace") , flush=True)
         sim.run(stop, max_ticks=args.ticks)
     return 0
 
@@ -204,8 +205,9 @@ def cmd_demo(args, settings: Settings) -> int:
     with _store(settings) as engine:
         upgrade(engine)
         if store_is_empty(engine):
-            print("seeding the demo city (a year of history; about a minute)...", flush=True)
+            print("seeding the demo city (13 months or more of history; a few minutes)...", flush=True)
             report = seed(engine, seed=settings["DEMO_SEED"], tz=settings["DASHBOARD_TIMEZONE"],
+                          history_days=settings["DEMO_HISTORY_DAYS"],
                           progress=lambda m: print(m, flush=True))
             print("\n".join(report.lines()), flush=True)
     os.environ.setdefault("DASHBOARD_ENV", "demo")  # the web workers: demo secret, plain-http cookies

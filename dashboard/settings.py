@@ -148,9 +148,16 @@ SETTINGS: tuple[Setting, ...] = (
             "hash of the code and assets, computed at start.", str),
     Setting("DEMO_SEED", "20261126",
             "Random seed of the demo city; the same seed and `--now` give the same store.", int),
-    Setting("SIMULATOR_RATE", "2",
-            "Live simulator: new case reports per second, city-wide. Lifecycle moves, "
-            "visits and problems follow in proportion.", _positive_float),
+    Setting("SIMULATOR_RATE", "",
+            "Live simulator: new case reports per second, city-wide, with quick lifecycle moves "
+            "(for load tests). Empty: the demo city's own pace, its yearly volume spread by hour, "
+            "weekday and season as in the seeded history (about 0.01-0.08 a second), with "
+            "realistic dwell times. Visits and problems follow in proportion.",
+            _optional_positive_float),
+    Setting("DEMO_HISTORY_DAYS", "400",
+            "Days of history `python -m dashboard demo` seeds into an empty store (at least this "
+            "many, and back to 1 January of last year so year-to-date comparisons are complete).",
+            int),
     Setting("SIMULATOR_OCCUPANCY_SECONDS", "60",
             "Live simulator: seconds between two rounds of parking occupancy readings.", _positive_float),
     Setting("SIMULATOR_ENABLED", "true",

@@ -66,21 +66,25 @@ def test_seed_refuses_a_store_with_data(seeded):
         seed(engine, now=FIXED_NOW, total_cases=10)
 
 
-def test_closure_rates_in_the_nineties_with_laggards(seeded):
+def test_closure_rates_near_complete_and_on_time_rates_show_laggards(seeded):
     engine, report = seeded
     assert report.rows["cases"] == N
-    # cases filed more than 30 days ago have had time to close
+    # cases filed more than 30 days ago have had time to close (docs: DOMAIN, 97-99.9 %);
+    # the weaker districts show in their on-time closure (85-97 %), not in cases left open
     cutoff = FIXED_NOW - dt.timedelta(days=30)
+    on_time = (C.closed_at.is_not(None) & (C.closed_at <= C.deadline_at)).cast(schema.Integer)
     with engine.connect() as conn:
         rows = conn.execute(select(C.district_code,
                                    func.sum((C.status == "closed").cast(schema.Integer)),
-                                   func.count())
+                                   func.sum(on_time), func.count())
                             .where(C.filed_at.is_not(None), C.filed_at < cutoff)
                             .group_by(C.district_code)).all()
-    rates = {d: closed / n for d, closed, n in rows}
+    rates = {d: closed / n for d, closed, _o, n in rows}
+    timely = {d: o / n for d, _c, o, n in rows}
     assert len(rates) == 8
-    assert all(0.90 <= r < 1.0 for r in rates.values()), rates
-    assert max(rates.values()) - min(rates.values()) > 0.02, "some districts should lag"
+    assert all(0.97 <= r <= 1.0 for r in rates.values()), rates
+    assert all(0.75 <= r <= 0.99 for r in timely.values()), timely
+    assert max(timely.values()) - min(timely.values()) > 0.03, "some districts should lag"
 
 
 def test_a_share_of_open_cases_is_overdue(seeded):

@@ -52,56 +52,81 @@ def _lognormal(rng, median_s: float, sigma: float, n: int) -> np.ndarray:
     return rng.lognormal(np.log(median_s), sigma, n)
 
 
-def report_times(rng, n: int, start_local_midnight: float, days: int, now: float) -> np.ndarray:
-    """Report times spread over `days` local days with a daily rhythm; none after `now`."""
-    day = rng.integers(0, days, n)
-    hour = rng.choice(24, n, p=HOUR_WEIGHTS)
-    t = start_local_midnight + day * DAY + hour * HOUR + rng.uniform(0, HOUR, n)
-    late = t > now  # fold the future part of today back into the past day
-    t[late] -= DAY * np.ceil((t[late] - now) / DAY)
-    return np.sort(t)
+# intake by weekday (Monday first: fewer reports at the weekend) and by season (more in
+# summer: rain, heat, outdoor trade); history and the live simulator share them, so the
+# seam between the seeded past and the live present shows no jump
+WEEKDAY_WEIGHTS = np.array([1.06, 1.05, 1.03, 1.02, 1.0, 0.90, 0.82])
+SEASON_SWING = 0.12
+
+
+def day_weight(local_date) -> float:
+    """Relative intake of one local day (about 1 on average over a year)."""
+    doy = local_date.timetuple().tm_yday
+    season = 1.0 + SEASON_SWING * np.sin(2 * np.pi * (doy - 105) / 365.25)
+    return float(WEEKDAY_WEIGHTS[local_date.weekday()] / WEEKDAY_WEIGHTS.mean() * season)
+
+
+def intake_per_second(per_year: float, local_time) -> float:
+    """Reports a second at `local_time` for a city of `per_year` reports a year."""
+    return per_year / 365.0 * day_weight(local_time.date()) * HOUR_WEIGHTS[local_time.hour] / HOUR
+
+
+def report_times(rng, n: int, start_local_midnight: float, day_weights: np.ndarray, now: float) -> np.ndarray:
+    """Report times over the local days from `start_local_midnight` (one weight each),
+    with the daily rhythm; today only up to `now`, so no day carries another's reports."""
+    hours = (day_weights[:, None] * HOUR_WEIGHTS[None, :]).ravel()
+    begin = start_local_midnight + np.arange(hours.size) * HOUR
+    span = np.clip((now - begin) / HOUR, 0.0, 1.0)  # the share of each hour already past
+    hours = hours * span
+    pick = rng.choice(hours.size, n, p=hours / hours.sum())
+    t = begin[pick] + rng.uniform(0, 1, n) * span[pick] * HOUR
+    return np.sort(np.minimum(t, now))
 
 
 def lifecycle(rng, n: int, reported: np.ndarray, limit_h: np.ndarray, ctx: CaseContext,
               profile: dict, now: float) -> dict[str, np.ndarray]:
-    """Times of every lifecycle step (inf = not reached) and the derived status."""
+    """Times of every lifecycle step (inf = not reached) and the derived status.
+
+    No case waits in one stage for months (docs: DOMAIN): a "stuck" case stalls at one
+    stage for a day or two and goes on late; a rare long stall becomes 挂账 (parked,
+    clock suspended) until the engineering or seasonal cause is gone, like the parked
+    share; parked cases resume with their deadline moved on by the time parked."""
     limit = limit_h * HOUR
     voided = rng.random(n) < profile["void_share"]
     stuck = rng.random(n) < ctx.stuck_share
     late = rng.random(n) < ctx.late_share
     rework = rng.random(n) < profile["rework_share"]
     extended = rng.random(n) < profile["extension_share"]
-    parked = rng.random(n) < profile["parked_share"]
+    stall_for = _lognormal(rng, profile.get("stall_median_hours", 24) * HOUR, 1.0, n)
+    long_stall = stuck & (stall_for > profile.get("park_after_days", 10) * DAY)
+    parked = (rng.random(n) < profile["parked_share"]) | long_stall
+    stuck &= ~long_stall
+    park_for = _lognormal(rng, profile.get("parked_median_days", 45) * DAY, 0.6, n)
 
     filed = reported + _lognormal(rng, 12 * 60, 0.7, n)
     voided_at = np.where(voided, filed, INF)
     filed = np.where(voided, INF, filed)
-    dispatched = filed + _lognormal(rng, 8 * 60, 0.7, n)
+    stall = rng.integers(0, 3, n)  # 0: after filing, 1: after dispatch, 2: after handling
+    delay = np.where(stuck, stall_for, 0.0)
+    dispatched = filed + _lognormal(rng, 8 * 60, 0.7, n) + np.where(stall == 0, delay, 0.0)
     deadline = filed + limit + np.where(extended, limit, 0.0)
     # handling time: most within the limit, the "late" ones past it
     # the deadline covers handling, verification and closing, so on-time cases handle well within it
-    frac = np.where(late, rng.uniform(1.05, 2.5, n), rng.beta(2.2, 2.8, n) * 0.7)
+    frac = np.where(late, rng.uniform(1.05, 2.5, n), rng.beta(2.5, 2.5, n) * 0.75)
     frac = np.where(extended, rng.uniform(1.05, 1.9, n), frac)
-    handled1 = dispatched + np.maximum(limit * frac, 300.0)
+    work = np.maximum(limit * frac, 300.0) + np.where(stall == 1, delay, 0.0)
+    parked_at = np.where(parked, dispatched + _lognormal(rng, 6 * HOUR, 0.5, n), INF)
+    resumed = np.where(parked, parked_at + park_for, -INF)
+    deadline = np.where(parked, deadline + park_for, deadline)  # the clock stops while parked
+    handled1 = np.where(parked, resumed + limit * rng.beta(2.2, 2.8, n) * 0.7, dispatched + work)
     fail_at = np.where(rework, handled1 + _lognormal(rng, 2 * HOUR, 0.6, n), INF)
     handled = np.where(rework, fail_at + limit * rng.uniform(0.2, 0.8, n), handled1)
-    verified = handled + np.minimum(_lognormal(rng, 1.5 * HOUR, 0.8, n), 0.12 * limit)
+    verified = handled + np.minimum(_lognormal(rng, 1.5 * HOUR, 0.8, n), 0.12 * limit) \
+        + np.where(stall == 2, delay, 0.0)
     closed = verified + np.minimum(_lognormal(rng, 40 * 60, 0.8, n), 0.08 * limit)
-    extended_at = np.where(extended, dispatched + limit * 0.8, INF)
-    # stuck cases stall at a random stage; parked ones (挂账) wait after dispatch
-    stall = rng.integers(0, 3, n)  # 0: after filing, 1: after dispatch, 2: after handling
-    dispatched = np.where(stuck & (stall == 0), INF, dispatched)
-    handled1 = np.where(stuck & (stall <= 1), INF, handled1)
-    parked_at = np.where(parked & ~stuck, dispatched + _lognormal(rng, 6 * HOUR, 0.5, n), INF)
-    handled1 = np.where(parked, INF, handled1)
-    halt = stuck | parked
-    handled = np.where(halt & ((stall <= 1) | parked), INF, handled)
-    fail_at = np.where(halt & ((stall <= 1) | parked), INF, fail_at)
-    verified = np.where(halt, INF, verified)
-    closed = np.where(halt, INF, closed)
+    extended_at = np.where(extended & ~parked, dispatched + limit * 0.8, INF)
     # an extension is granted while the case is with its department
-    extended_at = np.where(np.isfinite(dispatched) & (extended_at < handled1) & (extended_at < parked_at),
-                           extended_at, INF)
+    extended_at = np.where(np.isfinite(dispatched) & (extended_at < handled1), extended_at, INF)
 
     t = {"reported": reported, "filed": filed, "dispatched": dispatched, "handled1": handled1,
          "rework": fail_at, "handled": handled, "verified": verified, "closed": closed,
@@ -110,12 +135,16 @@ def lifecycle(rng, n: int, reported: np.ndarray, limit_h: np.ndarray, ctx: CaseC
         if k != "deadline":
             t[k] = np.where(t[k] <= now, t[k], INF)
     t["deadline"] = np.where(np.isfinite(filed), deadline, INF)
-    status = np.full(n, "reported", dtype=object)
-    for step, name in (("filed", "filed"), ("dispatched", "dispatched"), ("handled1", "handled"),
-                       ("rework", "rework"), ("handled", "handled"), ("verified", "verified"),
-                       ("closed", "closed"), ("parked", "parked"), ("voided", "voided")):
-        status = np.where(np.isfinite(t[step]), name, status)
-    t["status"] = status
+    # a parked case that has not resumed yet keeps its first deadline (the clock is stopped)
+    t["deadline"] = np.where(np.isfinite(t["parked"]) & ~np.isfinite(t["handled1"]),
+                             deadline - park_for, t["deadline"])
+    # the status is the latest step reached (a resumed 挂账 case moves on from parked)
+    names = np.array(["reported", "filed", "dispatched", "parked", "handled", "rework", "handled",
+                      "verified", "closed", "voided"], dtype=object)
+    steps = np.stack([t[k] for k in ("reported", "filed", "dispatched", "parked", "handled1", "rework",
+                                      "handled", "verified", "closed", "voided")])
+    reached = np.where(np.isfinite(steps), steps, -INF)
+    t["status"] = names[reached.shape[0] - 1 - np.argmax(reached[::-1], axis=0)]
     return t
 
 
@@ -128,10 +157,10 @@ def _ts(seconds: np.ndarray) -> np.ndarray:
 
 
 def generate_cases(rng, ctx: CaseContext, cats: Categories, profile: dict, sources: dict,
-                   first_id: int, n: int, start_local_midnight: float, days: int,
+                   first_id: int, n: int, start_local_midnight: float, day_weights: np.ndarray,
                    now: float) -> tuple[pd.DataFrame, pd.DataFrame]:
     """`n` cases of one district with ids from `first_id`, and their events."""
-    reported = report_times(rng, n, start_local_midnight, days, now)
+    reported = report_times(rng, n, start_local_midnight, day_weights, now)
     cat = rng.choice(len(cats.codes), n, p=cats.weights)
     t = lifecycle(rng, n, reported, cats.limits_h[cat], ctx, profile, now)
     src_names = np.array(list(sources))
@@ -184,7 +213,7 @@ def case_events(ids, t, source, department) -> pd.DataFrame:
         ("dispatched", "filed", "dispatched", CENTER),
         ("extended", "dispatched", "dispatched", department),
         ("parked", "dispatched", "parked", department),
-        ("handled1", "dispatched", "handled", department),
+        ("handled1", np.where(np.isfinite(t["parked"]), "parked", "dispatched"), "handled", department),
         ("rework", "handled", "rework", VERIFIER),
         ("handled", "rework", "handled", department),
         ("verified", "handled", "verified", VERIFIER),
@@ -200,6 +229,7 @@ def case_events(ids, t, source, department) -> pd.DataFrame:
         if not ok.any():
             continue
         actor_arr = np.broadcast_to(np.asarray(actor, dtype=object), ids.shape)[ok]
+        frm = frm[ok] if isinstance(frm, np.ndarray) else frm
         frames.append(pd.DataFrame({
             "case_id": ids[ok], "from_status": frm, "to_status": to, "at": _ts(when[ok]),
             "actor": actor_arr, "note": "延期" if key == "extended" else None,

@@ -1,7 +1,8 @@
-"""Seed the store with the demo city: a year of history, deterministic from a seed.
+"""Seed the store with the demo city: its history, deterministic from a seed.
 
 `total_cases` scales the case volume (benchmarks: 100k, 1M, 10M); by default each
-district gets its yearly volume from demo_city.json (about 1.35M cases in all).
+district gets its yearly volume from demo_city.json (about 1.35M cases a year), over a
+year, or over `history_days` (the `make run` demo: back to 1 January of last year).
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from sqlalchemy import Engine, func, select, text
 
 from datasource import schema
 from datasource.bulk import bulk_insert, deferred_indexes, reset_sequence
-from datasource.demo.cases import CaseContext, Categories, generate_cases, generate_visits
+from datasource.demo.cases import CaseContext, Categories, day_weight, generate_cases, generate_visits
 from datasource.demo.city import (build_enterprises, build_facilities, build_grids, build_readings,
                                   load_profile)
 from datasource.reference import read_categories, read_districts, load_reference
@@ -56,11 +57,12 @@ class SeedReport:
         return out
 
 
-def planned_cases(profile: dict, total_cases: int | None = None) -> dict[str, int]:
-    """Cases per district: the profile's yearly volumes, scaled to `total_cases` if given."""
+def planned_cases(profile: dict, total_cases: int | None = None, years: float = 1.0) -> dict[str, int]:
+    """Cases per district: the profile's yearly volumes over `years`, or scaled to
+    `total_cases` if given."""
     per_year = {code: p["cases_per_year"] for code, p in profile["districts"].items()}
     if total_cases is None:
-        return per_year
+        return {code: round(n * years) for code, n in per_year.items()}
     exact = {code: n * total_cases / sum(per_year.values()) for code, n in per_year.items()}
     plan = {code: int(x) for code, x in exact.items()}
     # largest remainders get the cases that flooring left over, so the total is exact
@@ -94,10 +96,21 @@ def _timed(report: SeedReport, name: str, fn, *args) -> int:
     return n
 
 
+def history_start(today: dt.date, history_days: int | None) -> dt.date:
+    """The first local day of the seeded history: 365 days back by default; with
+    `history_days`, at least that many and back to 1 January of last year, so that a
+    year-to-date figure always has last year's same span to compare with."""
+    if history_days is None:
+        return today - dt.timedelta(days=365)
+    return min(today - dt.timedelta(days=history_days), dt.date(today.year - 1, 1, 1))
+
+
 def seed(engine: Engine, *, seed: int = 20261126, now: dt.datetime | None = None,
          total_cases: int | None = None, tz: str = "Asia/Shanghai", events: bool = True,
-         occupancy_days: int | None = None, progress=lambda msg: None) -> SeedReport:
-    """Fill an empty store with the demo city; returns rows and timings per table."""
+         occupancy_days: int | None = None, history_days: int | None = None,
+         progress=lambda msg: None) -> SeedReport:
+    """Fill an empty store with the demo city; returns rows and timings per table.
+    `history_days` (the demo: 400) seeds a longer past at the profile's yearly volumes."""
     if not store_is_empty(engine):
         raise StoreNotEmpty("the store already has data; use --reset to replace it")
     now = (now or dt.datetime.now(dt.timezone.utc)).astimezone(dt.timezone.utc)
@@ -140,11 +153,14 @@ def seed(engine: Engine, *, seed: int = 20261126, now: dt.datetime | None = None
         limits_h=np.array([float(c["time_limit_hours"]) for c in subs]),
         departments=np.array([c["department"] for c in subs], dtype=object),
         weights=np.array([float(c["weight"]) for c in subs]) / sum(float(c["weight"]) for c in subs))
-    planned = planned_cases(profile, total_cases)
-    start_local = (now.astimezone(zone) - dt.timedelta(days=365)).replace(
-        hour=0, minute=0, second=0, microsecond=0)
+    first_day = history_start(now.astimezone(zone).date(), history_days)
+    start_local = dt.datetime.combine(first_day, dt.time(), zone)
     start = start_local.timestamp()
-    days = (now.astimezone(zone).date() - start_local.date()).days + 1
+    days = (now.astimezone(zone).date() - first_day).days + 1
+    day_weights = np.array([day_weight(first_day + dt.timedelta(days=i)) for i in range(days)])
+    # a longer history holds proportionally more cases, a shorter one fewer
+    planned = planned_cases(profile, total_cases,
+                            1.0 if history_days is None else float(day_weights.sum()) / 365.0)
     nowf = now.timestamp()
     street_names = dict(zip(streets.id, streets.name_zh))
     next_case, next_visit, next_problem = 1, 1, 1
@@ -161,7 +177,7 @@ def seed(engine: Engine, *, seed: int = 20261126, now: dt.datetime | None = None
             crng = np.random.default_rng([seed, 1, di, ci])
             t0 = time.perf_counter()
             cases, evs = generate_cases(crng, ctx, categories, profile, profile["sources"],
-                                        next_case, n, start, days, nowf)
+                                        next_case, n, start, day_weights, nowf)
             report.seconds["generate cases"] = report.seconds.get("generate cases", 0.0) + \
                 time.perf_counter() - t0
             report.rows["generate cases"] = report.rows.get("generate cases", 0) + n

@@ -13,6 +13,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
@@ -20,7 +21,7 @@ from sqlalchemy import Engine, func, insert, select, update
 
 from datasource import schema
 from datasource.demo.cases import (CENTER, PROBLEM_DEPT, PROBLEM_TYPES, PROBLEM_WEIGHTS, PROBLEM_ZH,
-                                   SOURCE_ACTOR, VERIFIER)
+                                   SOURCE_ACTOR, VERIFIER, intake_per_second)
 from datasource.demo.city import load_profile, occupancy_curve
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,16 @@ MOVES = (
     ("rework", "handled", 900),
     ("handled", "verified", 180),
     ("verified", "closed", 60),
+)
+# at the city's own pace (no rate given) cases dwell as long as in the seeded history,
+# so the cases in flight when the simulator starts neither freeze nor close in a burst
+CITY_MOVES = (
+    ("reported", "filed", 12 * 60),
+    ("filed", "dispatched", 8 * 60),
+    ("dispatched", "handled", 5 * 3600),
+    ("rework", "handled", 5 * 3600),
+    ("handled", "verified", 90 * 60),
+    ("verified", "closed", 40 * 60),
 )
 SLOW_EVERY = 8      # one case in 8 is slow to handle (x20), so some run past their deadline
 MIN_DWELL = 5       # seconds a case stays in a status at least
@@ -50,13 +61,17 @@ class TickReport:
 
 
 class Simulator:
-    def __init__(self, engine: Engine, *, rate: float = 2.0, occupancy_seconds: float = 60.0,
+    def __init__(self, engine: Engine, *, rate: float | None = None, occupancy_seconds: float = 60.0,
                  tz: str = "Asia/Shanghai", seed: int | None = None, moves_per_second: float | None = None):
-        """`moves_per_second` caps the lifecycle moves (on average): without it every recent
+        """`rate`: new reports a second city-wide, with quick lifecycle moves (tests and
+        benchmarks); None: the city's own pace, the intake of its profile by hour, weekday
+        and season (the seeded history's), and dwell times like the history's.
+        `moves_per_second` caps the lifecycle moves (on average): without it every recent
         open case moves with its dwell-time chance, so a bigger store moves more cases a tick;
         benchmarks set it to write the same amount into stores of every size."""
         self.engine = engine
         self.rate = rate
+        self.moves = MOVES if rate is not None else CITY_MOVES
         self.moves_per_second = moves_per_second
         self.occupancy_seconds = occupancy_seconds
         self.tz = tz
@@ -96,15 +111,15 @@ class Simulator:
     # -- one tick --------------------------------------------------------------------
     def tick(self, now: dt.datetime, seconds: float) -> TickReport:
         rep = TickReport()
-        expected = self.rate * seconds
+        expected = self.rate_at(now) * seconds
         with self.engine.begin() as conn:
             rep.reported = self._report(conn, now, int(self.rng.poisson(expected)))
             budget = None if self.moves_per_second is None else \
                 int(self.rng.poisson(self.moves_per_second * seconds))
             # under a cap, no stage goes first every tick
-            order = range(len(MOVES)) if budget is None else self.rng.permutation(len(MOVES))
+            order = range(len(self.moves)) if budget is None else self.rng.permutation(len(self.moves))
             for i in order:
-                frm, to, mean_s = MOVES[i]
+                frm, to, mean_s = self.moves[i]
                 moved = self._advance(conn, now, frm, to, min(1.0, seconds / mean_s), budget)
                 rep.moved += moved
                 budget = None if budget is None else budget - moved
@@ -117,6 +132,13 @@ class Simulator:
                 rep.readings = self._readings(conn, now)
                 self._last_readings = now.timestamp()
         return rep
+
+    def rate_at(self, now: dt.datetime) -> float:
+        """New reports a second at `now`."""
+        if self.rate is not None:
+            return self.rate
+        per_year = sum(p["cases_per_year"] for p in self.profile["districts"].values())
+        return intake_per_second(per_year, now.astimezone(ZoneInfo(self.tz)))
 
     def _report(self, conn, now: dt.datetime, n: int) -> int:
         if n <= 0:
