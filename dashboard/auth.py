@@ -2,7 +2,12 @@
 Flask-Limiter, argon2).
 
 - People log in at /login (a plain HTML form with a CSRF token, rate limited per
-  address). Roles: admin and city_leader see every district, district_leader their own.
+  address and per account name: dashboard/ratelimit.py). Roles: admin and city_leader
+  see every district, district_leader their own.
+- A session names the user and the user's session epoch at login ("u:<id>:<epoch>");
+  logout, a new password, disabling and a role or district change bump the epoch in the
+  store, which ends every earlier session on every worker and host (within
+  AUTH_CACHE_SECONDS elsewhere, at once in the process that did it).
 - A wall opens `/wall?token=...`: the token (stored hashed, revocable) logs the browser
   in as a *display*, which may load the wall and nothing else.
 - Every other page and data endpoint needs a login; /healthz, /readyz and /metrics do
@@ -24,12 +29,11 @@ from pathlib import Path
 from urllib.parse import quote, urlsplit
 
 from flask import Response, abort, g, redirect, request
-from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 from flask_wtf.csrf import CSRFError, CSRFProtect, generate_csrf
+from werkzeug.middleware.proxy_fix import ProxyFix
 
-from dashboard import accounts
+from dashboard import accounts, ratelimit
 from dashboard.scope import EVERYTHING, Scope
 from dashboard.settings import SettingsError
 from datasource import users
@@ -43,11 +47,23 @@ CALLBACK_PATH = "/_dash-update-component"
 WALL_CALLBACK = "..wall-head.data"  # the only server callback a display may call
 
 
+MIN_SECRET_KEY = 32
+
+
 class Principal(UserMixin):
-    """A logged-in person ("u:<id>") or wall display ("t:<id>")."""
+    """A logged-in person ("u:<id>:<session epoch>") or wall display ("t:<id>")."""
 
     def __init__(self, key: str, name: str, role: str, district: str | None):
         self.key, self.name, self.role, self.district = key, name, role, district
+
+    @classmethod
+    def for_user(cls, row: dict) -> "Principal":
+        return cls(f"u:{row['id']}:{row['session_epoch']}", row["username"], row["role"], row["district_code"])
+
+    @property
+    def user_id(self) -> int | None:
+        kind, _, rest = self.key.partition(":")
+        return int(rest.partition(":")[0]) if kind == "u" else None
 
     def get_id(self) -> str:
         return self.key
@@ -63,40 +79,47 @@ class Principal(UserMixin):
 
 
 class Principals:
-    """Loads principals from the store, each kept `ttl` seconds: a disabled user or a
-    revoked token loses access within that time without a store read per request."""
+    """Loads principals from the store, each row kept `ttl` seconds: a disabled user, an
+    ended session or a revoked token loses access within that time without a store read
+    per request."""
 
     def __init__(self, engine, ttl: float):
         self.engine, self.ttl = engine, ttl
-        self._cache: dict[str, tuple[float, Principal | None]] = {}
+        self._cache: dict[str, tuple[float, dict | None]] = {}
         self._lock = threading.Lock()
 
     def load(self, key: str) -> Principal | None:
+        kind, _, rest = key.partition(":")
+        if kind == "u":
+            raw_id, _, epoch = rest.partition(":")
+            if not (raw_id.isdigit() and epoch.isdigit()):
+                return None  # a session from before epochs, or forged: log in again
+            row = self._row(f"u:{raw_id}", lambda: users.user_by_id(self.engine, int(raw_id)))
+            if row and row["active"] and row["session_epoch"] == int(epoch):
+                return Principal.for_user(row)
+        elif kind == "t" and rest.isdigit():
+            row = self._row(key, lambda: users.token_by_id(self.engine, int(rest)))
+            if row and row["revoked_at"] is None:
+                return Principal(key, row["label"], "display", row["district_code"])
+        return None
+
+    def forget(self, principal: Principal) -> None:
+        """Drop what this process knows of the principal (its sessions just ended)."""
+        with self._lock:
+            self._cache.pop(f"u:{principal.user_id}", None)
+
+    def _row(self, key: str, read) -> dict | None:
         now = time.monotonic()
         with self._lock:
             hit = self._cache.get(key)
         if hit is not None and now - hit[0] < self.ttl:
             return hit[1]
-        principal = self._read(key)
+        row = read()
         with self._lock:
             if len(self._cache) > 10_000:
                 self._cache.clear()
-            self._cache[key] = (now, principal)
-        return principal
-
-    def _read(self, key: str) -> Principal | None:
-        kind, _, raw = key.partition(":")
-        if not raw.isdigit():
-            return None
-        if kind == "u":
-            row = users.user_by_id(self.engine, int(raw))
-            if row and row["active"]:
-                return Principal(key, row["username"], row["role"], row["district_code"])
-        elif kind == "t":
-            row = users.token_by_id(self.engine, int(raw))
-            if row and row["revoked_at"] is None:
-                return Principal(key, row["label"], "display", row["district_code"])
-        return None
+            self._cache[key] = (now, row)
+        return row
 
     def for_token(self, token: str) -> Principal | None:
         row = users.token_by_hash(self.engine, accounts.token_hash(token))
@@ -105,13 +128,36 @@ class Principals:
         return Principal(f"t:{row['id']}", row["label"], "display", row["district_code"])
 
 
+def check_production(settings) -> None:
+    """Refuse to serve production with login turned off or a guessable SECRET_KEY."""
+    if settings["DASHBOARD_ENV"] != "production":
+        return
+    if not settings["AUTH_ENABLED"]:
+        raise SettingsError("AUTH_ENABLED=false is refused when DASHBOARD_ENV=production: it opens every "
+                            "page and export to anyone (set DASHBOARD_ENV=demo for development)")
+    if len(settings["SECRET_KEY"]) < MIN_SECRET_KEY:
+        raise SettingsError(f"SECRET_KEY must be set to at least {MIN_SECRET_KEY} characters when "
+                            f"DASHBOARD_ENV=production (it has {len(settings['SECRET_KEY'])}); e.g. the "
+                            "output of `python -c 'import secrets; print(secrets.token_hex(32))'`")
+
+
+def guard_server(server, settings) -> None:
+    """Before anything else: refuse unsafe production settings, and behind
+    TRUSTED_PROXY_HOPS proxies take the client's address and scheme from their
+    X-Forwarded-For / X-Forwarded-Proto (werkzeug's ProxyFix), so that rate limits,
+    logs and METRICS_ALLOW see the client rather than the proxy."""
+    check_production(settings)
+    hops = settings["TRUSTED_PROXY_HOPS"]
+    if hops:
+        server.wsgi_app = ProxyFix(server.wsgi_app, x_for=hops, x_proto=hops)
+
+
 def secret_key(settings) -> str:
     """SECRET_KEY; in the demo a random one kept in the host folder (shared by workers)."""
     if settings["SECRET_KEY"]:
         return settings["SECRET_KEY"]
     if settings["DASHBOARD_ENV"] == "production":
-        raise SettingsError("SECRET_KEY is required when DASHBOARD_ENV=production (e.g. the output of "
-                            "`python -c 'import secrets; print(secrets.token_hex(32))'`)")
+        check_production(settings)  # raises: SECRET_KEY is empty
     path = Path(settings.local_cache_dir) / "secret_key"
     path.parent.mkdir(parents=True, exist_ok=True)
     if not path.exists():
@@ -174,10 +220,7 @@ def install(app, svc, settings, *, login_page, refused_page) -> None:
     manager.session_protection = "basic"
 
     csrf = CSRFProtect(server)
-    limiter = Limiter(get_remote_address, app=server, default_limits=[],
-                      storage_uri=settings["REDIS_URL"] or "memory://",
-                      key_prefix=f"{settings['CACHE_PREFIX']}:limits", strategy="moving-window",
-                      in_memory_fallback_enabled=True, swallow_errors=True)
+    limiter = ratelimit.make_limiter(server, settings, svc.engine)
 
     def scope() -> Scope:
         user = current_user
@@ -215,8 +258,9 @@ def install(app, svc, settings, *, login_page, refused_page) -> None:
         return None
 
     @server.route("/login", methods=["GET", "POST"])
-    @limiter.limit(settings["LOGIN_RATE_LIMIT"], methods=["POST"],
-                   error_message="too many login attempts")
+    @limiter.limit(settings["LOGIN_RATE_LIMIT"], methods=["POST"], error_message="too many login attempts")
+    @limiter.limit(settings["LOGIN_ACCOUNT_RATE_LIMIT"], key_func=ratelimit.account_key, methods=["POST"],
+                   deduct_when=ratelimit.failed_login, error_message="too many failed logins for this account")
     def login():
         nxt = _safe_next(request.values.get("next"))
         if request.method == "GET":
@@ -228,11 +272,16 @@ def install(app, svc, settings, *, login_page, refused_page) -> None:
             return Response(login_page(lang(), generate_csrf(), nxt, error="bad_login"), status=401,
                             mimetype="text/html")
         users.record_login(svc.engine, row["id"])
-        login_user(Principal(f"u:{row['id']}", row["username"], row["role"], row["district_code"]))
+        login_user(Principal.for_user(row))
         return redirect(nxt)
 
     @server.route("/logout", methods=["GET", "POST"])
     def logout():  # a link (GET) is enough: the worst a forged one can do is log someone out
+        user = current_user
+        if getattr(user, "is_authenticated", False) and user.user_id is not None:
+            # a copy of the cookie (kept, stolen) must not outlive the logout: end the epoch
+            users.end_sessions(svc.engine, user.user_id)
+            principals.forget(user)
         logout_user()
         return redirect("/login")
 
@@ -291,4 +340,4 @@ def security_headers(app, settings) -> None:
         return resp
 
 
-__all__ = ["install", "security_headers", "Principal", "EVERYTHING"]
+__all__ = ["install", "guard_server", "check_production", "security_headers", "Principal", "EVERYTHING"]

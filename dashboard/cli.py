@@ -146,15 +146,24 @@ def cmd_users(args, settings: Settings) -> int:
                     print(f"{u['username']:<20} {u['role']:<16} {u['district_code'] or '-':<8} "
                           f"{'active' if u['active'] else 'disabled':<9} last login {u['last_login_at'] or '-'}")
             elif args.action == "add":
-                users.create_user(engine, args.username, accounts.hash_password(_read_password(args)),
-                                  args.role, args.district)
-                print(f"user {args.username} ({args.role}{' ' + args.district if args.district else ''}) created")
+                role = args.role or "district_leader"
+                users.create_user(engine, args.username,
+                                  accounts.hash_password(_read_password(args), args.username), role, args.district)
+                print(f"user {args.username} ({role}{' ' + args.district if args.district else ''}) created")
             elif args.action == "password":
-                users.update_user(engine, args.username, password_hash=accounts.hash_password(_read_password(args)))
-                print(f"password of {args.username} changed")
+                if users.user_by_name(engine, args.username) is None:
+                    raise users.AccountError(f"no user {args.username!r}")
+                users.update_user(engine, args.username,
+                                  password_hash=accounts.hash_password(_read_password(args), args.username))
+                print(f"password of {args.username} changed; their sessions have ended")
+            elif args.action == "role":
+                users.update_user(engine, args.username, role=args.role, district_code=args.district)
+                print(f"user {args.username} is now {args.role}{' of ' + args.district if args.district else ''}; "
+                      "their sessions have ended")
             else:
                 users.update_user(engine, args.username, active=args.action == "enable")
-                print(f"user {args.username} {args.action}d")
+                print(f"user {args.username} {args.action}d"
+                      + ("; their sessions have ended" if args.action == "disable" else ""))
     except users.AccountError as exc:
         print(f"users: {exc}", file=sys.stderr)
         return 2
@@ -194,6 +203,13 @@ def _gunicorn_argv(settings: Settings) -> list[str]:
 
 
 def cmd_serve(args, settings: Settings) -> int:
+    from dashboard.auth import check_production
+
+    try:
+        check_production(settings)  # the workers would refuse too, one by one, less clearly
+    except SettingsError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
     os.execv(sys.executable, _gunicorn_argv(settings))
 
 
@@ -216,7 +232,7 @@ def cmd_demo(args, settings: Settings) -> int:
         from dashboard.accounts import demo_accounts
 
         with _store(settings) as engine:
-            logins = demo_accounts(engine)
+            logins = demo_accounts(engine, settings.local_cache_dir)
     children = []
     if settings["SIMULATOR_ENABLED"]:
         children.append(subprocess.Popen([sys.executable, "-m", "dashboard", "simulate"],
@@ -229,7 +245,8 @@ def cmd_demo(args, settings: Settings) -> int:
     if logins is not None:
         print("demo logins for this run (new passwords at every start):", flush=True)
         for name, password, sees in logins.logins:
-            print(f"  {name:<8} {password}   ({sees})", flush=True)
+            shown = password or f"(disabled; `python -m dashboard users enable {name}` to use it)"
+            print(f"  {name:<8} {shown}   ({sees})", flush=True)
         print(f"a wall without login: {base}/wall?token={logins.wall_token}&rotate=30", flush=True)
     server = subprocess.Popen(_gunicorn_argv(settings), cwd=PROJECT_ROOT)
     children.append(server)
@@ -330,10 +347,12 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--rejects", help="where to write rejected rows (default: beside the first file)")
     imp.set_defaults(func=cmd_import)
 
-    us = sub.add_parser("users", help="people who log in: add, list, disable, enable, password")
-    us.add_argument("action", choices=["add", "list", "disable", "enable", "password"])
+    us = sub.add_parser("users", help="people who log in: add, list, disable, enable, password, role "
+                        "(every change but enable ends the user's sessions)")
+    us.add_argument("action", choices=["add", "list", "disable", "enable", "password", "role"])
     us.add_argument("username", nargs="?")
-    us.add_argument("--role", choices=["admin", "city_leader", "district_leader"], default="district_leader")
+    us.add_argument("--role", choices=["admin", "city_leader", "district_leader"],
+                    help="add: the new user's role (default district_leader); role: the new role")
     us.add_argument("--district", help="the district code of a district leader")
     us.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     us.add_argument("--generate", action="store_true", help="make a random password and print it once")
@@ -368,6 +387,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _check_args(parser, args) -> None:
     if args.command == "users" and args.action != "list" and not args.username:
         parser.error(f"users {args.action} needs a user name")
+    if args.command == "users" and args.action == "role" and not args.role:
+        parser.error("users role needs --role (and --district for a district leader)")
     if args.command == "tokens" and args.action == "add" and not args.label:
         parser.error("tokens add needs --label")
     if args.command == "tokens" and args.action == "revoke" and args.id is None:

@@ -38,6 +38,7 @@ def create_app(settings: Settings | Mapping[str, Any] | None = None, *,
         serve_locally=True,
         suppress_callback_exceptions=False,
     )
+    auth.guard_server(app.server, settings)  # refuses unsafe production settings; trusted proxies
     svc = Services.from_settings(settings)
     app.server.extensions[EXTENSION] = svc
 

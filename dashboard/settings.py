@@ -105,6 +105,22 @@ def _crontab(raw: str) -> str:
     return raw
 
 
+def _hops(raw: str) -> int:
+    value = int(raw)
+    if not 0 <= value <= 5:
+        raise ValueError(f"expected 0 (no proxy) to 5, got {raw!r}")
+    return value
+
+
+def _rate_limit(raw: str) -> str:
+    """Flask-Limiter syntax, e.g. `5 per minute` or `10/15 minutes`; checked by its parser."""
+    from limits import parse_many
+
+    if not parse_many(raw):
+        raise ValueError(f"expected a rate such as '5 per minute', got {raw!r}")
+    return raw
+
+
 def _language(raw: str) -> str:
     if raw not in ("zh-CN", "en"):
         raise ValueError(f"expected zh-CN or en, got {raw!r}")
@@ -217,25 +233,38 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("REPORT_CHROMIUM", "/usr/bin/chromium",
             "The Chromium that prints the report's PDF and photographs the wall."),
     Setting("DASHBOARD_ENV", "production",
-            "`production` or `demo`. Production requires `SECRET_KEY` and sends cookies over HTTPS "
+            "`production` or `demo`. Production refuses to start without `SECRET_KEY` (32 characters "
+            "or more) or with `AUTH_ENABLED=false`, and sends cookies over HTTPS "
             "only (unless `COOKIE_SECURE` says otherwise); `make run` sets `demo`, which keeps a "
             "random secret in `LOCAL_CACHE_DIR` and prints fresh demo passwords at each start.", _environment),
     Setting("AUTH_ENABLED", "true",
             "Whether pages and data need a login (and walls a display token). `false` opens "
-            "everything: for development and automated tests only.", _bool),
+            "everything: for development and automated tests only, refused in production.", _bool),
     Setting("SECRET_KEY", "",
             "Signs the session cookies and CSRF tokens; the same on every worker and host. "
-            "Required in production."),
+            "Required in production, at least 32 characters (e.g. `python -c 'import secrets; "
+            "print(secrets.token_hex(32))'`)."),
     Setting("COOKIE_SECURE", "",
             "Send the session cookie over HTTPS only. Empty: yes in production, no in the demo.",
             _optional_bool),
     Setting("SESSION_HOURS", "12", "How long a login lasts.", _positive_float),
     Setting("AUTH_CACHE_SECONDS", "30",
             "How long a process trusts a loaded user or display token before reading it again: "
-            "a disabled user or a revoked wall token loses access within this time.", float),
+            "a disabled user, a revoked wall token or a session ended by logout or a password, "
+            "role or district change elsewhere loses access within this time.", float),
     Setting("LOGIN_RATE_LIMIT", "5 per minute",
-            "Login attempts allowed per client address (Flask-Limiter syntax); counted in Redis "
-            "when `REDIS_URL` is set, so the limit holds across workers."),
+            "Login attempts allowed per client address (Flask-Limiter syntax). Counted in Redis "
+            "when `REDIS_URL` is set, else in the store, so the limit holds across workers and hosts. "
+            "Behind a proxy set `TRUSTED_PROXY_HOPS`, or every client shares the proxy's address.", _rate_limit),
+    Setting("LOGIN_ACCOUNT_RATE_LIMIT", "10 per 15 minutes",
+            "Failed logins allowed per account name, from whatever addresses (Flask-Limiter "
+            "syntax); then that name is refused until the window ends, even with the right password. "
+            "Counted like `LOGIN_RATE_LIMIT`.", _rate_limit),
+    Setting("TRUSTED_PROXY_HOPS", "0",
+            "How many reverse proxies (the TLS proxy, a load balancer) stand in front of the app "
+            "and set `X-Forwarded-For` / `X-Forwarded-Proto`; the client's address is taken that many "
+            "hops back (werkzeug ProxyFix). 0: the socket's address, and the headers are ignored. "
+            "Never more than the proxies you run: clients could then choose their own address.", _hops),
     Setting("METRICS_ALLOW", "",
             "Client networks allowed to read `/metrics` (comma-separated, e.g. `127.0.0.1/32,10.0.0.0/8`). "
             "Empty: any address.", _networks),

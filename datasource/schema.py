@@ -337,6 +337,19 @@ class User(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=_now)
     last_login_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
+    # a session carries the epoch it was made in; bumping it (logout, password, disable,
+    # role or district change) ends every session of the user on every worker and host
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+
+
+class RateLimit(Base):
+    """One fixed-window counter of the login rate limits, for deployments without Redis:
+    every worker and host that shares the store counts in the same row."""
+    __tablename__ = "rate_limits"
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    hits: Mapped[int] = mapped_column(Integer)
+    expires_at: Mapped[float] = mapped_column(Float)  # Unix time: the window ends
+    __table_args__ = (Index("ix_rate_limits_expires_at", "expires_at"),)
 
 
 class DisplayToken(Base):

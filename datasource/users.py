@@ -59,16 +59,29 @@ def list_users(engine: Engine) -> list[dict]:
                    User.last_login_at).order_by(User.username)).mappings()]
 
 
-def update_user(engine: Engine, username: str, **values) -> None:
-    """Change password_hash, active, role or district_code of an existing user."""
+# changing any of these ends the user's sessions (see User.session_epoch)
+SESSION_FIELDS = ("password_hash", "active", "role", "district_code")
+
+
+def update_user(engine: Engine, username: str, *, end_sessions: bool = True, **values) -> None:
+    """Change password_hash, active, role or district_code of an existing user. Unless
+    `end_sessions=False` (a rehash of the same password), the user's sessions end."""
     with engine.begin() as conn:
         if "role" in values or "district_code" in values:
             current = conn.execute(select(User.role, User.district_code).where(User.username == username)).first()
             if current is not None:
                 _check(conn, values.get("role", current.role), values.get("district_code", current.district_code))
+        if end_sessions and any(f in values for f in SESSION_FIELDS):
+            values["session_epoch"] = User.session_epoch + 1
         done = conn.execute(update(User).where(User.username == username).values(**values)).rowcount
     if not done:
         raise AccountError(f"no user {username!r}")
+
+
+def end_sessions(engine: Engine, user_id: int) -> None:
+    """Every session of this user, on every worker and host, stops working (logout)."""
+    with engine.begin() as conn:
+        conn.execute(update(User).where(User.id == user_id).values(session_epoch=User.session_epoch + 1))
 
 
 def record_login(engine: Engine, user_id: int) -> None:
@@ -101,6 +114,15 @@ def list_tokens(engine: Engine) -> list[dict]:
         return [dict(r) for r in conn.execute(
             select(DisplayToken.id, DisplayToken.label, DisplayToken.district_code, DisplayToken.created_at,
                    DisplayToken.revoked_at).order_by(DisplayToken.id)).mappings()]
+
+
+def revoke_tokens_labelled(engine: Engine, label: str, keep: int | None = None) -> int:
+    """Revoke every active token with this label but `keep`; returns how many."""
+    cond = [DisplayToken.label == label, DisplayToken.revoked_at.is_(None)]
+    if keep is not None:
+        cond.append(DisplayToken.id != keep)
+    with engine.begin() as conn:
+        return conn.execute(update(DisplayToken).where(*cond).values(revoked_at=_now())).rowcount
 
 
 def revoke_token(engine: Engine, token_id: int) -> None:

@@ -21,6 +21,8 @@ from datasource.reference import load_reference
 # Pages are open in tests unless a test turns login on (tests/test_auth*.py do), so that
 # each test checks its own subject; production defaults to AUTH_ENABLED=true.
 os.environ.setdefault("AUTH_ENABLED", "false")
+# production refuses AUTH_ENABLED=false; tests of production settings say so themselves
+os.environ.setdefault("DASHBOARD_ENV", "demo")
 
 PG_ADMIN_URL = os.environ.get("TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
