@@ -353,7 +353,7 @@ def export_view(fmt: str):
     except B.ExportTooLarge as exc:
         lang = "en" if str(args.get("lang", "")).startswith("en") else "zh-CN"
         return Response(t("export_too_large", lang, limit=f"{exc.limit:,}"), status=413,
-                        mimetype="text/plain; charset=utf-8")
+                        content_type="text/plain; charset=utf-8")
     stamp = view.now.astimezone(B.browse().tz).strftime("%Y%m%d-%H%M")
     name = f"{title}-{stamp}.{fmt}"
     if fmt == "csv":
@@ -362,7 +362,8 @@ def export_view(fmt: str):
         body, mime = to_xlsx(headers, rows, title), \
             "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
     ascii_name = f"{what}-{stamp}.{fmt}"
-    return Response(body, mimetype=mime, headers={
+    # content_type, not mimetype: Flask would add a second "; charset=utf-8" to the CSV's
+    return Response(body, content_type=mime, headers={
         "Content-Disposition": f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name)}",
         "Cache-Control": "no-store"})
 

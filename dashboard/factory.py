@@ -6,7 +6,7 @@ import weakref
 from typing import Any, Mapping
 
 import dash
-from flask import jsonify
+from flask import Response, jsonify
 from sqlalchemy.pool import NullPool
 
 from dashboard import auth, health, heap, metrics
@@ -55,6 +55,13 @@ def create_app(settings: Settings | Mapping[str, Any] | None = None, *,
     @app.server.get("/healthz")
     def healthz():
         return jsonify(status="ok")
+
+    icon = (ASSETS / "favicon.ico").read_bytes()
+
+    @app.server.get("/favicon.ico")
+    def favicon():
+        # browsers ask for it on their own; without this route the pages' catch-all sent HTML
+        return Response(icon, mimetype="image/x-icon", headers={"Cache-Control": "public, max-age=86400"})
 
     health.register(app.server, svc)
     metrics.register(app.server, svc.cache, allow=settings["METRICS_ALLOW"], token=settings["METRICS_TOKEN"])

@@ -290,7 +290,9 @@ def case_grid(key: str, total: int, csort: str | None, lang: str) -> html.Div:
         if field == sort_col:
             col["sort"] = "desc" if desc else "asc"
         if field == "external_id":
-            col["cellRenderer"] = "markdown"
+            # the id as text, linked to the page the app builds (assets/browse.js); never
+            # markdown or HTML, whatever the city's id holds
+            col["cellRenderer"] = "CaseLink"
         cols.append(col)
     return html.Div([
         html.Div(t("case_total", lang, n=f"{total:,}"), className="case-total", **{"data-total": str(total)}),
@@ -315,7 +317,7 @@ def case_href(case_id, lang: str, back: str = "") -> str:
 def case_cells(r: dict, names, lang: str, tz, back: str = "") -> dict:
     """One case as the grid shows it (names and local times, formatted on the server)."""
     return {
-        "external_id": f"[{r['external_id']}]({case_href(r['id'], lang, back)})",
+        "external_id": r["external_id"], "case_href": case_href(r["id"], lang, back),
         "reported_at": fmt_time(r["reported_at"], tz), "district": names.district(r["district"]),
         "street": r.get("street_name") or "—", "grid": r.get("grid_name") or "—",
         "category": names.category(r["category"]), "source": t_or(f"source_{r['source']}", lang, r["source"]),

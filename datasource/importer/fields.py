@@ -1,6 +1,8 @@
 """What a kind's target fields are, and how one cell becomes a value of a field."""
 from __future__ import annotations
 
+import re
+import unicodedata
 from dataclasses import dataclass, field as _field
 from typing import Any
 
@@ -11,6 +13,13 @@ from datasource.importer.vocab import SYNONYMS
 # id: an identifier (too long is a reject); text: free text (truncated to max_len);
 # ref: a code or name resolved against the store later (district, category...).
 TYPES = ("id", "text", "ref", "time", "date", "int", "float", "bool", "choice")
+
+# Characters an id must not hold: control characters, zero-width ones (U+200B..U+200F,
+# U+2060.., U+FEFF) and bidirectional controls (U+202A..U+202E, U+2066..U+2069). They are
+# invisible on screen, so two ids that look the same would be two cases, and a bidi control
+# reorders the text around it wherever the id is shown.
+HIDDEN_IN_ID = re.compile("[\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e"
+                          "\u2060-\u206f\ufeff\ufff9-\ufffb\U000e0000-\U000e007f]")
 
 _REASON = {"time": E.UNPARSEABLE_TIME, "date": E.UNPARSEABLE_TIME,
            "int": E.INVALID_NUMBER, "float": E.INVALID_NUMBER}
@@ -53,6 +62,12 @@ class Field:
         if t == "id":
             if self.max_len and len(text) > self.max_len:
                 raise ValueError(f"{text[:20]!r}... is longer than {self.max_len} characters")
+            hidden = HIDDEN_IN_ID.search(text)
+            if hidden:
+                ch = hidden.group()
+                raise ValueError(f"{self.name} {text!r} holds U+{ord(ch):04X} "
+                                 f"{unicodedata.name(ch, 'CONTROL CHARACTER')}, an invisible or "
+                                 "text-direction character; an id must be plain visible text")
             return text
         if t == "choice":
             value = self._lookup.get(text.casefold())

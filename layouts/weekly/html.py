@@ -61,9 +61,16 @@ def plotly_js() -> str:
     return get_plotlyjs()
 
 
-def _script_json(value) -> str:
-    """JSON safe inside a <script> element."""
-    return json.dumps(value, ensure_ascii=False, allow_nan=False).replace("</", "<\\/")
+# Characters that could change how the page around a <script> element parses ("</script>",
+# "<!--<script>", which makes the parser swallow everything after it) or end a JS string
+# (U+2028/U+2029), written as JSON escapes: JSON.parse gives the same text back.
+_SCRIPT_ESCAPES = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026",
+                                 "\u2028": "\\u2028", "\u2029": "\\u2029"})
+
+
+def script_json(value) -> str:
+    """JSON safe inside a <script> element, whatever its strings hold."""
+    return json.dumps(value, ensure_ascii=False, allow_nan=False).translate(_SCRIPT_ESCAPES)
 
 
 def _card(label: str, cmp: dict, kind: str, lang: str) -> str:
@@ -167,7 +174,7 @@ def render_report(report: dict, *, kinds: dict, title: str, categories: dict, tz
     ]
     body = "".join(f'<section class="page">{p}</section>' for p in pages)
     return ReportPage(title=f"{title} {report['week']} {report['scope_name']}", lang=lang, body=body,
-                      data=_script_json(report), figures=_script_json(figs))
+                      data=script_json(report), figures=script_json(figs))
 
 
 # draws every chart of the figures' JSON, then marks the body ready (for the printer)

@@ -1,10 +1,13 @@
 """The weekly report's workbook: one sheet per table, Chinese headers, deltas against the
-previous week, numbers kept as numbers (rates as fractions formatted as percentages)."""
+previous week, numbers kept as numbers (rates as fractions formatted as percentages).
+Text (district codes and names come from the store) is written as a string, never a formula,
+with a quote in front when a spreadsheet would read it as one (dashboard/export.py's rule)."""
 from __future__ import annotations
 
 from io import BytesIO
 
 from openpyxl import Workbook
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
@@ -12,6 +15,7 @@ from layouts.weekly.labels import t
 
 SHEETS = (("cases", "sheet_cases"), ("enterprise", "sheet_enterprise"), ("parking", "sheet_parking"))
 NUMBER_FORMATS = {"count": "#,##0", "rate": "0.0%", "number": "0.0", "text": "@"}
+FORMULA_STARTS = tuple("=+-@\t\r\n") + ("\uff1d", "\uff0b", "\uff0d", "\uff20")
 DELTA_FORMATS = {"count": "+#,##0;-#,##0;0", "rate": "+0.0%;-0.0%;0.0%", "number": "+0.0;-0.0;0.0"}
 
 
@@ -36,7 +40,7 @@ def build_workbook(tables: dict, *, title: str, lang: str = "zh-CN") -> bytes:
             cell.font, cell.fill = bold, fill
             cell.alignment = Alignment(wrap_text=True, horizontal="center", vertical="center")
         for row in table["rows"]:
-            ws.append([row.get(c["key"]) for c in cols])
+            ws.append([_text(v) if isinstance(v, str) else v for v in (row.get(c["key"]) for c in cols)])
         for i, c in enumerate(cols, start=1):
             fmt = DELTA_FORMATS.get(c["kind"]) if c["key"].endswith("_delta") else NUMBER_FORMATS[c["kind"]]
             for (cell,) in ws.iter_rows(min_row=2, min_col=i, max_col=i):
@@ -48,3 +52,9 @@ def build_workbook(tables: dict, *, title: str, lang: str = "zh-CN") -> bytes:
     out = BytesIO()
     wb.save(out)
     return out.getvalue()
+
+
+def _text(value: str) -> str:
+    """Text openpyxl stores as a string: it makes a formula only of text starting with "="."""
+    value = ILLEGAL_CHARACTERS_RE.sub("\ufffd", value)
+    return "'" + value if value.startswith(FORMULA_STARTS) else value
