@@ -204,9 +204,10 @@ class Election:
                     if self._redis_down:
                         log.warning("leader lock: Redis answers again; one poller per deployment")
                     self._redis_down = False
-                    self.file_lock.release()
+                    if self.file_lock is not None:
+                        self.file_lock.release()
                     return self._set(leader)
-            return self._set(self.file_lock.acquire())
+            return self._set(self.file_lock is not None and self.file_lock.acquire())
 
     def _set(self, leader: bool) -> bool:
         if leader != self._leader:
