@@ -1,14 +1,14 @@
 """kpi_owner: the poller's lease and fencing token (one row), and kpi_snapshot: the last
 snapshot, kept in the store while Redis is unreachable so that every host can serve it
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0007"
-down_revision = "0006"
+revision = "0008"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
