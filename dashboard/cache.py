@@ -6,6 +6,11 @@ computed_at, data_as_of, statuses; `<prefix>:head`). Without Redis, and while Re
 unreachable, the same keys are files in a host-local folder, so the web workers of a
 host still see what that host's poller wrote.
 
+A snapshot older than `stale_after` (READY_MAX_AGE_SECONDS) is never served as fresh,
+whichever store it comes from (a host folder keeps what an earlier outage left there):
+its fresh sections are served as stale since its `computed_at`, under a version of
+their own, so that screens redraw them once with the stale marks.
+
 A refresh reads the head only. `get_if_changed(known)` answers "unchanged" from it
 without fetching or parsing the snapshot; a changed snapshot is parsed once per
 process and version. The cache never talks to the SQL store.
@@ -16,6 +21,7 @@ worker can report what the poller measured.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import fcntl
 import hashlib
 import json
@@ -33,13 +39,15 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from dashboard.settings import Settings
-from dashboard.snapshot import Head, Snapshot
+from dashboard.snapshot import Head, Section, Snapshot
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 SNAPSHOT, HEAD = "snapshot", "head"
 FALLBACKS = ("counters", "cache_fallbacks")  # (hash, field) counting switches to local
+AGED = "-aged"  # suffix of the version under which an old snapshot is served
+AGED_REASON = "no poll within the age limit"
 
 
 class MemoryStore:
@@ -254,10 +262,12 @@ def deployment_folder(settings: Settings) -> Path:
 class Cache:
     """Redis when configured and reachable, else the local store; see the module doc."""
 
-    def __init__(self, local, redis_store: RedisStore | None = None, *, retry_seconds: float = 5.0):
+    def __init__(self, local, redis_store: RedisStore | None = None, *, retry_seconds: float = 5.0,
+                 stale_after: float | None = None):
         self.local = local
         self.redis = redis_store
         self.retry_seconds = retry_seconds
+        self.stale_after = stale_after  # seconds; None: snapshots are served as published
         self._lock = threading.Lock()
         self._down_since: float | None = None  # monotonic time Redis was found unreachable
         self._retry_at = 0.0
@@ -271,7 +281,8 @@ class Cache:
         if settings["REDIS_URL"]:
             store = RedisStore(redis_client(settings["REDIS_URL"], settings["REDIS_TIMEOUT_SECONDS"]),
                                settings["CACHE_PREFIX"])
-        return cls(local, store, retry_seconds=settings["REDIS_RETRY_SECONDS"])
+        return cls(local, store, retry_seconds=settings["REDIS_RETRY_SECONDS"],
+                   stale_after=settings.ready_max_age)
 
     # --- which store -----------------------------------------------------------------
     @property
@@ -350,25 +361,52 @@ class Cache:
         with self._lock:
             self._memo = snap
 
-    def head(self) -> Head | None:
+    def _raw_head(self) -> Head | None:
         raw = self._call(lambda s: s.get(HEAD))
         return Head.from_json(raw) if raw else None
+
+    def _aged(self, h: Head) -> bool:
+        return self.stale_after is not None and h.age(dt.datetime.now(dt.timezone.utc)) > self.stale_after
+
+    def head(self) -> Head | None:
+        h = self._raw_head()
+        if h is None or not self._aged(h):
+            return h
+        return dataclasses.replace(h, version=h.version + AGED, statuses={
+            n: "stale" if st == "fresh" else st for n, st in h.statuses.items()})
 
     def current_version(self) -> str | None:
         h = self.head()
         return h.version if h else None
 
     def get(self) -> Snapshot | None:
-        h = self.head()
-        return self._load(h) if h else None
+        h = self._raw_head()
+        return self._served(h, self._load(h)) if h else None
 
     def get_if_changed(self, known_version: str | None) -> Snapshot | None:
         """The snapshot when its version differs from `known_version`, else None."""
-        h = self.head()
-        if h is None or h.version == known_version:
+        h = self._raw_head()
+        if h is None or h.version + (AGED if self._aged(h) else "") == known_version:
             return None
-        snap = self._load(h)
+        snap = self._served(h, self._load(h))
         return None if snap is None or snap.version == known_version else snap
+
+    def _served(self, h: Head, snap: Snapshot | None) -> Snapshot | None:
+        """An old snapshot's fresh sections as stale since it was computed (see the module doc)."""
+        if snap is None or snap.version != h.version or not self._aged(h):
+            return snap
+        sections = {n: Section("stale", s.data, snap.computed_at, AGED_REASON) if s.status == "fresh" else s
+                    for n, s in snap.sections.items()}
+        return Snapshot(snap.computed_at, snap.data_as_of, sections, version=snap.version + AGED)
+
+    # --- the host folder, for a follower copying the store's snapshot -------------------
+    def local_head(self) -> Head | None:
+        raw = self.local.get(HEAD)
+        return Head.from_json(raw) if raw else None
+
+    def copy_in(self, head: str, body: str | None) -> None:
+        """Write a snapshot (`body` None: only its head moved) into the host folder."""
+        self.local.set_many({SNAPSHOT: body, HEAD: head} if body is not None else {HEAD: head})
 
     def _load(self, h: Head) -> Snapshot | None:
         snap = self._memo

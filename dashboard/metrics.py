@@ -64,6 +64,16 @@ def record_poll(cache, *, seconds: float, result: str, rows_changed: int | None)
         cache.put_fields(POLL, {"rows_changed_last": rows_changed})
 
 
+def count_event(cache, kind: str, n: int = 1) -> None:
+    """A poll's events that need an operator's eye: "fenced" (a write of the KPI state
+    refused, another process owns it) and "selfcheck_mismatches" (the snapshot's totals
+    differed from the cases'; the state is rebuilt)."""
+    try:
+        cache.add(COUNTERS, {kind: n})
+    except OSError as exc:
+        log.warning("%s not counted: %s", kind, exc)
+
+
 def count_skipped_poll(cache) -> None:
     """A poll tick that fell due while the previous poll still ran (and was dropped)."""
     cache.add(POLL, {"skipped": 1})
@@ -136,6 +146,13 @@ class SnapshotCollector:
         yield GaugeMetricFamily("cc_cache_fallback_active", "1 while the answering process "
                                 "serves from its host-local cache because Redis is unreachable.",
                                 value=1.0 if self.cache.using_fallback else 0.0)
+        yield CounterMetricFamily("cc_selfcheck_mismatches", "Self-checks that found the snapshot's "
+                                  "totals (open cases, reported today) differing from counts on the "
+                                  "cases; each is followed by a rebuild of the KPI state.",
+                                  value=counters.get("selfcheck_mismatches", 0.0))
+        yield CounterMetricFamily("cc_fenced_writes", "Writes of the KPI state refused because "
+                                  "another process had become its owner.",
+                                  value=counters.get("fenced", 0.0))
         yield CounterMetricFamily("cc_refresh_requests", "Screen refreshes served.",
                                   value=counters.get("refresh_requests", 0.0))
         yield CounterMetricFamily("cc_screen_renders", "Screens rendered from a new snapshot "

@@ -12,6 +12,13 @@ have max_instances=1 and coalesce=True, so polls never overlap in a process and 
 stall is followed by one poll, not a burst; the lock makes them never overlap across
 processes and hosts. The lease job runs apart from the poll so that a slow poll does
 not let the lock expire.
+
+One owner of the KPI state: each poll runs under the owner's fencing token (the store
+lease's on PostgreSQL; on SQLite one taken from the store at each new term), which every
+write of the persisted state checks. A process that is not, or no longer, the leader
+drops its sections' memory; a refused write (another process owns the state now) drops
+the poll's snapshot as well. While Redis is unreachable the leader also keeps the
+snapshot in the store, and the followers of every host copy it to their host folder.
 """
 from __future__ import annotations
 
@@ -32,13 +39,14 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import Engine
 
-from dashboard import heap, metrics
+from dashboard import heap, metrics, owner
 from dashboard.cache import Cache, deployment_folder
-from dashboard.leader import Election, FileLock, RedisLock
+from dashboard.leader import Election, FileLock, RedisLock, StoreLease, _holder_name
 from dashboard.settings import Settings
-from dashboard.snapshot import Section, Snapshot, is_empty
+from dashboard.snapshot import Head, Section, Snapshot, is_empty
+from dashboard.kpis.incremental import SelfCheckMismatch
 from dashboard.kpis.sections import make_sections
-from datasource import queries
+from datasource import kpi_owner, queries
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +85,9 @@ def short_reason(exc: BaseException) -> str:
     return f"{exc.__class__.__name__}: {lines[0] if lines else ''}".strip(": ")[:200]
 
 
-def make_election(settings: Settings, cache: Cache) -> Election:
+def make_election(settings: Settings, cache: Cache, engine: Engine | None = None) -> Election:
+    if engine is not None and engine.dialect.name == "postgresql":  # the store every host shares
+        return Election(store_lease=StoreLease(engine, settings["LEADER_LOCK_SECONDS"]))
     redis_lock = None
     if cache.redis is not None:
         redis_lock = RedisLock(cache.redis.client, cache.redis.key("poller:leader"),
@@ -92,12 +102,17 @@ class Poller:
         self.settings = settings
         self.engine = engine
         self.cache = cache
-        if callable(sections):  # a factory: stateful (incremental) sections, one set per poller
-            sections = sections()
-        self.sections = dict(make_sections() if sections is None else sections)
-        self.election = election or make_election(settings, cache)
+        # a factory: stateful (incremental) sections, one set per poller, made again when
+        # this process stops leading (its memory is not to be trusted in a later term)
+        self._factory = make_sections if sections is None else sections if callable(sections) else None
+        self.sections = dict(self._factory() if self._factory else sections)
+        self.election = election or make_election(settings, cache, engine)
         self.tz = settings.tz
         self._previous: Snapshot | None = None  # the last snapshot this leader published
+        self._term: int | None = None  # the election term the sections' memory belongs to
+        self._fence_token: int | None = None  # without a store lease: taken from the store per term
+        self._stored_version: str | None = None  # the snapshot body last kept in the store
+        self._events: dict[str, int] = {}  # fenced writes and self-check mismatches of one poll
         self._scheduler: BackgroundScheduler | None = None
         self._pid: int | None = None  # the process the scheduler runs in
         self._stopped = False
@@ -116,6 +131,9 @@ class Poller:
                 with metrics.collecting_rows_changed() as rows:
                     data = to_json_data(fn(self.engine, now, self.tz))
             except Exception as exc:  # a section's failure is data for the screens, not a crash
+                if isinstance(exc, (kpi_owner.Fenced, SelfCheckMismatch)):
+                    kind = "fenced" if isinstance(exc, kpi_owner.Fenced) else "selfcheck_mismatches"
+                    self._events[kind] = self._events.get(kind, 0) + 1
                 sections[name] = self._failed(name, before, now, short_reason(exc))
                 continue
             reported += rows
@@ -143,32 +161,116 @@ class Poller:
             return previous.data_as_of if previous else None
         return latest.astimezone(self.tz) if latest is not None else None
 
+    # --- ownership of the state ------------------------------------------------------
+    def _drop_state(self) -> None:
+        """Forget the sections' memory and what this process published: it belongs to a
+        term that is over (or never began)."""
+        self._previous = None
+        self._fence_token = None
+        self._term = None
+        if self._factory is not None:
+            self.sections = dict(self._factory())
+        else:
+            for fn in self.sections.values():
+                if callable(getattr(fn, "reset", None)):
+                    fn.reset()
+
+    def _owner_token(self) -> int | None:
+        """The fencing token this poll writes the state under (None: no store to fence)."""
+        if self.election.store_lease is not None:
+            if not self.election.is_leader:  # a poll by hand: take the lease if it is free
+                self.election.refresh()
+            return self.election.token if self.election.is_leader else owner.NO_TOKEN
+        if self.engine is None:
+            return None
+        if self._fence_token is None:  # elected by another lock: the store still fences
+            try:
+                self._fence_token = kpi_owner.take(self.engine, _holder_name(), 0.0, force=True)
+            except Exception as exc:
+                log.warning("no fencing token (%s): the state is not written this poll", short_reason(exc))
+                return owner.NO_TOKEN
+        return self._fence_token
+
     def poll_once(self, *, as_leader: bool = False) -> Snapshot:
         """Compute and publish one snapshot. `as_leader`: publish only if this process
         still leads once the computation is done (a slow poll may have lost the lock)."""
+        if as_leader and self._term != self.election.term:  # a new term: start afresh
+            self._drop_state()
+            self._term = self.election.term
         if self._previous is None:  # a new leader carries on from what is published
             self._previous = self.cache.get()
+        token = self._owner_token()
         started = time.perf_counter()
-        snap, rows = self.compute(self._previous)
+        self._events = {}
+        with owner.writing_as(token):
+            snap, rows = self.compute(self._previous)
         seconds = time.perf_counter() - started
+        events, self._events = self._events, {}
+        for kind, n in events.items():
+            metrics.count_event(self.cache, kind, n)
+        if events.get("fenced") and token != owner.NO_TOKEN:
+            log.warning("the KPI state has another owner now (token %s refused); this poll's "
+                        "snapshot is dropped", token)
+            self.election.resign()
+            self._drop_state()
+            return snap
         if as_leader and not self.election.is_leader:
             log.warning("lost the leader lock during a poll; its snapshot is dropped")
             self._previous = None
             return snap
         self.cache.publish(snap)
         self._previous = snap
+        if self.cache.using_fallback:
+            self._keep_in_store(snap, token)
         heap.freeze_once("poller")  # the state the first poll loaded stays for good
         failed = sum(1 for s in snap.sections.values() if s.status in ("stale", "error"))
         result = "ok" if not failed else "failed" if failed == len(snap.sections) else "partial"
         metrics.record_poll(self.cache, seconds=seconds, result=result, rows_changed=rows)
         return snap
 
+    def _keep_in_store(self, snap: Snapshot, token: int | None) -> None:
+        """Redis is unreachable: keep the snapshot in the store too, for the other hosts."""
+        if self.engine is None or token in (None, owner.NO_TOKEN):
+            return
+        try:
+            body = None if snap.version == self._stored_version else snap.to_json()
+            kpi_owner.put_snapshot(self.engine, token, snap.head().to_json(), body)
+            self._stored_version = snap.version
+        except Exception as exc:
+            self._stored_version = None
+            log.debug("snapshot not kept in the store: %s", short_reason(exc))
+
+    def _copy_from_store(self) -> None:
+        """A follower while Redis is unreachable: bring the host folder up to the
+        snapshot the leader keeps in the store (one small row read per tick)."""
+        if self.engine is None:
+            return
+        try:
+            raw = kpi_owner.snapshot_head(self.engine)
+            if raw is None:
+                return
+            theirs, mine = Head.from_json(raw), self.cache.local_head()
+            if mine is not None and mine.computed_at >= theirs.computed_at:
+                return
+            if mine is not None and mine.version == theirs.version:
+                self.cache.copy_in(raw, None)
+            else:
+                both = kpi_owner.snapshot_body(self.engine)
+                if both is not None:
+                    self.cache.copy_in(*both)
+        except Exception as exc:
+            log.debug("snapshot not copied from the store: %s", short_reason(exc))
+
     def _tick(self) -> None:
         try:
             if self.election.refresh():
                 self.poll_once(as_leader=True)
             else:
-                self._previous = None  # someone else publishes; reload when we lead again
+                if self._term is not None or self._previous is not None:
+                    self._drop_state()  # someone else owns the state; load it when we lead again
+                self.cache.head()  # (notices Redis going away, for the check below)
+                if self.cache.using_fallback:
+                    self._copy_from_store()
         except Exception:
             log.exception("poll failed")  # logged here, tried again on the next tick
 

@@ -199,10 +199,13 @@ SETTINGS: tuple[Setting, ...] = (
             "them polls). Set false when the poller runs as its own process "
             "(`dashboard.poller.run_forever`).", _bool),
     Setting("LEADER_LOCK_SECONDS", "15",
-            "Lifetime of the poller's leader lock in Redis; the leader renews it every third "
-            "of that. A dead leader is replaced within about that long (plus one lease interval).", _positive_float),
+            "Lifetime of the poller's leader lock: the lease row in the store on PostgreSQL, "
+            "the Redis key on SQLite; the leader renews it every third of that and stops "
+            "polling when it could not renew within 0.8 of it. A dead or stopped leader is "
+            "replaced within about that long (plus one lease interval).", _positive_float),
     Setting("READY_MAX_AGE_SECONDS", "",
-            "`/readyz` fails when the last poll is older than this. Empty: "
+            "`/readyz` fails when the snapshot this host serves is older than this, and the "
+            "screens show such a snapshot's sections as stale. Empty: "
             "3 × `POLL_SECONDS` + 10.", _optional_positive_float),
     Setting("REDIS_TIMEOUT_SECONDS", "0.5",
             "Connect and read timeout of every Redis call, so that a dead Redis never holds "

@@ -13,6 +13,7 @@ from sqlalchemy import Engine, and_, case, delete, func, insert, literal, or_, s
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from datasource.kpi_owner import fence
 from datasource.schema import RUNNING_STATUSES
 from datasource.schema import OPEN_STATUSES, Case, KpiCaseState, KpiMeta, KpiOpen, KpiRollup
 from datasource.sqlfuncs import epoch_seconds, utc_hour
@@ -66,13 +67,14 @@ def max_updated_at(engine: Engine) -> dt.datetime | None:
         return conn.execute(select(func.max(Case.updated_at))).scalar_one()
 
 
-def rebuild(engine: Engine) -> dt.datetime | None:
+def rebuild(engine: Engine, token: int | None = None) -> dt.datetime | None:
     """Recompute every case's contribution in one set-based statement, and the rollups
     from them; returns the watermark (the newest updated_at seen before the rebuild
-    began)."""
+    began). `token`: the owner's fencing token (see kpi_owner.fence), here and below."""
     watermark = max_updated_at(engine)
     cols = contribution_columns()
     with engine.begin() as conn:
+        fence(conn, token)
         conn.execute(delete(KpiCaseState))
         conn.execute(insert(KpiCaseState).from_select([c.name for c in cols], select(*cols)))
         _rebuild_rollups(conn)
@@ -80,10 +82,11 @@ def rebuild(engine: Engine) -> dt.datetime | None:
     return watermark
 
 
-def rebuild_rollups(engine: Engine) -> None:
+def rebuild_rollups(engine: Engine, token: int | None = None) -> None:
     """Aggregate kpi_rollup and kpi_open from the state again (the rollups were missing,
     or the state was saved by a poller that did not keep them)."""
     with engine.begin() as conn:
+        fence(conn, token)
         raw = conn.execute(select(KpiMeta.value).where(KpiMeta.key == WATERMARK)).scalar_one_or_none()
         _rebuild_rollups(conn)
         _set_watermark(conn, dt.datetime.fromisoformat(raw) if raw else None, ROLLUPS_WATERMARK)
@@ -194,11 +197,14 @@ def _upsert_statement(dialect: str, table, keys: tuple[str, ...], add: bool):
 
 
 def save(engine: Engine, rows: list[dict], new_watermark: dt.datetime | None,
-         cells: list[dict] = (), opens: list[dict] = ()) -> None:
+         cells: list[dict] = (), opens: list[dict] = (), token: int | None = None) -> None:
     """Replace the contributions of `rows`, add the changes they made to the rollups
     (`cells` of kpi_rollup and `opens` of kpi_open, as deltas) and move the watermarks,
-    in one transaction: the rollups stay the sums of the state."""
+    in one transaction: the rollups stay the sums of the state. Refused (kpi_owner.Fenced)
+    unless `token` is still the owner's: deltas from a former owner's memory would be
+    added to what the new owner wrote."""
     with engine.begin() as conn:
+        fence(conn, token)
         if rows:
             _upsert(conn, KpiCaseState.__table__, [{"case_id": r["case_id"], **{f: r[f] for f in FIELDS}}
                                                    for r in rows], ("case_id",))
@@ -235,3 +241,16 @@ def rollup_cells(engine: Engine, since_hour: str) -> tuple[list[tuple], list[tup
                              .where(or_(R.hour >= since_hour, R.due != 0))).all()
         opens = conn.execute(select(O.district_code, O.category_code, O.status, O.n).where(O.n != 0)).all()
     return [tuple(c) for c in cells], [tuple(o) for o in opens]
+
+
+def live_totals(engine: Engine, reported_from: dt.datetime, reported_to: dt.datetime) -> tuple[int, int, dt.datetime | None]:
+    """(open cases, cases reported in [from, to), newest updated_at), counted on the cases
+    themselves in one statement (indexes on status and reported_at): what the poller's
+    self-check compares its snapshot with."""
+    def count(*where):
+        return select(func.count()).select_from(Case).where(*where).scalar_subquery()
+    with engine.connect() as conn:
+        row = conn.execute(select(count(Case.status.in_(OPEN_STATUSES)),
+                                  count(Case.reported_at >= reported_from, Case.reported_at < reported_to),
+                                  select(func.max(Case.updated_at)).scalar_subquery())).one()
+    return int(row[0]), int(row[1]), row[2]

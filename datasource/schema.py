@@ -325,6 +325,28 @@ class KpiMeta(Base):
     value: Mapped[str] = mapped_column(Text)
 
 
+class KpiOwner(Base):
+    """Who may write the poller's KPI state: one row. `token` grows by one at every change
+    of owner (a fencing token); every write of the state checks it in its own transaction,
+    so that a former owner can never write again. On PostgreSQL the row is also the
+    poller's lease (`holder`, `expires_at` in epoch seconds of the store's clock)."""
+    __tablename__ = "kpi_owner"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)  # always 1
+    token: Mapped[int] = mapped_column(BigInteger)
+    holder: Mapped[str] = mapped_column(String(200))
+    expires_at: Mapped[float] = mapped_column(Float)
+
+
+class KpiSnapshot(Base):
+    """The last snapshot (head and body JSON), written by the owner while Redis is
+    unreachable, so that the web processes of every host can copy it to their folder."""
+    __tablename__ = "kpi_snapshot"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)  # always 1
+    token: Mapped[int] = mapped_column(BigInteger)
+    head: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+
+
 class User(Base):
     """A person who logs in. Only a password hash is kept (argon2id)."""
     __tablename__ = "users"

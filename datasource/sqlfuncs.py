@@ -61,3 +61,20 @@ def _epoch_us_sqlite(element, compiler, **kw):
 @compiles(epoch_us, "postgresql")
 def _epoch_us_pg(element, compiler, **kw):
     return f"CAST(EXTRACT(EPOCH FROM {compiler.process(element.clauses, **kw)}) * 1000000 AS BIGINT)"
+
+
+class epoch_now(FunctionElement):
+    """The store's clock in epoch seconds: leases are timed by the one clock every host shares."""
+    type = Float()
+    inherit_cache = True
+    name = "epoch_now"
+
+
+@compiles(epoch_now, "sqlite")
+def _epoch_now_sqlite(element, compiler, **kw):
+    return "((julianday('now') - 2440587.5) * 86400.0)"
+
+
+@compiles(epoch_now, "postgresql")
+def _epoch_now_pg(element, compiler, **kw):
+    return "CAST(EXTRACT(EPOCH FROM clock_timestamp()) AS DOUBLE PRECISION)"

@@ -38,6 +38,13 @@ def make_settings(tmp_path, **overrides) -> Settings:
     return Settings.from_env({**base, **overrides}, environ={})
 
 
+def _fixed_date_settings(tmp_path, **overrides) -> Settings:
+    """The round trips below publish snapshots dated T0, a fixed day in the past: lift the
+    age limit under which a cache serves a snapshot as published (serving old snapshots
+    as stale is tested in tests/test_leadership_faults.py)."""
+    return make_settings(tmp_path, READY_MAX_AGE_SECONDS=1e9, **overrides)
+
+
 def snap(n, at=T0):
     return Snapshot(computed_at=at, data_as_of=at - dt.timedelta(seconds=1),
                     sections={"open_cases": Section("fresh", [{"code": "410102", "open_cases": n}])})
@@ -84,7 +91,7 @@ def test_host_folder_round_trip_between_two_workers(tmp_path):
 
 
 def test_redis_round_trip_between_two_workers(tmp_path, redis_prefix):
-    settings = make_settings(tmp_path, REDIS_URL=REDIS_URL, CACHE_PREFIX=redis_prefix)
+    settings = _fixed_date_settings(tmp_path, REDIS_URL=REDIS_URL, CACHE_PREFIX=redis_prefix)
     writer, reader = Cache.from_settings(settings), Cache.from_settings(settings)
     _round_trip(writer, reader)
     client = redis.Redis.from_url(REDIS_URL, decode_responses=True)
@@ -93,7 +100,7 @@ def test_redis_round_trip_between_two_workers(tmp_path, redis_prefix):
 
 
 def test_unchanged_is_answered_from_the_head_alone(tmp_path, redis_prefix):
-    settings = make_settings(tmp_path, REDIS_URL=REDIS_URL, CACHE_PREFIX=redis_prefix)
+    settings = _fixed_date_settings(tmp_path, REDIS_URL=REDIS_URL, CACHE_PREFIX=redis_prefix)
     writer = Cache.from_settings(settings)
     first = snap(1)
     writer.publish(first)
@@ -108,7 +115,7 @@ def test_unchanged_is_answered_from_the_head_alone(tmp_path, redis_prefix):
 
 
 def test_big_key_is_rewritten_only_when_the_content_changes(tmp_path, redis_prefix):
-    settings = make_settings(tmp_path, REDIS_URL=REDIS_URL, CACHE_PREFIX=redis_prefix)
+    settings = _fixed_date_settings(tmp_path, REDIS_URL=REDIS_URL, CACHE_PREFIX=redis_prefix)
     cache = Cache.from_settings(settings)
     client = redis.Redis.from_url(REDIS_URL, decode_responses=True)
     cache.publish(snap(1))
@@ -159,7 +166,7 @@ def own_redis():
 
 def test_redis_going_away_falls_back_with_a_warning_and_comes_back(tmp_path, own_redis, caplog):
     url = f"redis://127.0.0.1:{own_redis.port}/0"
-    settings = make_settings(tmp_path, REDIS_URL=url, CACHE_PREFIX="cc", REDIS_RETRY_SECONDS=0.3)
+    settings = _fixed_date_settings(tmp_path, REDIS_URL=url, CACHE_PREFIX="cc", REDIS_RETRY_SECONDS=0.3)
     leader, worker = Cache.from_settings(settings), Cache.from_settings(settings)
     leader.publish(snap(1))
     assert worker.get() == snap(1)
@@ -192,7 +199,7 @@ def test_redis_going_away_falls_back_with_a_warning_and_comes_back(tmp_path, own
 
 
 def test_unreachable_redis_from_the_start_serves_locally(tmp_path):
-    settings = make_settings(tmp_path, REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
+    settings = _fixed_date_settings(tmp_path, REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
     cache = Cache.from_settings(settings)
     cache.publish(snap(1))
     assert cache.using_fallback

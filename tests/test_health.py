@@ -99,12 +99,20 @@ def test_sqlite_probe_does_not_create_a_missing_store(tmp_path, apps):
     assert not path.exists()
 
 
-def test_not_ready_when_redis_does_not_answer(reference_engine, store_url, apps):
-    app = apps(store_url, REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
+def test_ready_but_degraded_when_redis_does_not_answer(reference_engine, store_url, apps):
+    """Walls keep being served from the host folder while Redis is away: that is ready,
+    with the degraded cache named in the body; only an old snapshot makes it not ready."""
+    app = apps(store_url, REDIS_URL=f"redis://127.0.0.1:{free_port()}/0", READY_MAX_AGE_SECONDS=30)
     _poll(app)  # published to the host folder instead
     code, body = _readyz(app)
-    assert (code, body["failed"]) == (503, ["cache"])
-    assert body["checks"]["cache"].startswith("redis unreachable")
+    assert (code, body["status"], body["failed"], body["degraded"]) == (200, "ready", [], ["cache"])
+    assert body["checks"]["cache"].startswith("degraded: redis unreachable")
+    assert body["checks"]["snapshot"] == "ok"
+
+    old = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=100)
+    _svc(app).cache.publish(Snapshot(computed_at=old, data_as_of=None, sections={"x": Section("fresh", 1)}))
+    code, body = _readyz(app)
+    assert (code, body["failed"], body["degraded"]) == (503, ["snapshot"], ["cache"])
 
 
 def _metrics(app) -> dict[str, float]:

@@ -12,6 +12,14 @@ happen every SAVE_EVERY seconds, not every poll: the store holds an older but wh
 state in between, and a poller that loads it reads the changes since again.
 A full, set-based rebuild is the fallback: at start, when the state is missing or
 incomplete, and when a periodic check finds the state's row count off (deleted cases).
+
+One owner: every write of the state carries the poll's fencing token (dashboard.owner),
+and the store refuses it once another process has taken the state over. The memory is
+tagged with the token it was loaded under and loaded again when the token changes (a
+process that lost the leadership and won it back must not trust what it held). A
+self-check compares the snapshot's totals (open cases, reported today) with counts on
+the cases themselves, at load and every CHECK_EVERY seconds; a mismatch fails the
+section (it turns stale on the screens) and the next poll rebuilds the state.
 """
 from __future__ import annotations
 
@@ -23,12 +31,13 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
+from dashboard import owner
 from dashboard.metrics import report_rows_changed
 from dashboard.kpis.cases import (COHORT_FIELDS, CaseRollup, DeadlineHistogram, compute_cases, hours_of,
                                   load_reference, overdue_partial_hours, part_hours_needed, window_start)
 from dashboard.kpis.common import Overlap
 from dashboard.kpis.part_hours import PartHours
-from dashboard.periods import all_periods, hour_key
+from dashboard.periods import all_periods, floor_hour, hour_key
 from datasource import kpi_state
 from datasource.schema import OPEN_STATUSES
 
@@ -40,20 +49,42 @@ REPORTED, CLOSED, FILED, DUE = (CELLS.index(f) for f in ("reported", "closed", "
 VERIFY_EVERY = 600.0  # seconds between two checks that the state covers every case
 SAVE_EVERY = 30.0  # seconds between two saves of the state and its rollups to the store
 SAVE_AT_MOST = 10_000  # changed cases held in memory before a save, whatever the time
+CHECK_EVERY = 60.0  # seconds between two self-checks of the snapshot's totals against the cases
+
+
+class SelfCheckMismatch(RuntimeError):
+    """The snapshot's totals differ from the cases': the state is rebuilt at the next poll."""
 
 
 class IncrementalCases:
     """Callable section: (engine, now, tz) -> the "cases" payload, maintained incrementally."""
 
-    def __init__(self, verify_every: float = VERIFY_EVERY, save_every: float = SAVE_EVERY):
+    def __init__(self, verify_every: float = VERIFY_EVERY, save_every: float = SAVE_EVERY,
+                 check_every: float = CHECK_EVERY):
         self.roll: CaseRollup | None = None
         self.watermark: dt.datetime | None = None
         self.verify_every = verify_every
         self.save_every = save_every
+        self.check_every = check_every
         self._verified_at = 0.0
+        self._check_at = 0.0  # monotonic time the next self-check is due
+        self._rebuild_due = False  # the last self-check failed
+        self._token: int | None = None  # the fencing token the memory was loaded under
         self.last_changed = 0
         self.rebuilds = 0
+        self.checks = 0  # conclusive self-checks that agreed
+        self.mismatches = 0
         self._seen = Overlap()  # cases already applied in the overlap, by updated_at
+
+    def reset(self) -> None:
+        """Forget everything held in memory (this process no longer owns the state)."""
+        self.roll = None
+        self.watermark = None
+        self._token = None
+        self._rebuild_due = False
+        self._pending = {}
+        self.part_hours = PartHours()
+        self._seen = Overlap()
 
     def _load(self, engine, now: dt.datetime, tz: ZoneInfo, rebuild: bool) -> None:
         """Load the rollups as the store keeps them (kpi_rollup, kpi_open), rebuilding the
@@ -62,13 +93,14 @@ class IncrementalCases:
         current = kpi_state.rollups_current(engine)  # saved by a poller like this one: trusted like
         # its own state (counting every case is left to the periodic check)
         saved = kpi_state.watermark(engine)
+        token = self._token = owner.current()
         if rebuild or saved is None or (not current and self._incomplete(engine, saved)):
             log.info("rebuilding the KPI case state")
-            kpi_state.rebuild(engine)
+            kpi_state.rebuild(engine, token)
             self.rebuilds += 1
         elif not current:
             log.info("rebuilding the KPI rollups from the case state")
-            kpi_state.rebuild_rollups(engine)
+            kpi_state.rebuild_rollups(engine, token)
         self.watermark = self._saved_watermark = kpi_state.watermark(engine)  # (after a rebuild: its own)
         self._pending: dict[int, dict] = {}  # case -> contribution applied in memory, not saved yet
         self._saved_at = time.monotonic()
@@ -88,6 +120,7 @@ class IncrementalCases:
             self.deadlines.load(*keys, values[:, CELLS.index("due")].astype(np.int64))
         self.open = defaultdict(int, {(d, c, s): n for d, c, s, n in opens})
         self._verified_at = time.monotonic()
+        self._check_at = 0.0  # what was loaded is checked before it is trusted
 
     def _incomplete(self, engine, watermark: dt.datetime | None) -> bool:
         cases, state = kpi_state.counts(engine, watermark)
@@ -127,7 +160,7 @@ class IncrementalCases:
 
     def refresh(self, engine, now: dt.datetime, tz: ZoneInfo) -> int:
         """Bring the rollups up to date; returns how many cases changed."""
-        if self.roll is None or self.roll.since != window_start(now, tz):
+        if self.roll is None or self.roll.since != window_start(now, tz) or self._token != owner.current():
             self._load(engine, now, tz, rebuild=False)
         try:
             if time.monotonic() - self._verified_at > self.verify_every:
@@ -161,7 +194,8 @@ class IncrementalCases:
         contributions, their changes to the rollups, the watermark. Until then the store
         keeps an older but whole state; a poller loading it reads the changes since again."""
         if self._pending or self.watermark != self._saved_watermark:
-            kpi_state.save(engine, list(self._pending.values()), self.watermark, *self._deltas())
+            kpi_state.save(engine, list(self._pending.values()), self.watermark, *self._deltas(),
+                           token=self._token)
         self._pending.clear()
         self._cells.clear()
         self._opens.clear()
@@ -207,12 +241,49 @@ class IncrementalCases:
         exact = self.part_hours.deadlines(overdue_partial_hours(now))
         return self.deadlines.overdue_rows(exact, now)
 
-    def __call__(self, engine, now: dt.datetime, tz: ZoneInfo) -> dict:
-        report_rows_changed(self.refresh(engine, now, tz))
+    def _payload(self, engine, now: dt.datetime, tz: ZoneInfo) -> dict:
         self.part_hours.track(engine, part_hours_needed(all_periods(now, tz), now))
         return compute_cases(engine, now, tz, roll=self.roll, open_rows=self.open_rows(),
                              overdue_rows=self.overdue_rows(now), reference=self.reference,
                              part_hours=self.part_hours)
+
+    def __call__(self, engine, now: dt.datetime, tz: ZoneInfo) -> dict:
+        if self._rebuild_due:
+            self._load(engine, now, tz, rebuild=True)
+            self._rebuild_due = False
+        report_rows_changed(self.refresh(engine, now, tz))
+        payload = self._payload(engine, now, tz)
+        if time.monotonic() >= self._check_at:
+            payload = self._self_check(engine, now, tz, payload)
+        return payload
+
+    def _self_check(self, engine, now: dt.datetime, tz: ZoneInfo, payload: dict) -> dict:
+        """Compare the payload's open and reported-today totals with counts on the cases.
+        Conclusive only when nothing was written after the poll's read; a first mismatch
+        is read again (a late commit inside the overlap is read by the next refresh), a
+        second one fails the section and the next poll rebuilds."""
+        today = all_periods(now, tz)["today"]
+        mismatched = None
+        for attempt in range(3):
+            if attempt:
+                self.refresh(engine, now, tz)
+                payload = self._payload(engine, now, tz)
+            open_n, reported_n, newest = kpi_state.live_totals(engine, today.start, floor_hour(now) + kpi_state.HOUR)
+            if newest is not None and (self.watermark is None or newest > self.watermark):
+                continue  # written since the read: counted again right away
+            mine = (payload["open"]["total"], payload["periods_kpis"]["today"]["city"]["reported"]["value"])
+            if mine == (open_n, reported_n):
+                self.checks += 1
+                self._check_at = time.monotonic() + self.check_every
+                return payload
+            if mismatched is not None:
+                self.mismatches += 1
+                self._rebuild_due = True
+                log.error("KPI self-check: open %s, reported today %s; the cases say %s and %s; "
+                          "rebuilding the state", *mine, open_n, reported_n)
+                raise SelfCheckMismatch("self-check failed; rebuilding")
+            mismatched = mine
+        return payload  # inconclusive (writes keep coming): checked again next poll
 
 
 def _same(old: dict | None, new: dict) -> bool:
