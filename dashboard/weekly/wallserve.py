@@ -31,6 +31,11 @@ def main(argv: list[str]) -> int:
     app = create_app(Settings.from_env(values))
     svc = app.server.extensions[EXTENSION]
     svc.cache.publish(Snapshot.from_json(config["snapshot"]))
+    # Dash sets itself up at its first request and marks that done before finishing: the
+    # browser's parallel first requests would otherwise meet a half-built callback list
+    warm = app.server.test_client().get("/wall")
+    if warm.status_code != 200:
+        raise RuntimeError(f"the wall app answered /wall with {warm.status_code}")
     server = make_server("127.0.0.1", 0, app.server, threaded=True, request_handler=Quiet)
     thread = threading.Thread(target=server.serve_forever, daemon=True, name="weekly-wall")
     thread.start()
