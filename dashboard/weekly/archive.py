@@ -135,7 +135,8 @@ class Archive:
         now = dt.datetime.now(dt.timezone.utc).isoformat()
         current = self.run(week) or {"week": week, "attempts": []}
         entry = {"status": status, "at": now, "host": f"{socket.gethostname()}:{os.getpid()}", **fields}
-        if status == "running" if new_attempt is None else new_attempt:
+        starts = status == "running" if new_attempt is None else new_attempt
+        if starts:
             current["attempts"] = (current.get("attempts", []) + [entry])[-MAX_ATTEMPTS_KEPT:]
         elif current.get("attempts"):
             current["attempts"][-1].update(entry)
