@@ -7,7 +7,6 @@ import datetime as dt
 import hashlib
 import json
 import os
-import pickle
 import subprocess
 import sys
 import time
@@ -15,7 +14,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, delete, text
+from sqlalchemy import delete
 
 from dashboard.cli import main
 from dashboard.weekly import schedule
@@ -24,7 +23,8 @@ from dashboard.weekly.runner import ExportResult, export_week
 from datasource import schema
 from datasource.engine import make_engine
 from tests.conftest import REDIS_URL
-from tests.weekly_helpers import MONDAY_8AM, WEEK, WEEK_END, WEEK_START, between, seeded_store, settings_for
+from tests.weekly_helpers import (MONDAY_8AM, WEEK, WEEK_END, WEEK_START, between, seeded_store, settings_for,
+                                  stored_next_run)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -166,20 +166,6 @@ def test_two_processes_racing_make_one_run(lock, store, tmp_path):
 
 
 # --- misfires: the persistent job store ------------------------------------------------
-def _stored_next_run(settings, when: dt.datetime) -> None:
-    """Set the stored job's next run (as if the app had been down when it fell due), in
-    the job store's own table: a scheduler's state is the row and its pickled job."""
-    engine = create_engine(f"sqlite:///{settings.reports_dir / 'jobs.sqlite'}")
-    with engine.begin() as conn:
-        (raw,) = conn.execute(text("SELECT job_state FROM apscheduler_jobs WHERE id = :id"),
-                              {"id": schedule.JOB_ID}).one()
-        state = pickle.loads(raw)
-        state["next_run_time"] = when
-        conn.execute(text("UPDATE apscheduler_jobs SET next_run_time = :t, job_state = :s WHERE id = :id"),
-                     {"t": when.timestamp(), "s": pickle.dumps(state, pickle.HIGHEST_PROTOCOL), "id": schedule.JOB_ID})
-    engine.dispose()
-
-
 def _recorder(monkeypatch):
     calls = []
     monkeypatch.setattr(schedule, "export_week", lambda s, week, **kw: calls.append((week.label, kw["trigger"]))
@@ -207,7 +193,7 @@ def test_a_run_missed_while_down_runs_when_the_scheduler_starts(missed_by, runs,
     assert planned.weekday() == 0 and (planned.hour, planned.minute) == (8, 0)  # Monday 08:00 local
     first.stop()  # the app goes down
     if missed_by is not None:
-        _stored_next_run(settings, dt.datetime.now(settings.tz) - missed_by)
+        stored_next_run(settings, dt.datetime.now(settings.tz) - missed_by)
     second = schedule.ReportScheduler(settings, clock=lambda: MONDAY_8AM)
     second.start()  # the app comes back
     try:
@@ -228,7 +214,7 @@ def test_a_run_missed_beyond_the_grace_is_not_run_late(tmp_path, monkeypatch):
     first = schedule.ReportScheduler(settings, clock=lambda: MONDAY_8AM)
     first.start()
     first.stop()
-    _stored_next_run(settings, dt.datetime.now(settings.tz) - dt.timedelta(hours=1))
+    stored_next_run(settings, dt.datetime.now(settings.tz) - dt.timedelta(hours=1))
     second = schedule.ReportScheduler(settings, clock=lambda: MONDAY_8AM)
     second.start()
     try:

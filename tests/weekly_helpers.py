@@ -3,15 +3,17 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import pickle
 import re
 import struct
 import subprocess
+import time
 import unicodedata
 import zlib
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, create_engine, func, or_, select, text
 
 from dashboard.settings import SETTINGS, Settings
 from datasource import schema
@@ -111,3 +113,67 @@ def png_decoded(path: Path) -> tuple[int, int]:
 
 def between(col, start, end):
     return and_(col >= start, col < end)
+
+
+# --- the scheduler's job store, archived weeks ------------------------------------------
+def stored_next_run(settings, when: dt.datetime) -> None:
+    """Set the stored weekly job's next run (as if the app had been down when it fell due),
+    in the job store's own table: a scheduler's state is the row and its pickled job."""
+    from dashboard.weekly.schedule import JOB_ID
+
+    engine = create_engine(f"sqlite:///{settings.reports_dir / 'jobs.sqlite'}")
+    with engine.begin() as conn:
+        (raw,) = conn.execute(text("SELECT job_state FROM apscheduler_jobs WHERE id = :id"), {"id": JOB_ID}).one()
+        state = pickle.loads(raw)
+        state["next_run_time"] = when
+        conn.execute(text("UPDATE apscheduler_jobs SET next_run_time = :t, job_state = :s WHERE id = :id"),
+                     {"t": when.timestamp(), "s": pickle.dumps(state, pickle.HIGHEST_PROTOCOL), "id": JOB_ID})
+    engine.dispose()
+
+
+def wait_for(predicate, timeout: float = 10.0, step: float = 0.05):
+    """Poll `predicate` until it returns something truthy (returned) or `timeout` s pass."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(step)
+
+
+def run_status(archive, week: str) -> str | None:
+    run = archive.run(week)
+    return run and run.get("status")
+
+
+def leftovers(root: Path) -> list[str]:
+    """Temp files and folders an export left in the reports folder."""
+    found = [str(p.relative_to(root)) for p in root.rglob("*.tmp") if p.is_file()]  # not the .tmp/ folder
+    tmp = root / ".tmp"
+    if tmp.is_dir():
+        found += [str(p.relative_to(root)) for p in tmp.iterdir()]
+    return found
+
+
+def assert_complete_week(archive, week: str, scopes: list[str]) -> None:
+    """Each scope published with its manifest, and every file opened back: the HTML's
+    embedded data, the PDF's pages, the PNG decoded, the workbook's sheets."""
+    from openpyxl import load_workbook
+
+    from dashboard.weekly.archive import file_name
+
+    assert sorted(archive.scopes(week)) == sorted(scopes)
+    for scope in scopes:
+        folder = archive.scope_dir(week, scope)
+        manifest = archive.manifest(week, scope)
+        assert manifest["week"] == week and manifest["scope"] == scope
+        names = {ext: folder / file_name(week, scope, ext) for ext in ("html", "pdf", "png", "xlsx")}
+        assert set(n.name for n in names.values()) <= set(manifest["files"])
+        report = embedded_report(names["html"].read_text(encoding="utf-8"))
+        assert (report["week"], report["scope"]) == (week, scope)
+        assert pdf_pages(names["pdf"]) >= 3 and week in pdf_text(names["pdf"])
+        assert png_decoded(names["png"]) == (1920, 1080)
+        workbook = load_workbook(names["xlsx"])
+        assert workbook.sheetnames == ["各区案件指标", "助企服务", "停车治理"]
+        assert workbook["各区案件指标"].max_row >= 2
+    assert leftovers(archive.root) == []

@@ -35,9 +35,15 @@ def file_name(week: str, scope: str, ext: str) -> str:
 
 
 def _write_json(path: Path, value) -> None:
+    """Write whole or not at all: a temp file renamed over `path`, removed if the write
+    fails (a full disk leaves no half-written record and no stray temp file)."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:6]}.tmp")
-    tmp.write_text(json.dumps(value, ensure_ascii=False, indent=1), encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(json.dumps(value, ensure_ascii=False, indent=1), encoding="utf-8")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def _read_json(path: Path):
@@ -119,15 +125,18 @@ class Archive:
     def run(self, week: str) -> dict | None:
         return _read_json(self._run_path(week))
 
-    def record(self, week: str, status: str, **fields) -> dict:
+    def record(self, week: str, status: str, *, new_attempt: bool | None = None, **fields) -> dict:
         """Write the week's run status (running / ok / failed / refused); the history of
-        attempts is kept (the newest MAX_ATTEMPTS_KEPT)."""
+        attempts is kept (the newest MAX_ATTEMPTS_KEPT). "running" starts a new attempt,
+        the others end the latest one (or start one: `new_attempt`, for a run whose
+        "running" could not be written)."""
         path = self._run_path(week)
         path.parent.mkdir(parents=True, exist_ok=True)
         now = dt.datetime.now(dt.timezone.utc).isoformat()
         current = self.run(week) or {"week": week, "attempts": []}
         entry = {"status": status, "at": now, "host": f"{socket.gethostname()}:{os.getpid()}", **fields}
-        if status == "running":
+        starts = status == "running" if new_attempt is None else new_attempt
+        if starts:
             current["attempts"] = (current.get("attempts", []) + [entry])[-MAX_ATTEMPTS_KEPT:]
         elif current.get("attempts"):
             current["attempts"][-1].update(entry)
@@ -138,6 +147,27 @@ class Archive:
             current["started_at"] = now
         _write_json(path, current)
         return current
+
+    def reconcile(self) -> dict[str, str]:
+        """Settle the records of runs that died: call it holding the export lock, when no
+        export can be running, so every record still "running" is a dead one. It becomes
+        "failed" with the reason, or "ok" when all its scopes were published before it
+        died. Returns {week: new status}."""
+        settled = {}
+        for week in self.weeks():
+            run = self.run(week)
+            if not run or run.get("status") != "running":
+                continue
+            last = (run.get("attempts") or [{}])[-1]
+            scopes, host = last.get("scopes") or [], last.get("host", "?")  # the dead run's host:pid stays
+            if scopes and all(self.exists(week, s) for s in scopes):
+                self.record(week, "ok", host=host, note="found complete after the run stopped")
+                settled[week] = "ok"
+                continue
+            self.record(week, "failed", host=host, error=f"interrupted: the export {host} started at "
+                                                         f"{run.get('started_at', '?')} stopped without finishing")
+            settled[week] = "failed"
+        return settled
 
     # --- listing ---------------------------------------------------------------------
     def weeks(self) -> list[str]:

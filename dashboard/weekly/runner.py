@@ -4,10 +4,21 @@
     file of every scope in a temp folder -> check them -> rename each scope into place
     -> record ok.   Any failure: nothing is published, the run is recorded as failed
     (with the reason, shown on /snapshots) and logged; the scheduler tries again.
+
+A full reports disk is such a failure: the temp folder and any half-written record are
+removed, one line is logged (no traceback), and the run is recorded as failed if the
+record can still be written; the next run starts clean. A run that died (killed, host
+lost) leaves its record "running": whoever next holds the export lock finds no export
+running and settles it (`reconcile`).
+
+The wall's picture comes from a `WallServer` handed in (default: wallshot.wall_process,
+the wall app in a child process), so the export runs the same from the CLI, the
+scheduler's thread or a web request's thread, and never imports the app factory.
 """
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import hashlib
 import json
 import logging
@@ -28,7 +39,7 @@ from dashboard.weekly.browser import WALL_SIZE, photograph, print_pdfs
 from dashboard.weekly.compute import LAST_INSTANT, compute_week
 from dashboard.weekly.lock import Busy, run_lock
 from dashboard.weekly.report import KINDS, build_report
-from dashboard.weekly.wallshot import serve_wall, week_snapshot
+from dashboard.weekly.wallshot import WallServer, wall_process, week_snapshot
 from dashboard.weekly.weeks import Week, check_finished, parse_week
 from datasource import kpi_queries as kq
 from layouts.weekly.html import print_shell, render_report
@@ -38,6 +49,7 @@ log = logging.getLogger(__name__)
 
 SCOPE_ARG = re.compile(r"^(all|city|[0-9A-Za-z]{1,12})$")
 MIN_PDF_PAGES = 3
+DISK_FULL = {errno.ENOSPC, errno.EDQUOT}
 FORMATS = ("compute", "html", "xlsx", "pdf", "png", "publish")
 
 
@@ -100,8 +112,8 @@ def check_files(folder: Path, week: str, scope: str) -> None:
 class Exporter:
     """Builds the files of one week for some scopes into a temp folder."""
 
-    def __init__(self, settings: Settings, engine, archive: Archive):
-        self.settings, self.engine, self.archive = settings, engine, archive
+    def __init__(self, settings: Settings, engine, archive: Archive, wall: WallServer = wall_process):
+        self.settings, self.engine, self.archive, self.wall = settings, engine, archive, wall
         self.timings = {k: 0.0 for k in FORMATS}
 
     def _timed(self, name: str, fn, *args, **kwargs):
@@ -137,7 +149,7 @@ class Exporter:
                      for s in scopes])
         snapshot = week_snapshot(figures.wall_sections, week.end - LAST_INSTANT)
         t0 = time.perf_counter()
-        with serve_wall(self.settings, snapshot) as base:
+        with self.wall(self.settings, snapshot) as base:
             photograph(chromium, [(f"{base}/wall" + ("" if s == CITY else f"?district={s}"),
                                    tmp / s / file_name(week.label, s, "png")) for s in scopes],
                        week.end - LAST_INSTANT)
@@ -166,17 +178,28 @@ class Exporter:
         (folder / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
 
 
+def disk_full(exc: BaseException) -> bool:
+    return isinstance(exc, OSError) and exc.errno in DISK_FULL
+
+
+def _reason(exc: BaseException) -> str:
+    if disk_full(exc):
+        return f"reports disk full: {exc.strerror} ({getattr(exc, 'filename', None) or 'writing'})"[:200]
+    return short_reason(exc)
+
+
 def export_week(settings: Settings, week: str | Week, *, scope: str = "all", force: bool = False,
-                now: dt.datetime | None = None, engine=None, trigger: str = "cli") -> ExportResult:
+                now: dt.datetime | None = None, engine=None, trigger: str = "cli",
+                wall: WallServer | None = None) -> ExportResult:
     """Export a finished week. A malformed or unfinished week (WeekError) or a malformed
-    scope (ScopeError) raises before anything is written; everything else is a result."""
+    scope (ScopeError) raises before anything is written; everything else is a result.
+    `wall` serves the wall to photograph (default: a child process, see wallshot.py)."""
     tz = settings.tz
     week = week if isinstance(week, Week) else parse_week(week, tz)
     check_finished(week, now or dt.datetime.now(tz))
     if not SCOPE_ARG.match(scope or ""):
         raise ScopeError(f"--scope {scope!r}: expected all, city or a district code")
     archive = Archive(settings.reports_dir)
-    archive.root.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     own_engine = engine is None
     if own_engine:
@@ -184,18 +207,48 @@ def export_week(settings: Settings, week: str | Week, *, scope: str = "all", for
 
         engine = make_engine(settings.database_url, busy_timeout_ms=settings["SQLITE_BUSY_TIMEOUT_MS"], create=False)
     try:
+        archive.root.mkdir(parents=True, exist_ok=True)
         with run_lock(settings, archive.root):
-            return _export_locked(settings, engine, archive, week, scope, force, trigger, started)
+            return _export_locked(settings, engine, archive, week, scope, force, trigger, started,
+                                  wall or wall_process)
     except Busy as exc:
         log.info("weekly export of %s not started: %s", week.label, exc)
         return ExportResult("busy", week.label, error=str(exc))
+    except OSError as exc:  # the reports folder or its lock file cannot be written (a full disk)
+        log.error("weekly export of %s refused: %s", week.label, _reason(exc))
+        return ExportResult("failed", week.label, error=_reason(exc), seconds=time.perf_counter() - started)
     finally:
         if own_engine:
             engine.dispose()
 
 
+def reconcile(settings: Settings) -> dict[str, str]:
+    """Settle the records of exports that died ("running" with no export running): takes
+    the export lock without waiting; returns {} while an export holds it."""
+    archive = Archive(settings.reports_dir)
+    try:
+        with run_lock(settings, archive.root):
+            return _reconcile(archive)
+    except Busy:
+        return {}
+    except OSError as exc:
+        log.error("weekly export records not settled: %s", _reason(exc))
+        return {}
+
+
+def _reconcile(archive: Archive) -> dict[str, str]:
+    settled = archive.reconcile()
+    for week, status in settled.items():
+        log.warning("the export of %s had stopped without finishing; its run is now recorded %s", week, status)
+    return settled
+
+
 def _export_locked(settings, engine, archive: Archive, week: Week, scope: str, force: bool, trigger: str,
-                   started: float) -> ExportResult:
+                   started: float, wall: WallServer) -> ExportResult:
+    try:
+        _reconcile(archive)  # we hold the lock: a record still "running" is a dead run's
+    except OSError as exc:
+        return _failed(archive, week, [scope], _reason(exc), started, trigger)
     try:
         codes = [d["code"] for d in kq.districts(engine)]
     except (SQLAlchemyError, OSError) as exc:
@@ -208,30 +261,45 @@ def _export_locked(settings, engine, archive: Archive, week: Week, scope: str, f
         last = archive.run(week.label)
         if last is not None and last.get("status") in ("running", "failed") and scope == "all":
             # every scope is published (a run that died after its renames): the week is done
-            archive.record(week.label, "ok", scopes=[], trigger=trigger, note="found complete")
+            try:
+                archive.record(week.label, "ok", scopes=[], trigger=trigger, note="found complete")
+            except OSError as exc:
+                log.error("weekly report %s is complete; its run record not updated: %s", week.label, _reason(exc))
         return ExportResult("exists", week.label, skipped=skipped, seconds=time.perf_counter() - started)
-    archive.record(week.label, "running", scopes=todo, trigger=trigger)
-    archive.clean_abandoned()
-    tmp = archive.new_tmp()
-    exporter = Exporter(settings, engine, archive)
+    exporter, tmp, recorded = Exporter(settings, engine, archive, wall), None, False
     try:
+        archive.record(week.label, "running", scopes=todo, trigger=trigger)
+        recorded = True
+        archive.clean_abandoned()
+        tmp = archive.new_tmp()
         exporter.build(week, todo, tmp, trigger=trigger)
         kept = [k for k in (archive.publish(week.label, s, tmp / s) for s in todo) if k is not None]
     except Exception as exc:  # complete or refuse: whatever failed, nothing was published
-        log.exception("weekly export of %s failed", week.label)
-        return _failed(archive, week, todo, short_reason(exc), started, trigger, exporter.timings)
+        if not disk_full(exc):  # a full disk is no bug: its one line comes from _failed
+            log.exception("weekly export of %s failed", week.label)
+        return _failed(archive, week, todo, _reason(exc), started, trigger, exporter.timings,
+                       new_attempt=not recorded)
     finally:
-        archive.clean_tmp(tmp)
+        if tmp is not None:
+            archive.clean_tmp(tmp)
     seconds = time.perf_counter() - started
-    archive.record(week.label, "ok", scopes=todo, trigger=trigger, seconds=round(seconds, 2))
+    try:
+        archive.record(week.label, "ok", scopes=todo, trigger=trigger, seconds=round(seconds, 2))
+    except OSError as exc:  # published and complete; the next export or reconcile settles the record
+        log.error("weekly report %s published; its run record not written: %s", week.label, _reason(exc))
     log.info("weekly report %s exported for %d scope(s) in %.1f s", week.label, len(todo), seconds)
     return ExportResult("ok", week.label, scopes=todo, skipped=skipped, kept=[str(k) for k in kept],
                         seconds=seconds, timings=exporter.timings)
 
 
 def _failed(archive: Archive, week: Week, scopes, reason: str, started: float, trigger: str,
-            timings: dict | None = None) -> ExportResult:
-    log.error("weekly export of %s refused: %s", week.label, reason)
-    archive.record(week.label, "failed", scopes=list(scopes), trigger=trigger, error=reason)
+            timings: dict | None = None, new_attempt: bool = True) -> ExportResult:
+    try:
+        archive.record(week.label, "failed", scopes=list(scopes), trigger=trigger, error=reason,
+                       new_attempt=new_attempt)
+        log.error("weekly export of %s refused: %s", week.label, reason)
+    except OSError as exc:  # one line: the next run with the lock settles the record (reconcile)
+        log.error("weekly export of %s refused: %s; the failure could not be recorded: %s",
+                  week.label, reason, _reason(exc))
     return ExportResult("failed", week.label, error=reason, seconds=time.perf_counter() - started,
                         timings=timings or {})

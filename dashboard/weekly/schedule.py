@@ -8,8 +8,12 @@ elected one runs an APScheduler 3 BackgroundScheduler with
   It lives in a persistent job store (SQLite `jobs.sqlite` in the reports folder), so a
   run missed while no scheduler was up stays due and runs when one starts again, within
   REPORT_MISFIRE_GRACE_SECONDS (coalesced: one run however many were missed);
-- `weekly-retry` (in memory): every REPORT_RETRY_MINUTES, exports the last finished week
-  again if its last run failed or was interrupted.
+- `weekly-retry` (in memory): every REPORT_RETRY_MINUTES, settles the records of runs
+  that died (runner.reconcile: "running" with no export holding the lock -> failed), then
+  exports the last finished week again if its last run failed.
+
+The jobs run on the scheduler's own threads: the export needs nothing of the main thread
+(the wall it photographs is served by a child process, see wallshot.py).
 
 Whatever runs it, an export takes the export lock and checks "already exists" inside
 it (runner.py): exactly one run per week.
@@ -32,7 +36,7 @@ from dashboard.cache import redis_client
 from dashboard.leader import Election, FileLock, RedisLock
 from dashboard.settings import Settings
 from dashboard.weekly.archive import Archive
-from dashboard.weekly.runner import ExportResult, export_week
+from dashboard.weekly.runner import ExportResult, export_week, reconcile
 from dashboard.weekly.weeks import last_finished
 
 log = logging.getLogger(__name__)
@@ -70,9 +74,9 @@ class ReportScheduler:
 
     def retry_failed(self) -> ExportResult | None:
         week = last_finished(self.clock(), self.tz).label
+        reconcile(self.settings)  # a dead run's "running" becomes "failed" once the lock is free
         run = self.archive.run(week)
-        # "running" here means interrupted: a live run holds the export lock and answers busy
-        if run is not None and run.get("status") in ("failed", "running"):
+        if run is not None and run.get("status") == "failed":
             log.info("retrying the export of %s (last run %s: %s)", week, run.get("status"), run.get("error"))
             return self.export_last_week("retry")
         return None
