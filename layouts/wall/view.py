@@ -15,7 +15,7 @@ MAP_KPIS = ("open_cases", "overdue", "closure_rate", "on_time_closure_rate", "oc
             "visits", "resolution_rate")
 MIN_ROTATE_SECONDS = 10
 MAX_ROTATE_SECONDS = 86400  # a day; a longer one is a typo (and past 64 bits, unencodable)
-_SECONDS = re.compile(r"\d{1,6}")
+_SECONDS = re.compile(r"[0-9]{1,6}")
 
 
 @dataclass(frozen=True)
