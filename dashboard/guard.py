@@ -12,7 +12,7 @@
   callback, the exception's class and the first line of its message trimmed, where it
   happened); never the request's or the callback's values. Flask's own log of it would hold
   the whole message, and Dash's messages quote whole outputs (a case list's rows).
-- An unknown `/_dash-component-suites/` path -> 404.
+- An unknown `/_dash-component-suites/` path -> 404; a page path outside the app -> 400.
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ import math
 import traceback
 from pathlib import Path
 
-from dash.exceptions import DependencyException
+from dash.exceptions import DependencyException, UnsupportedRelativePath
 from flask import Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
@@ -98,9 +98,15 @@ def _object(v) -> bool:
     return v is None or isinstance(v, dict)
 
 
+def _any(_v) -> bool:
+    return True
+
+
 PROPERTY_TYPES = {"search": _text, "pathname": _text, "hash": _text, "href": _text,
                   "n_intervals": _count, "n_clicks": _count, "value": _scalar,
                   "getRowsRequest": _object}  # any other property: any bounded JSON
+# where one component's property is narrower: Dash's page router needs a path
+COMPONENT_TYPES = {"_pages_location.pathname": lambda v: isinstance(v, str)}
 
 
 def _bounded(body) -> str | None:
@@ -154,7 +160,7 @@ def _matches(pattern: dict, cid) -> bool:
 def _dependency(spec: dict, item, what: str) -> str | None:
     """Why one input/state entry does not fit its declared dependency, or None."""
     pattern = _pattern(spec["id"])
-    check = PROPERTY_TYPES.get(spec["property"], lambda v: True)
+    check = COMPONENT_TYPES.get(f"{spec['id']}.{spec['property']}") or PROPERTY_TYPES.get(spec["property"], _any)
     if pattern is None:
         if not isinstance(item, dict) or item.get("id") != spec["id"] or item.get("property") != spec["property"]:
             return f"{what}: not {spec['id']}.{spec['property']}"
@@ -265,6 +271,10 @@ def install(app, settings) -> None:
     def bad_input(exc: BadInput):
         log.info("bad request on %s%s: %s", request.path[:200], _callback_label(), str(exc)[:LOG_MESSAGE_CHARS])
         return bad(str(exc)[:LOG_MESSAGE_CHARS])
+
+    @server.errorhandler(UnsupportedRelativePath)
+    def outside_the_app(_exc):  # Dash's pages, given a pathname not under the app's prefix
+        return bad("pathname: not a path of this app")
 
     @server.errorhandler(DependencyException)
     def unknown_suite(_exc):

@@ -107,4 +107,5 @@ def make_app(url: str, folder: Path, **extra):
     svc = app.server.extensions[EXTENSION]
     B.browse(app.server).clock = lambda: FIXED_NOW.timestamp()
     Poller(svc.settings, engine=svc.engine, cache=svc.cache).poll_once()  # the wall and / have a snapshot
+    assert app.server.test_client().get("/").status_code == 200  # Dash adds the pages' callbacks then
     return app
