@@ -165,6 +165,8 @@ def _dependency(spec: dict, item, what: str) -> str | None:
         if not isinstance(item, dict) or item.get("id") != spec["id"] or item.get("property") != spec["property"]:
             return f"{what}: not {spec['id']}.{spec['property']}"
         return None if check(item.get("value")) else f"{what}: wrong type for {spec['property']}"
+    if ["MATCH"] in pattern.values():  # one component, as a plain entry
+        item = [item] if isinstance(item, dict) else None
     entries = item if isinstance(item, list) else None
     if entries is None or len(entries) > MAX_PATTERN_ITEMS:
         return f"{what}: expected a list of at most {MAX_PATTERN_ITEMS} components"

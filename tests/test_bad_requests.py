@@ -282,3 +282,15 @@ def test_a_wall_with_a_day_long_rotate_rotates(client, app):
                                   "/_dash-component-suites/dash/nope.js"])
 def test_a_crafted_component_suite_path_gets_404(client, path):
     short_4xx(client.get(path), 404)
+
+
+def test_a_match_pattern_takes_one_component():
+    """The door's shape check knows MATCH (one entry) from ALL (a list), for callbacks to come."""
+    from dashboard.guard import _dependency
+
+    spec = {"id": '{"index":["MATCH"],"type":"row"}', "property": "n_clicks"}
+    one = {"id": {"type": "row", "index": 3}, "property": "n_clicks", "value": 1}
+    assert _dependency(spec, one, "inputs[0]") is None
+    assert _dependency(spec, [one], "inputs[0]") is not None
+    assert _dependency(spec, {**one, "value": "x"}, "inputs[0]") is not None
+    assert _dependency(spec, {**one, "id": {"type": "other", "index": 3}}, "inputs[0]") is not None
