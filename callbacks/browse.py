@@ -34,6 +34,7 @@ from layouts.i18n import pick_language, t, t_or
 log = logging.getLogger(__name__)
 CONTROL_IDS = [cid for cid, _ in ids.BROWSE_CONTROLS]
 PARAM_OF = {cid: param for cid, param, _ in L.FILTERS}
+MAX_GRIDS = 4  # case grids one request may name (a page shows one)
 EXPORT_LANG = "zh-CN"  # exports carry Chinese headers and names
 
 
@@ -287,7 +288,10 @@ def register(app) -> None:
     def case_rows(requests, search):
         if not requests or not any(requests):
             raise PreventUpdate
-        # checked before any query: one answer per grid, whole blocks, bounded rows in all
+        # checked before any query: a page's grid or two, one answer per grid, whole blocks,
+        # bounded rows in all
+        if len(requests) > MAX_GRIDS:
+            raise BadInput(f"getRowsRequest: more than {MAX_GRIDS} grids")
         if len(ctx.outputs_list[0]) != len(requests):
             raise BadInput("outputs: one per grid")
         max_rows = B.browse().svc.settings["MAX_ROWS_PER_REQUEST"]

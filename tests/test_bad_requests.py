@@ -115,7 +115,7 @@ def test_a_250kb_repeated_grid_request_is_refused_quickly_and_logged_short(clien
     assert_bounded_logs(caplog.records, forbidden)
 
 
-def test_the_pattern_list_is_capped_even_when_small(client, app):
+def test_the_grids_of_one_request_are_capped_even_when_small(client, app):
     """A 50-grid body is small in bytes, still refused: one page shows one grid."""
     short_4xx(client.post(CALLBACK, json=grid_body(app, [None] * 49 + [{"startRow": 0, "endRow": 10}])))
 
@@ -294,3 +294,14 @@ def test_a_match_pattern_takes_one_component():
     assert _dependency(spec, [one], "inputs[0]") is not None
     assert _dependency(spec, {**one, "value": "x"}, "inputs[0]") is not None
     assert _dependency(spec, {**one, "id": {"type": "other", "index": 3}}, "inputs[0]") is not None
+
+
+def test_a_page_of_drill_buttons_passes_the_door(client, app):
+    """A KPI table of many rows has a drill button each: hundreds of components in one
+    pattern input are a real page, not an attack."""
+    output, cb = find(app, "..browse-location.search")
+    i = next(i for i, s in enumerate(cb["inputs"]) if s["id"].startswith("{"))
+    pattern = pattern_of(cb["inputs"][i]["id"])
+    buttons = [(component(pattern, f"?district=4101{n:02d}"), None) for n in range(300)]
+    resp = client.post(CALLBACK, json=body_for(output, cb, {("inputs", 0): "?", ("inputs", i): buttons}))
+    assert resp.status_code == 200, resp.data[:200]
