@@ -305,3 +305,15 @@ def test_a_page_of_drill_buttons_passes_the_door(client, app):
     buttons = [(component(pattern, f"?district=4101{n:02d}"), None) for n in range(300)]
     resp = client.post(CALLBACK, json=body_for(output, cb, {("inputs", 0): "?", ("inputs", i): buttons}))
     assert resp.status_code == 200, resp.data[:200]
+
+
+def test_hundreds_of_changed_buttons_pass_the_door(client, app):
+    """When a new table's buttons appear, the renderer names each of them as changed."""
+    output, cb = find(app, "..browse-location.search")
+    i = next(i for i, s in enumerate(cb["inputs"]) if s["id"].startswith("{"))
+    pattern = pattern_of(cb["inputs"][i]["id"])
+    buttons = [(component(pattern, f"?district=4101{n:02d}"), None) for n in range(300)]
+    body = body_for(output, cb, {("inputs", 0): "?", ("inputs", i): buttons})
+    body["changedPropIds"] = [json.dumps(b[0], sort_keys=True, separators=(",", ":")) + ".n_clicks" for b in buttons]
+    resp = client.post(CALLBACK, json=body)
+    assert resp.status_code in (200, 204), resp.data[:200]
