@@ -26,6 +26,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from dashboard import browse as B
 from dashboard import browse_state as bs
 from dashboard.export import to_csv, to_xlsx
+from dashboard.guard import BadInput, parsing
 from layouts import browse as L
 from layouts import ids
 from layouts.i18n import pick_language, t, t_or
@@ -33,6 +34,7 @@ from layouts.i18n import pick_language, t, t_or
 log = logging.getLogger(__name__)
 CONTROL_IDS = [cid for cid, _ in ids.BROWSE_CONTROLS]
 PARAM_OF = {cid: param for cid, param, _ in L.FILTERS}
+MAX_GRIDS = 4  # case grids one request may name (a page shows one)
 EXPORT_LANG = "zh-CN"  # exports carry Chinese headers and names
 
 
@@ -182,6 +184,13 @@ def _case_key(view: B.View, lang: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()[:16]
 
 
+def _page(page) -> str:
+    """The browsing page a callback serves (a value of the page's own store)."""
+    if not isinstance(page, str) or page not in L.PAGES:
+        raise BadInput("page: not a browsing page")
+    return page
+
+
 def register(app) -> None:
     controls = [Input(cid, prop) for cid, prop in ids.BROWSE_CONTROLS]
 
@@ -201,7 +210,10 @@ def register(app) -> None:
         changed = [x["prop_id"].rsplit(".", 1)[0] for x in ctx.triggered]
         new_search = no_update
         if clicked:  # an in-page button: its id carries the query to go to
-            target = json.loads(clicked[0]["prop_id"].rsplit(".", 1)[0])["to"]
+            with parsing("button id"):
+                target = json.loads(clicked[0]["prop_id"].rsplit(".", 1)[0])["to"]
+            if not isinstance(target, str):
+                raise BadInput("button id: expected a query")
             query = bs.query_dict(target)
             lang = bs.query_dict(search).get("lang")
             if lang and "lang" not in query:
@@ -234,6 +246,7 @@ def register(app) -> None:
         State(ids.BROWSE_CASES_KEY, "data"),
     )
     def render(search, page, shown_key):
+        _page(page)
         try:
             return _render(search, page, shown_key)
         except SQLAlchemyError as exc:  # the store is unreachable: say so, keep the page
@@ -275,23 +288,28 @@ def register(app) -> None:
     def case_rows(requests, search):
         if not requests or not any(requests):
             raise PreventUpdate
+        # checked before any query: a page's grid or two, one answer per grid, whole blocks,
+        # bounded rows in all
+        if len(requests) > MAX_GRIDS:
+            raise BadInput(f"getRowsRequest: more than {MAX_GRIDS} grids")
+        if len(ctx.outputs_list[0]) != len(requests):
+            raise BadInput("outputs: one per grid")
+        max_rows = B.browse().svc.settings["MAX_ROWS_PER_REQUEST"]
+        blocks = [bs.grid_block(req, max_rows) if req else None for req in requests]
+        if sum(b[1] for b in blocks if b) > max_rows:
+            raise BadInput(f"getRowsRequest: more than {max_rows} rows in all")
         view = B.resolve(search)
         lang = _lang(search)
         b = B.browse()
         names = Names(view.lookup._ref, lang)
         out = []
         new_search = no_update
-        for req in requests:
-            if not req:
+        for block in blocks:
+            if block is None:
                 out.append(no_update)
                 continue
-            start = max(0, int(req.get("startRow") or 0))
-            end = max(start + 1, min(int(req.get("endRow") or start + 100), start + 1000))
-            sort = None
-            model = req.get("sortModel") or []
-            if model and model[0].get("colId") in B.q.CASE_SORTS:
-                sort = ("-" if model[0].get("sort") == "desc" else "") + model[0]["colId"]
-            rows = B.case_rows(view, start, end - start, sort if sort else "-reported_at")
+            start, count, sort = block
+            rows = B.case_rows(view, start, count, sort if sort else "-reported_at")
             back = view.state.search(lang).lstrip("?")  # the case page links back to this list
             out.append({"rowData": [L.case_cells(r, names, lang, b.tz, back) for r in rows],
                         "rowCount": B.case_count(view)})
@@ -308,7 +326,7 @@ def register(app) -> None:
     def other_language(search, page):
         """The language link keeps the filters and the drill (re-encoded from the parsed state)."""
         view = B.resolve(search)
-        return L.PAGES.get(page, "/browse") + (view.state.search(_other(_lang(search))) or "?")
+        return L.PAGES[_page(page)] + (view.state.search(_other(_lang(search))) or "?")
 
     @app.callback(
         Output(ids.CASE_BODY, "children"),

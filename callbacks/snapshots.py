@@ -14,9 +14,10 @@ from urllib.parse import parse_qs
 from dash import Input, Output, State, no_update
 from flask import abort, send_file
 
+from dashboard.guard import BadInput
 from dashboard.scope import current_scope
 from dashboard.services import EXTENSION, services
-from dashboard.weekly.archive import MANIFEST, Archive, file_name
+from dashboard.weekly.archive import MANIFEST, SCOPE_RE, Archive, file_name
 from dashboard.weekly.report import KINDS
 from dashboard.weekly.weeks import WEEK_RE, last_finished, parse_week
 from layouts import snapshots as ly
@@ -40,6 +41,22 @@ def visible_scopes(scope, codes: list[str]) -> list[str]:
 
 def _allows(scope, report_scope: str) -> bool:
     return scope.allows(None if report_scope == "city" else report_scope)
+
+
+def _report_scope(value) -> str | None:
+    """A report scope from the page's dropdown: "city", a district code, or None."""
+    if value is not None and not (isinstance(value, str) and SCOPE_RE.fullmatch(value)):
+        raise BadInput("scope: not a report scope")
+    return value
+
+
+def _week(value) -> str | None:
+    """A week label (2026-W47) from a week dropdown, or None when none is chosen."""
+    if value in (None, ""):
+        return None
+    if not (isinstance(value, str) and WEEK_RE.fullmatch(value)):
+        raise BadInput("week: not an ISO week")
+    return value
 
 
 def _lang(search) -> tuple[str, str | None]:
@@ -105,6 +122,7 @@ def register(app) -> None:
         State(ly.WEEK_A, "value"), State(ly.WEEK_B, "value"),
     )
     def weeks(_n, report_scope, search, week_a, week_b):
+        report_scope = _report_scope(report_scope)
         lang, _ = _lang(search)
         if report_scope is None:
             return no_update, [], [], None, None
@@ -123,6 +141,7 @@ def register(app) -> None:
         Input(ly.WEEK_A, "value"), Input(ly.WEEK_B, "value"), Input(ly.SCOPE, "value"), Input(ly.LOCATION, "search"),
     )
     def compare(week_a, week_b, report_scope, search):
+        week_a, week_b, report_scope = _week(week_a), _week(week_b), _report_scope(report_scope)
         lang, _ = _lang(search)
         if report_scope is None or not _allows(current_scope(), report_scope):
             return ""

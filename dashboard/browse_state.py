@@ -17,6 +17,7 @@ from typing import Mapping, Protocol
 from urllib.parse import parse_qs, urlencode
 from zoneinfo import ZoneInfo
 
+from dashboard.guard import BadInput, as_int, as_list
 from dashboard.periods import UTC, period
 from dashboard.scope import Scope
 
@@ -36,6 +37,8 @@ MAX_DAYS = 1830  # a custom period or comparison of at most five years
 EARLIEST = dt.date(2000, 1, 1)
 PARAMS = ("lang", "period", "from", "to", "compare", "cfrom", "cto", "district", "street", "grid",
           "category", "source", "list", "sort", "csort", "egrid", "ptype", "facility")
+MAX_ROW_OFFSET = 2 ** 31 - 1  # where a block of the case list may start
+GRID_BLOCK = 100  # rows a block asks for when its request does not say
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _ID = re.compile(r"^\d{1,12}$")
 
@@ -274,6 +277,30 @@ def parse(query: Mapping[str, str], *, scope: Scope, lookup: Lookup, now: dt.dat
         else:
             s = s.replace(facility=int(q["facility"]), district=fac["district"])
     return s, notices
+
+
+def grid_block(req, max_rows: int) -> tuple[int, int, str | None]:
+    """(start, count, sort) of one block of the case list the grid asks for (an AG Grid
+    getRowsRequest), checked: whole row numbers, at most `max_rows` rows, a sort model of
+    known shape (a column the list cannot sort by: None, the default). Raises BadInput."""
+    if not isinstance(req, dict):
+        raise BadInput("getRowsRequest: expected an object")
+    raw_start = req.get("startRow")
+    start = 0 if raw_start is None else as_int(raw_start, "startRow", 0, MAX_ROW_OFFSET)
+    raw_end = req.get("endRow")
+    end = start + GRID_BLOCK if raw_end is None else as_int(raw_end, "endRow", start + 1, MAX_ROW_OFFSET + max_rows)
+    if end - start > max_rows:
+        raise BadInput(f"getRowsRequest: more than {max_rows} rows")
+    model = as_list(req.get("sortModel"), "sortModel", 8)
+    sort = None
+    if model:
+        first = model[0]
+        if not isinstance(first, dict) or not isinstance(first.get("colId"), str) \
+                or first.get("sort") not in ("asc", "desc", None):
+            raise BadInput("sortModel: expected [{colId, sort}]")
+        if first["colId"] in CASE_SORTS:
+            sort = ("-" if first.get("sort") == "desc" else "") + first["colId"]
+    return start, end - start, sort
 
 
 def _midnight(d: dt.date, tz: ZoneInfo) -> dt.datetime:

@@ -9,7 +9,7 @@ import dash
 from flask import Response, jsonify
 from sqlalchemy.pool import NullPool
 
-from dashboard import auth, health, heap, metrics
+from dashboard import auth, guard, health, heap, metrics
 from dashboard.build import build_id
 from dashboard.poller import Poller, Sections
 from dashboard.scope import current_scope
@@ -69,6 +69,7 @@ def create_app(settings: Settings | Mapping[str, Any] | None = None, *,
         from layouts.login import login_page, refused_page
 
         auth.install(app, svc, settings, login_page=login_page, refused_page=refused_page)
+    guard.install(app, settings)  # after the login's hooks: a stranger is turned away unparsed
     auth.security_headers(app, settings)  # after every callback exists: it hashes inline scripts
 
     if settings["POLLER_ENABLED"]:

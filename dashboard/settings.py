@@ -35,6 +35,13 @@ def _positive_float(raw: str) -> float:
     return value
 
 
+def _positive_int(raw: str) -> int:
+    value = int(raw)
+    if value <= 0:
+        raise ValueError(f"must be > 0, got {raw!r}")
+    return value
+
+
 def _port(raw: str) -> int:
     value = int(raw)
     if not 0 <= value <= 65535:
@@ -214,6 +221,12 @@ SETTINGS: tuple[Setting, ...] = (
             "While Redis is unreachable the cache serves from `LOCAL_CACHE_DIR` and tries "
             "Redis again at most this often.", _positive_float),
     Setting("LOG_LEVEL", "INFO", "Python logging level."),
+    Setting("MAX_REQUEST_BYTES", "1048576",
+            "Largest request body accepted (bytes); a larger one is refused with 413 before it is read. "
+            "A page's callbacks send a few kilobytes.", _positive_int),
+    Setting("MAX_ROWS_PER_REQUEST", "1000",
+            "Rows of the case list one request may ask for (all its grid blocks together; the grid asks "
+            "100 at a time); more is refused with 400.", _positive_int),
     Setting("REPORTS_DIR", "var/reports",
             "Folder of the weekly reports' archive (published weeks, earlier versions, run "
             "records, the scheduler's job store and, without Redis, the export lock). Shared by "

@@ -18,8 +18,8 @@ STRINGS: dict[str, dict[str, str]] = {
     # --- the wall ---
     "bad_district": {"zh-CN": "未知区域代码 {value}，已显示全市", "en": "Unknown district code {value}; showing the city"},
     "bad_kpi": {"zh-CN": "未知地图指标 {value}，已使用{default}", "en": "Unknown map KPI {value}; using {default}"},
-    "bad_rotate": {"zh-CN": "轮播参数 {value} 无效（应为 10 秒以上的整数），已停止轮播",
-                   "en": "Invalid rotate value {value} (expected whole seconds, 10 or more); not rotating"},
+    "bad_rotate": {"zh-CN": "轮播参数 {value} 无效（应为 10 到 86400 秒的整数），已停止轮播",
+                   "en": "Invalid rotate value {value} (expected whole seconds, 10 to 86400); not rotating"},
     "bad_page": {"zh-CN": "未知页面 {value}，已显示总览", "en": "Unknown page {value}; showing the overview"},
     "city": {"zh-CN": "全市", "en": "City"},
     "page_overview": {"zh-CN": "总览", "en": "Overview"},

@@ -5,6 +5,7 @@ default, never a blank page or a server error.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from layouts.i18n import pick_language, t
@@ -13,6 +14,8 @@ PAGES = ("overview", "cases", "enterprise", "parking")
 MAP_KPIS = ("open_cases", "overdue", "closure_rate", "on_time_closure_rate", "occupancy",
             "visits", "resolution_rate")
 MIN_ROTATE_SECONDS = 10
+MAX_ROTATE_SECONDS = 86400  # a day; a longer one is a typo (and past 64 bits, unencodable)
+_SECONDS = re.compile(r"[0-9]{1,6}")
 
 
 @dataclass(frozen=True)
@@ -58,11 +61,8 @@ def parse_view(query: dict, district_codes, default_lang: str,
     rotate = None
     raw_rotate = _first(query, "rotate")
     if raw_rotate is not None:
-        try:
-            rotate = int(raw_rotate)
-        except ValueError:
-            rotate = -1
-        if rotate < MIN_ROTATE_SECONDS:
+        rotate = int(raw_rotate) if _SECONDS.fullmatch(raw_rotate) else -1
+        if not MIN_ROTATE_SECONDS <= rotate <= MAX_ROTATE_SECONDS:
             warnings.append(t("bad_rotate", lang, value=raw_rotate[:40]))
             rotate = None
 
