@@ -177,8 +177,8 @@ def test_health_endpoints_reveal_no_case_data(seeded_sqlite, apps):
     client = app.server.test_client()
     bodies = [client.get(p).get_data(as_text=True) for p in ("/healthz", "/readyz", "/metrics")]
     rows = queries.open_cases_by_district(engine)
-    assert rows and all(r["open_cases"] for r in rows)
+    assert rows and any(r["open_cases"] for r in rows)  # a well-run small city: some districts have none
     words = {r["name_zh"] for r in rows} | {r["name_en"] for r in rows} | {r["code"] for r in rows}
-    words |= {f"\"open_cases\": {r['open_cases']}" for r in rows}
+    words |= {f"\"open_cases\": {r['open_cases']}" for r in rows if r["open_cases"]}
     assert "open_cases" not in "".join(bodies) and store_url.split("/")[-1] not in "".join(bodies)
     assert not [w for w in words for b in bodies if w in b]
