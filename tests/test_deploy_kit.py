@@ -1,0 +1,194 @@
+"""The deployment kit (deploy/, docs/deployment.md): gunicorn's settings, log lines that
+name their host and process, an access log without tokens, service definitions that
+start real commands, alert rules on real metrics, index builds that do not block writes."""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from dashboard import logs
+from dashboard.cli import _gunicorn_argv
+from dashboard.settings import Settings
+from tests.test_cache import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+DEPLOY = ROOT / "deploy"
+HOST = socket.gethostname()
+
+
+# --- gunicorn's settings --------------------------------------------------------------------
+def _parsed(argv: list[str]):
+    """gunicorn's own parser on our command line: a misspelt flag fails here."""
+    from gunicorn.config import Config
+
+    assert argv[1:3] == ["-m", "gunicorn"]
+    return Config().parser().parse_args(argv[3:])
+
+
+def test_gunicorn_argv_honours_the_settings():
+    settings = Settings.from_env({"DASHBOARD_HOST": "0.0.0.0", "DASHBOARD_PORT": "9001",
+                                  "DASHBOARD_WORKERS": "5", "GUNICORN_THREADS": "8",
+                                  "GUNICORN_TIMEOUT": "120", "GUNICORN_GRACEFUL_TIMEOUT": "45",
+                                  "GUNICORN_KEEPALIVE": "7", "ACCESS_LOG": "true", "LOG_LEVEL": "WARNING"})
+    ns = _parsed(_gunicorn_argv(settings))
+    assert ns.bind == ["0.0.0.0:9001"]
+    assert (ns.workers, ns.threads, ns.timeout, ns.graceful_timeout, ns.keepalive) == (5, 8, 120, 45, 7)
+    assert ns.accesslog == "-" and ns.loglevel == "warning"
+    assert ns.logger_class == "dashboard.logs.GunicornLogger"
+    assert ns.args == ["app:server"]
+
+    quiet = _parsed(_gunicorn_argv(Settings.from_env({"ACCESS_LOG": "false"})))
+    assert quiet.accesslog is None
+    assert (quiet.workers, quiet.threads, quiet.timeout) == (2, 4, 60)  # the documented defaults
+
+
+@pytest.mark.parametrize("name, raw", [("GUNICORN_THREADS", "0"), ("GUNICORN_TIMEOUT", "soon"),
+                                       ("DASHBOARD_WORKERS", "-1"), ("LOG_FORMAT", "xml")])
+def test_bad_server_settings_are_refused(name, raw):
+    from dashboard.settings import SettingsError
+
+    with pytest.raises(SettingsError, match=name):
+        Settings.from_env({name: raw})
+
+
+# --- log lines ------------------------------------------------------------------------------
+def _record(msg, *args, name="dashboard.poller", level=logging.WARNING, exc_info=None):
+    return logging.LogRecord(name, level, __file__, 1, msg, args, exc_info)
+
+
+def test_text_lines_carry_time_level_host_pid_logger():
+    line = logs.LineFormatter("text").format(_record("section %s failed", "cases"))
+    stamp, level, host, pid, rest = line.split(" ", 4)
+    assert (level, host, pid) == ("WARNING", HOST, f"[{os.getpid()}]")
+    assert rest == "dashboard.poller: section cases failed"
+    assert stamp[:2] == "20" and "T" in stamp and (stamp[-6] in "+-")  # ISO 8601 with its offset
+
+
+def test_json_lines_carry_the_same_fields_and_the_traceback():
+    try:
+        raise RuntimeError("store went away")
+    except RuntimeError:
+        record = _record("poll failed", level=logging.ERROR, exc_info=sys.exc_info())
+    line = json.loads(logs.LineFormatter("json").format(record))
+    assert {k: line[k] for k in ("level", "host", "pid", "logger", "msg")} == {
+        "level": "ERROR", "host": HOST, "pid": os.getpid(), "logger": "dashboard.poller", "msg": "poll failed"}
+    assert "RuntimeError: store went away" in line["exc"]
+
+
+def test_tokens_never_reach_a_log_line():
+    line = logs.LineFormatter("text").format(_record("GET /wall?token=%s&rotate=30", "s3cr3t-wall-token"))
+    assert "s3cr3t-wall-token" not in line and "token=[redacted]&rotate=30" in line
+    assert logs.redact("/x?lang=en&password=hunter2#top") == "/x?lang=en&password=[redacted]#top"
+
+
+def test_configure_installs_one_handler_and_follows_the_settings(capsys):
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    root.handlers = []
+    try:
+        logs.configure(Settings.from_env({"LOG_FORMAT": "json", "LOG_LEVEL": "DEBUG"}))
+        logs.configure(Settings.from_env({"LOG_FORMAT": "json", "LOG_LEVEL": "DEBUG"}))  # twice: one handler
+        assert len(root.handlers) == 1
+        logging.getLogger("dashboard.test").debug("hello %d", 3)
+        logs.configure(Settings.from_env({"LOG_FORMAT": "text", "LOG_LEVEL": "INFO"}))
+        logging.getLogger("dashboard.test").debug("not shown")
+        logging.getLogger("dashboard.test").info("plain")
+    finally:
+        root.handlers, _ = saved
+        root.setLevel(saved[1])
+    first, second = capsys.readouterr().err.strip().splitlines()
+    assert json.loads(first)["msg"] == "hello 3" and json.loads(first)["pid"] == os.getpid()
+    assert second.endswith(f" INFO {HOST} [{os.getpid()}] dashboard.test: plain")
+
+
+def test_cli_log_lines_carry_host_and_pid(tmp_path):
+    """A real `python -m dashboard db upgrade`: alembic's lines come out in our format."""
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'store.db'}", "LOG_FORMAT": "text"}
+    proc = subprocess.run([sys.executable, "-m", "dashboard", "db", "upgrade"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if " alembic." in ln]
+    assert lines, proc.stderr
+    assert all(f" INFO {HOST} [" in ln and "] alembic." in ln for ln in lines), lines
+
+
+# --- gunicorn for real: its lines, the app's lines and the access log -----------------------
+def tiny_app():
+    """What the gunicorn test's workers load: logging set up as the app factory does, and
+    a WSGI app that logs the query string it was given."""
+    logs.configure(Settings.from_env())
+    log = logging.getLogger("dashboard.tiny")
+
+    def app(environ, start_response):
+        log.warning("asked for %s?%s", environ["PATH_INFO"], environ["QUERY_STRING"])
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"ok\n"]
+    return app
+
+
+def _serve_once(tmp_path, log_format: str) -> tuple[str, str]:
+    port = free_port()
+    settings = Settings.from_env({"DASHBOARD_PORT": str(port), "DASHBOARD_WORKERS": "1",
+                                  "GUNICORN_THREADS": "2", "ACCESS_LOG": "true", "LOG_FORMAT": log_format})
+    argv = _gunicorn_argv(settings)
+    argv[-1] = "tests.test_deploy_kit:tiny_app()"
+    out, err = tmp_path / f"out-{log_format}", tmp_path / f"err-{log_format}"
+    env = {**os.environ, "LOG_FORMAT": log_format}
+    with open(out, "w") as o, open(err, "w") as e:
+        proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=o, stderr=e)
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    url = f"http://127.0.0.1:{port}/wall?token=s3cr3t-wall-token&rotate=30"
+                    req = urllib.request.Request(url, headers={
+                        "Referer": f"http://127.0.0.1:{port}/wall?token=s3cr3t-wall-token"})
+                    with urllib.request.urlopen(req, timeout=5) as r:
+                        assert r.status == 200
+                    break
+                except OSError:
+                    assert proc.poll() is None and time.monotonic() < deadline, err.read_text()
+                    time.sleep(0.2)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=30)
+    return out.read_text(), err.read_text()
+
+
+def test_gunicorn_lines_and_access_log_in_text(tmp_path):
+    out, err = _serve_once(tmp_path, "text")
+    assert "s3cr3t" not in out + err
+    access = [ln for ln in out.splitlines() if "gunicorn.access" in ln]
+    assert len(access) == 1, out
+    stamp, level, host, pid, rest = access[0].split(" ", 4)
+    assert (level, host) == ("INFO", HOST) and pid.startswith("[") and pid[1:-1].isdigit()
+    assert rest.startswith('gunicorn.access: 127.0.0.1 "GET /wall?token=[redacted]&rotate=30" 200 3 ')
+    seconds = rest.split('" 200 3 ')[1].split(" ")[0]
+    assert seconds.endswith("s") and float(seconds[:-1]) >= 0  # the request's time
+    assert f'"http://127.0.0.1:' in rest and '/wall?token=[redacted]"' in rest  # the referer too
+    app_lines = [ln for ln in err.splitlines() if "dashboard.tiny" in ln]
+    assert len(app_lines) == 1 and f" WARNING {HOST} {pid} dashboard.tiny: " in app_lines[0]  # the worker's PID
+    booting = [ln for ln in err.splitlines() if "Booting worker" in ln]
+    assert booting and f" INFO {HOST} [" in booting[0] and "gunicorn.error" in booting[0]
+
+
+def test_gunicorn_lines_and_access_log_in_json(tmp_path):
+    out, err = _serve_once(tmp_path, "json")
+    assert "s3cr3t" not in out + err
+    (access,) = [json.loads(ln) for ln in out.splitlines() if ln.strip()]
+    assert access["logger"] == "gunicorn.access" and access["host"] == HOST and access["status"] == "200"
+    assert access["path"] == "/wall?token=[redacted]&rotate=30" and access["method"] == "GET"
+    assert isinstance(access["seconds"], float) and isinstance(access["pid"], int)
+    lines = [json.loads(ln) for ln in err.splitlines() if ln.startswith("{")]
+    assert any(ln["logger"] == "dashboard.tiny" and ln["pid"] == access["pid"] for ln in lines)
+    assert len(lines) == len([ln for ln in err.splitlines() if ln.strip()])  # nothing but JSON
