@@ -62,7 +62,8 @@ def create_app(settings: Settings | Mapping[str, Any] | None = None, *,
         return Response(icon, mimetype="image/x-icon", headers={"Cache-Control": "public, max-age=86400"})
 
     health.register(app.server, svc)
-    metrics.register(app.server, svc.cache, allow=settings["METRICS_ALLOW"], token=settings["METRICS_TOKEN"])
+    metrics.register(app.server, svc.cache, allow=settings["METRICS_ALLOW"], token=settings["METRICS_TOKEN"],
+                     reports_dir=settings.reports_dir)
     if settings["AUTH_ENABLED"]:
         from layouts.login import login_page, refused_page
 

@@ -19,7 +19,7 @@ import pytest
 from dashboard import logs
 from dashboard.cli import _gunicorn_argv
 from dashboard.settings import Settings
-from tests.test_cache import free_port
+from tests.test_cache import free_port, redis_prefix  # noqa: F401  (a fixture)
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
@@ -192,3 +192,137 @@ def test_gunicorn_lines_and_access_log_in_json(tmp_path):
     lines = [json.loads(ln) for ln in err.splitlines() if ln.startswith("{")]
     assert any(ln["logger"] == "dashboard.tiny" and ln["pid"] == access["pid"] for ln in lines)
     assert len(lines) == len([ln for ln in err.splitlines() if ln.strip()])  # nothing but JSON
+
+
+# --- metrics the alert rules need, and the rules themselves ---------------------------------
+@pytest.fixture
+def apps(tmp_path):
+    from dashboard import create_app
+    from dashboard.poller import stop_all
+    from dashboard.services import EXTENSION
+
+    made = []
+
+    def make(store_url, **overrides):
+        settings = {"DATABASE_URL": store_url, "LOCAL_CACHE_DIR": str(tmp_path / "cache"),
+                    "REPORTS_DIR": str(tmp_path / "reports"), "POLLER_ENABLED": False,
+                    "LOG_LEVEL": "WARNING", **overrides}
+        made.append(create_app(settings))
+        return made[-1]
+
+    yield make
+    stop_all()
+    for app in made:
+        app.server.extensions[EXTENSION].engine.dispose()
+
+
+def _exposed(app) -> dict[str, float]:
+    """/metrics as {sample name (labels dropped): value}, summed over labels."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = app.server.test_client().get("/metrics").get_data(as_text=True)
+    found: dict[str, float] = {}
+    for fam in text_string_to_metric_families(text):
+        for s in fam.samples:
+            found[s.name] = found.get(s.name, 0.0) + s.value
+    return found
+
+
+@pytest.mark.parametrize("store_url", ["postgresql"], indirect=True)
+def test_leader_count_is_one_then_none_then_two(reference_engine, store_url, apps, redis_prefix):
+    from dashboard import metrics
+    from dashboard.poller import stop_all
+    from dashboard.services import EXTENSION
+    from tests.conftest import REDIS_URL
+    from tests.test_poller import _wait
+
+    shared = {"REDIS_URL": REDIS_URL, "CACHE_PREFIX": redis_prefix, "POLL_SECONDS": 0.3,
+              "LEADER_LOCK_SECONDS": 1.5}
+    worker_a = apps(store_url, POLLER_ENABLED=True, **shared)
+    worker_b = apps(store_url, POLLER_ENABLED=True, **shared)  # a second worker: one leader still
+    _wait(lambda: _exposed(worker_b).get("cc_poller_leaders") == 1, timeout=10)
+    for _ in range(5):
+        time.sleep(0.3)
+        assert _exposed(worker_a)["cc_poller_leaders"] == 1
+    stop_all()  # both stop and withdraw their marks
+    assert _exposed(worker_a)["cc_poller_leaders"] == 0
+    cache = worker_a.server.extensions[EXTENSION].cache  # two processes that both say they lead
+    metrics.mark_leader(cache, "host-a:1", time.time() + 10)
+    metrics.mark_leader(cache, "host-b:2", time.time() + 10)
+    metrics.mark_leader(cache, "host-c:3", time.time() - 5)  # expired: not counted
+    assert _exposed(worker_b)["cc_poller_leaders"] == 2
+    metrics.mark_leader(cache, "host-a:1", time.time() + 10)  # ... and marks gone for an hour are dropped
+    metrics.mark_leader(cache, "host-d:4", time.time() - 2 * metrics.LEADER_MARKS_KEPT)
+    metrics.mark_leader(cache, "host-a:1", time.time() + 10)
+    assert set(cache.fields(metrics.LEADERS)) == {"host-a:1", "host-b:2", "host-c:3"}
+
+
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
+def test_report_failures_are_exposed(reference_engine, store_url, apps, tmp_path):
+    from dashboard.weekly.archive import Archive
+
+    app = apps(store_url)
+    assert "cc_report_failed_weeks" in _exposed(app) and "cc_report_last_success_timestamp_seconds" not in _exposed(app)
+    archive = Archive(tmp_path / "reports")
+    archive.record("2026-W46", "running")
+    archive.record("2026-W46", "ok")
+    archive.record("2026-W47", "running")
+    archive.record("2026-W47", "failed", error="chromium missing")
+    m = _exposed(app)
+    assert m["cc_report_failed_weeks"] == 1
+    assert abs(m["cc_report_last_success_timestamp_seconds"] - time.time()) < 60
+    archive.record("2026-W47", "running")
+    archive.record("2026-W47", "ok")
+    assert _exposed(app)["cc_report_failed_weeks"] == 0
+
+
+def _alert_rules() -> list[dict]:
+    import yaml
+
+    doc = yaml.safe_load((DEPLOY / "prometheus" / "alerts.yml").read_text())
+    return [rule for group in doc["groups"] for rule in group["rules"]]
+
+
+def test_alert_rules_are_well_formed():
+    import re
+
+    rules = _alert_rules()
+    names = [r["alert"] for r in rules]
+    assert len(names) == len(set(names)) >= 10
+    for r in rules:
+        assert set(r) <= {"alert", "expr", "for", "labels", "annotations"}, r["alert"]
+        assert r["labels"]["severity"] in ("critical", "warning"), r["alert"]
+        assert r["annotations"]["summary"] and r["annotations"]["description"], r["alert"]
+        assert re.fullmatch(r"\d+[smhd]", r.get("for", "0s")), r["alert"]
+        depth = 0
+        for ch in r["expr"]:  # brackets balance (promtool is not on every machine)
+            depth += {"(": 1, ")": -1}.get(ch, 0)
+            assert depth >= 0, r["alert"]
+        assert depth == 0 and r["expr"].count("[") == r["expr"].count("]"), r["alert"]
+        assert "sum(cc_" not in r["expr"].replace(" ", ""), "shared figures: max() across targets, never sum()"
+    covered = " ".join(r["expr"] for r in rules)
+    for metric in ("cc_snapshot_age_seconds", 'cc_polls_total{result="failed"}', "cc_poller_leaders",
+                   "cc_selfcheck_mismatches_total", "cc_fenced_writes_total", "cc_report_failed_weeks"):
+        assert metric in covered, f"no alert on {metric}"
+
+
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
+def test_every_metric_in_the_alert_rules_is_exposed(reference_engine, store_url, apps, tmp_path):
+    """Each cc_* name in an expression is one the app's /metrics really serves (after a poll,
+    with a leader and a report run), so no rule watches a name that never comes."""
+    import re
+
+    from dashboard.poller import Poller
+    from dashboard.services import EXTENSION
+    from dashboard.weekly.archive import Archive
+
+    app = apps(store_url)
+    svc = app.server.extensions[EXTENSION]
+    poller = Poller(svc.settings, engine=svc.engine, cache=svc.cache)
+    assert poller._refresh() is True  # leads (the file lock) and marks itself
+    poller.poll_once(as_leader=True)
+    poller.election.release()  # (no scheduler was started: stop() would leave the lock file open)
+    Archive(tmp_path / "reports").record("2026-W47", "ok")
+    exposed = set(_exposed(app))
+    named = {m for r in _alert_rules() for m in re.findall(r"\bcc_[a-z0-9_]+", r["expr"])}
+    assert named and named <= exposed, named - exposed
