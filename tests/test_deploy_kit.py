@@ -326,3 +326,172 @@ def test_every_metric_in_the_alert_rules_is_exposed(reference_engine, store_url,
     exposed = set(_exposed(app))
     named = {m for r in _alert_rules() for m in re.findall(r"\bcc_[a-z0-9_]+", r["expr"])}
     assert named and named <= exposed, named - exposed
+
+
+# --- index builds that do not block writes --------------------------------------------------
+EXAMPLE_MIGRATION = '''"""example: an index built without blocking writes
+
+Revision ID: 9999
+Revises: {head}
+"""
+from datasource.migrations.helpers import create_index_concurrently, drop_index_concurrently
+
+revision = "9999"
+down_revision = "{head}"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    create_index_concurrently("ix_cases_example_updated", "cases", ["updated_at", "id"])
+
+
+def downgrade() -> None:
+    drop_index_concurrently("ix_cases_example_updated", "cases")
+'''
+
+
+@pytest.mark.parametrize("store_url", ["sqlite", "postgresql"], indirect=True)
+def test_a_migration_using_the_helper_runs_through_upgrade(store_url, tmp_path):
+    """`python -m dashboard db upgrade`'s code path runs a migration that steps out of its
+    transaction (the old single outer transaction made alembic's autocommit block fail)."""
+    import shutil
+
+    from sqlalchemy import inspect
+
+    from datasource.engine import make_engine
+    from datasource.migrate import MIGRATIONS, current_revision, head_revision, upgrade
+
+    scripts = tmp_path / "migrations"
+    shutil.copytree(MIGRATIONS, scripts, ignore=shutil.ignore_patterns("__pycache__"))
+    (scripts / "versions" / "9999_example.py").write_text(EXAMPLE_MIGRATION.format(head=head_revision()))
+    engine = make_engine(store_url)
+    try:
+        upgrade(engine, script_location=scripts)
+        upgrade(engine, script_location=scripts)  # at head: nothing to do
+        assert current_revision(engine) == "9999"
+        assert "ix_cases_example_updated" in {ix["name"] for ix in inspect(engine).get_indexes("cases")}
+    finally:
+        engine.dispose()
+
+
+def _run_in_migration(engine, fn) -> None:
+    """Call `fn` as a migration's upgrade() would run: an alembic context with `op` bound."""
+    from alembic.operations import Operations
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as conn:
+        ctx = MigrationContext.configure(conn)
+        with ctx.begin_transaction(), Operations.context(ctx):
+            fn()
+        conn.commit()
+
+
+def _build_while_a_write_is_open(store_url, build) -> tuple[bool, str]:
+    """Hold a write transaction on a table, start `build` on it in a thread, then try
+    another write with a 2 s lock timeout. Returns (did that write pass?, the index's state
+    once the first transaction ended and the build finished)."""
+    import threading
+
+    from sqlalchemy import text
+    from sqlalchemy.exc import OperationalError
+
+    from datasource.engine import make_engine
+    from tests.test_poller import _wait
+
+    engine = make_engine(store_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("CREATE TABLE probe_rows (id serial PRIMARY KEY, v int)"))
+            conn.execute(text("INSERT INTO probe_rows (v) SELECT g FROM generate_series(1, 5000) g"))
+        holder = engine.connect()
+        holder.execute(text("INSERT INTO probe_rows (v) VALUES (-1)"))  # a write still open
+        errors: list[BaseException] = []
+
+        def run():
+            try:
+                _run_in_migration(engine, build)
+            except BaseException as exc:  # reported below
+                errors.append(exc)
+
+        builder = threading.Thread(target=run, daemon=True)
+        builder.start()
+        def build_waits() -> bool:  # (a new transaction each time: pg_stat_activity is cached in one)
+            with engine.connect() as watch:
+                return watch.execute(text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE query ILIKE 'CREATE INDEX%probe_rows%' "
+                    "AND wait_event_type = 'Lock'")).scalar() == 1
+
+        _wait(build_waits, timeout=20, step=0.1)  # the build has started and waits for the open write
+        passed = True
+        try:
+            with engine.connect() as writer:
+                writer.execute(text("SET lock_timeout = '2s'"))
+                writer.execute(text("INSERT INTO probe_rows (v) VALUES (-2)"))
+                writer.commit()
+        except OperationalError as exc:
+            assert "lock timeout" in str(exc)
+            passed = False
+        holder.commit()
+        holder.close()
+        builder.join(timeout=30)
+        assert not builder.is_alive() and not errors, errors
+        with engine.connect() as conn:
+            state = conn.execute(text(
+                "SELECT CASE WHEN i.indisvalid THEN 'valid' ELSE 'invalid' END FROM pg_index i "
+                "JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = 'ix_probe_v'")).scalar()
+        return passed, state
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("store_url", ["postgresql"], indirect=True)
+def test_concurrent_index_build_lets_writes_through(store_url):
+    from datasource.migrations.helpers import create_index_concurrently
+
+    passed, state = _build_while_a_write_is_open(
+        store_url, lambda: create_index_concurrently("ix_probe_v", "probe_rows", ["v"]))
+    assert passed, "a write waited for the concurrent index build"
+    assert state == "valid"
+
+
+@pytest.mark.parametrize("store_url", ["postgresql"], indirect=True)
+def test_plain_index_build_blocks_writes(store_url):
+    """The other side of the test above: what every existing migration does (fine on the
+    empty tables of a new store) makes a write wait on a store with traffic."""
+    from alembic import op
+
+    passed, state = _build_while_a_write_is_open(
+        store_url, lambda: op.create_index("ix_probe_v", "probe_rows", ["v"]))
+    assert not passed and state == "valid"
+
+
+@pytest.mark.parametrize("store_url", ["postgresql"], indirect=True)
+def test_concurrent_helper_rebuilds_an_invalid_index(store_url):
+    """A concurrent build that failed leaves an INVALID index; running the migration again
+    drops and rebuilds it (a plain IF NOT EXISTS would keep the broken one)."""
+    from sqlalchemy import text
+
+    from datasource.engine import make_engine
+    from datasource.migrations.helpers import create_index_concurrently
+
+    engine = make_engine(store_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("CREATE TABLE probe_dupes (v int)"))
+            conn.execute(text("INSERT INTO probe_dupes VALUES (1), (1)"))
+        with pytest.raises(Exception, match="could not create unique index"):
+            _run_in_migration(engine, lambda: create_index_concurrently(
+                "ix_probe_dupes", "probe_dupes", ["v"], unique=True))
+        valid = "SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid " \
+                "WHERE c.relname = 'ix_probe_dupes'"
+        with engine.connect() as conn:
+            assert conn.execute(text(valid)).scalar() is False
+        with engine.begin() as conn:
+            conn.execute(text("DELETE FROM probe_dupes WHERE ctid <> (SELECT min(ctid) FROM probe_dupes)"))
+        _run_in_migration(engine, lambda: create_index_concurrently(
+            "ix_probe_dupes", "probe_dupes", ["v"], unique=True))
+        with engine.connect() as conn:
+            assert conn.execute(text(valid)).scalar() is True
+    finally:
+        engine.dispose()
