@@ -495,3 +495,194 @@ def test_concurrent_helper_rebuilds_an_invalid_index(store_url):
             assert conn.execute(text(valid)).scalar() is True
     finally:
         engine.dispose()
+
+
+# --- service definitions ---------------------------------------------------------------------
+def _subcommands() -> set[str]:
+    from dashboard.cli import build_parser
+
+    parser = build_parser()
+    (sub,) = [a for a in parser._actions if a.dest == "command"]
+    return set(sub.choices)
+
+
+def _units() -> dict[str, "configparser.ConfigParser"]:
+    import configparser
+
+    units = {}
+    for path in sorted((DEPLOY / "systemd").iterdir()):
+        cp = configparser.ConfigParser(strict=False, interpolation=None, delimiters=("=",))
+        cp.optionxform = str
+        cp.read_string(path.read_text())
+        units[path.name] = cp
+    return units
+
+
+def test_systemd_units_run_the_three_processes_and_restart_them():
+    units = _units()
+    services = {n: u for n, u in units.items() if n.endswith(".service")}
+    commands = {}
+    for name, unit in services.items():
+        svc = unit["Service"]
+        argv = svc["ExecStart"].split()
+        assert argv[argv.index("-m") + 1] == "dashboard" and argv[-1] in _subcommands(), name
+        commands[argv[-1]] = argv
+        assert svc["Restart"] == "always", name
+        assert svc["EnvironmentFile"] == "/etc/command-centre/command-centre.env", name
+        for key, value in (("NoNewPrivileges", "yes"), ("ProtectSystem", "strict"), ("ProtectHome", "yes"),
+                           ("PrivateTmp", "yes"), ("CapabilityBoundingSet", "")):
+            assert svc[key] == value, (name, key)
+        assert svc["User"] != "root" and svc["StateDirectory"] == "command-centre", name
+        assert unit["Install"]["WantedBy"] == "command-centre.target", name
+    assert set(commands) == {"serve", "poll", "reports"}
+    # the web workers leave polling to the poller unit, set after the file is read (env(1))
+    assert commands["serve"][:2] == ["/usr/bin/env", "POLLER_ENABLED=false"]
+    assert not any("POLLER_ENABLED" in a for a in commands["poll"] + commands["reports"])
+    assert "/bin/kill -HUP $MAINPID" == services["command-centre-web.service"]["Service"]["ExecReload"]
+    # stopping leaves gunicorn its graceful timeout
+    web_stop = int(services["command-centre-web.service"]["Service"]["TimeoutStopSec"])
+    assert web_stop > int(Settings.from_env({})["GUNICORN_GRACEFUL_TIMEOUT"])
+    env_example = (DEPLOY / "command-centre.env.example").read_text()
+    assert "\nPOLLER_ENABLED" not in env_example
+    names = {line.split("=", 1)[0] for line in env_example.splitlines() if line and not line.startswith("#")}
+    Settings.from_env({n: Settings.from_env({})[n] for n in names})  # every name there is a setting
+
+
+def test_systemd_units_verify(tmp_path):
+    """systemd's own checker, on copies whose paths point at this checkout."""
+    import shutil
+
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:  # the INI checks above still ran
+        pytest.fail("systemd-analyze is not installed (Debian: apt-get install systemd)")
+    for path in (DEPLOY / "systemd").iterdir():
+        text = path.read_text().replace("/opt/command-centre/.venv/bin/python", sys.executable) \
+            .replace("/opt/command-centre", str(ROOT))
+        (tmp_path / path.name).write_text(text)
+    proc = subprocess.run([analyze, "verify", *sorted(str(p) for p in tmp_path.iterdir())],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and not proc.stderr.strip(), proc.stderr
+
+
+def _compose() -> dict:
+    import yaml
+
+    return yaml.safe_load((DEPLOY / "compose.yaml").read_text())
+
+
+def test_compose_file_runs_real_commands_with_health_checks(tmp_path):
+    from dashboard import create_app
+
+    services = _compose()["services"]
+    assert {"postgres", "redis", "migrate", "web", "poller", "reports", "proxy"} <= set(services)
+    for name in ("web", "poller", "reports", "migrate"):
+        command = services[name]["command"]
+        assert command[:3] == ["python", "-m", "dashboard"] and command[3] in _subcommands(), name
+    assert services["migrate"]["command"][3:] == ["db", "upgrade"]
+    for name in ("postgres", "redis", "web", "poller", "reports", "proxy"):
+        assert services[name]["restart"] in ("always", "unless-stopped"), name
+    web = services["web"]
+    assert web["environment"]["POLLER_ENABLED"] == "false" and web["environment"]["TRUSTED_PROXY_HOPS"] == "1"
+    assert "DATABASE_URL" in web["environment"] and "REDIS_URL" in web["environment"]  # merged from the anchor
+    assert "POLLER_ENABLED" not in services["poller"]["environment"]
+    assert web["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    assert services["proxy"]["depends_on"]["web"]["condition"] == "service_healthy"
+    port = web["environment"]["DASHBOARD_PORT"]
+    assert f"127.0.0.1:{port}/readyz" in " ".join(web["healthcheck"]["test"])
+    caddy = (DEPLOY / "Caddyfile").read_text()
+    assert f"reverse_proxy web:{port}" in caddy and "health_uri /healthz" in caddy
+    for service in ("postgres", "redis"):
+        assert services[service]["healthcheck"]["test"]
+    # the endpoints named exist in the app (and answer without a login)
+    app = create_app({"DATABASE_URL": "sqlite:///:memory:", "POLLER_ENABLED": False, "AUTH_ENABLED": True,
+                      "LOG_LEVEL": "WARNING", "LOCAL_CACHE_DIR": str(tmp_path / "cache"),
+                      "REPORTS_DIR": str(tmp_path / "reports")})
+    rules = {r.rule for r in app.server.url_map.iter_rules()}
+    assert {"/healthz", "/readyz", "/metrics"} <= rules
+    assert app.server.test_client().get("/healthz").status_code == 200
+
+
+# --- backup and restore ------------------------------------------------------------------------
+def _backup(tmp_path, database_url: str) -> Path:
+    reports = tmp_path / "reports"
+    (reports / "2026-W47" / "city").mkdir(parents=True)
+    (reports / "2026-W47" / "city" / "manifest.json").write_text('{"week": "2026-W47"}')
+    (reports / ".tmp" / "half-built").mkdir(parents=True)
+    env_file = tmp_path / "command-centre.env"
+    env_file.write_text(f"DATABASE_URL={database_url}\nREPORTS_DIR={reports}\nSECRET_KEY={'k' * 40}\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REPORTS_DIR")}
+    proc = subprocess.run(["sh", str(DEPLOY / "backup.sh"), str(tmp_path / "backups")], env={
+        **env, "ENV_FILE": str(env_file)}, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    out = Path(proc.stdout.strip().splitlines()[-1])
+    assert (out / "settings.env").read_text() == env_file.read_text()
+    assert oct((out / "settings.env").stat().st_mode & 0o777) == "0o600"
+    import tarfile
+
+    with tarfile.open(out / "reports.tar.gz") as tar:
+        names = tar.getnames()
+    assert "./2026-W47/city/manifest.json" in names and not any(".tmp" in n for n in names)
+    check = subprocess.run(["sha256sum", "-c", "SHA256SUMS"], cwd=out, capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout
+    return out
+
+
+def _count_users(url: str) -> int:
+    from sqlalchemy import text
+
+    from datasource.engine import make_engine
+
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            return conn.execute(text("SELECT count(*) FROM users")).scalar_one()
+    finally:
+        engine.dispose()
+
+
+def _add_user(url: str) -> None:
+    from datasource import users
+    from datasource.engine import make_engine
+
+    engine = make_engine(url)
+    try:
+        users.create_user(engine, "backup_probe", "argon2-hash-placeholder", "admin", None)
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
+def test_backup_and_restore_sqlite(store_url, tmp_path):
+    _add_user(store_url)
+    out = _backup(tmp_path, store_url)
+    assert _count_users(f"sqlite:///{out / 'store.db'}") == 1  # the copy opens as a store
+
+
+@pytest.mark.parametrize("store_url", ["postgresql"], indirect=True)
+def test_backup_and_restore_postgresql(store_url, tmp_path, pg_admin):
+    """pg_dump by the script, pg_restore as docs/deployment.md says, into a new database."""
+    import uuid
+
+    from sqlalchemy import text
+
+    _add_user(store_url)
+    out = _backup(tmp_path, store_url)
+    name = f"cc_restore_{uuid.uuid4().hex[:10]}"
+    with pg_admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        target = store_url.rsplit("/", 1)[0] + "/" + name
+        proc = subprocess.run(["pg_restore", "--no-owner", "--exit-on-error",
+                               "--dbname", "postgresql://" + target.split("://", 1)[1], str(out / "store.dump")],
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        assert _count_users(target) == 1
+        from datasource.engine import make_engine
+        from datasource.migrate import current_revision, head_revision
+
+        engine = make_engine(target)
+        assert current_revision(engine) == head_revision()
+        engine.dispose()
+    finally:
+        with pg_admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
