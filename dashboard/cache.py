@@ -15,7 +15,7 @@ A refresh reads the head only. `get_if_changed(known)` answers "unchanged" from 
 without fetching or parsing the snapshot; a changed snapshot is parsed once per
 process and version. The cache never talks to the SQL store.
 
-Small hashes (`add`, `put_fields`, `fields`) carry the metrics figures, so that any
+Small hashes (`add`, `put_fields`, `fields`, `drop_fields`) carry the metrics figures, so that any
 worker can report what the poller measured.
 """
 from __future__ import annotations
@@ -78,6 +78,11 @@ class MemoryStore:
 
     def fields(self, key: str) -> dict[str, str]:
         return dict(self._hashes.get(key, {}))
+
+    def drop_fields(self, key: str, names) -> None:
+        with self._lock:
+            for f in names:
+                self._hashes.get(key, {}).pop(f, None)
 
     def put_expiring(self, name: str, text: str, ttl: float) -> None:
         with self._lock:
@@ -145,6 +150,13 @@ class FileStore:
     def fields(self, key: str) -> dict[str, str]:
         raw = self.get(f"{key}.json")
         return json.loads(raw) if raw else {}
+
+    def drop_fields(self, key: str, names) -> None:
+        with self._locked(key):
+            h = self.fields(key)
+            for f in names:
+                h.pop(f, None)
+            self._write(f"{key}.json", json.dumps(h))
 
     # expiring values live in their own folder, pruned as new ones arrive
     def _expiring(self, name: str) -> Path:
@@ -238,6 +250,10 @@ class RedisStore:
 
     def fields(self, key: str) -> dict[str, str]:
         return self.client.hgetall(self.key(key))
+
+    def drop_fields(self, key: str, names) -> None:
+        if names:
+            self.client.hdel(self.key(key), *names)
 
     def put_expiring(self, name: str, text: str, ttl: float) -> None:
         self.client.set(self.key(name), text, px=max(1, int(ttl * 1000)))
@@ -447,3 +463,7 @@ class Cache:
 
     def fields(self, key: str) -> dict[str, str]:
         return self._call(lambda s: s.fields(key))
+
+    def drop_fields(self, key: str, names) -> None:
+        names = list(names)
+        self._call(lambda s: s.drop_fields(key, names))

@@ -196,10 +196,20 @@ def cmd_tokens(args, settings: Settings) -> int:
 
 
 def _gunicorn_argv(settings: Settings) -> list[str]:
-    return [sys.executable, "-m", "gunicorn", "--no-control-socket",
+    """gunicorn's command line, every figure from the settings (docs/deployment.md)."""
+    argv = [sys.executable, "-m", "gunicorn", "--no-control-socket",
             "--bind", f"{settings['DASHBOARD_HOST']}:{settings['DASHBOARD_PORT']}",
-            "--workers", str(settings["DASHBOARD_WORKERS"]), "--threads", "4",
-            "--chdir", str(PROJECT_ROOT), "app:server"]
+            "--workers", str(settings["DASHBOARD_WORKERS"]),
+            "--threads", str(settings["GUNICORN_THREADS"]),
+            "--timeout", str(settings["GUNICORN_TIMEOUT"]),
+            "--graceful-timeout", str(settings["GUNICORN_GRACEFUL_TIMEOUT"]),
+            "--keep-alive", str(settings["GUNICORN_KEEPALIVE"]),
+            # time, level, host and PID on gunicorn's lines too; an access log without tokens
+            "--logger-class", "dashboard.logs.GunicornLogger",
+            "--log-level", str(settings["LOG_LEVEL"]).lower()]
+    if settings["ACCESS_LOG"]:
+        argv += ["--access-logfile", "-"]
+    return argv + ["--chdir", str(PROJECT_ROOT), "app:server"]
 
 
 def cmd_serve(args, settings: Settings) -> int:
@@ -404,6 +414,7 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=settings["LOG_LEVEL"],
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from dashboard.logs import configure as configure_logging
+
+    configure_logging(settings)
     return args.func(args, settings) or 0

@@ -1,7 +1,6 @@
 """The app factory: `create_app(settings=None)` builds one Dash app with its services."""
 from __future__ import annotations
 
-import logging
 import weakref
 from typing import Any, Mapping
 
@@ -9,7 +8,7 @@ import dash
 from flask import Response, jsonify
 from sqlalchemy.pool import NullPool
 
-from dashboard import auth, guard, health, heap, metrics
+from dashboard import auth, guard, health, heap, logs, metrics
 from dashboard.build import build_id
 from dashboard.poller import Poller, Sections
 from dashboard.scope import current_scope
@@ -27,8 +26,7 @@ def create_app(settings: Settings | Mapping[str, Any] | None = None, *,
     a mapping name -> callable(engine, now, tz), or a function returning one."""
     if not isinstance(settings, Settings):
         settings = Settings.from_env(settings)
-    logging.basicConfig(level=settings["LOG_LEVEL"],
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure(settings)  # time, level, host, PID, logger, message (LOG_FORMAT)
     app = dash.Dash(
         __name__,
         use_pages=True,
@@ -64,7 +62,8 @@ def create_app(settings: Settings | Mapping[str, Any] | None = None, *,
         return Response(icon, mimetype="image/x-icon", headers={"Cache-Control": "public, max-age=86400"})
 
     health.register(app.server, svc)
-    metrics.register(app.server, svc.cache, allow=settings["METRICS_ALLOW"], token=settings["METRICS_TOKEN"])
+    metrics.register(app.server, svc.cache, allow=settings["METRICS_ALLOW"], token=settings["METRICS_TOKEN"],
+                     reports_dir=settings.reports_dir)
     if settings["AUTH_ENABLED"]:
         from layouts.login import login_page, refused_page
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from contextlib import contextmanager
 from contextvars import ContextVar
 
@@ -27,7 +28,9 @@ from prometheus_client.exposition import choose_encoder
 
 log = logging.getLogger(__name__)
 
-POLL, COUNTERS = "poll", "counters"  # hash names in the cache
+POLL, COUNTERS, LEADERS = "poll", "counters", "leaders"  # hash names in the cache
+LEADER_MARKS_KEPT = 3600.0  # seconds an expired leader mark stays before the next leader drops it
+REPORT_WEEKS_CHECKED = 8  # the newest weeks whose run records /metrics reads
 BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 RESULTS = ("ok", "partial", "failed")
 
@@ -79,6 +82,38 @@ def count_skipped_poll(cache) -> None:
     cache.add(POLL, {"skipped": 1})
 
 
+def mark_leader(cache, holder: str, until: float) -> None:
+    """The poller leader says "I lead until `until` (epoch seconds)" at each renewal; the
+    collector counts the marks still valid, so two leaders at once show as 2, none as 0.
+    Marks of processes gone for an hour are dropped here."""
+    now = time.time()
+    old = [h for h, v in cache.fields(LEADERS).items() if h != holder and float(v) < now - LEADER_MARKS_KEPT]
+    if old:
+        cache.drop_fields(LEADERS, old)
+    cache.put_fields(LEADERS, {holder: repr(until)})
+
+
+def unmark_leader(cache, holder: str) -> None:
+    """A leader that stops or resigns withdraws its mark (one that dies lets it expire)."""
+    cache.drop_fields(LEADERS, [holder])
+
+
+def report_figures(reports_dir) -> tuple[int, float | None]:
+    """(weeks among the newest REPORT_WEEKS_CHECKED whose latest export failed, time of the
+    newest successful export or None), from the run records in REPORTS_DIR."""
+    from dashboard.weekly.archive import Archive
+
+    archive, failed, last_ok = Archive(reports_dir), 0, None
+    for week in archive.weeks()[:REPORT_WEEKS_CHECKED]:
+        run = archive.run(week) or {}
+        if run.get("status") in ("failed", "refused"):
+            failed += 1
+        elif run.get("status") == "ok" and run.get("updated_at"):
+            at = dt.datetime.fromisoformat(run["updated_at"]).timestamp()
+            last_ok = at if last_ok is None else max(last_ok, at)
+    return failed, last_ok
+
+
 def count_refresh(cache=None) -> None:
     """Count one screen refresh; callbacks call it on each interval tick. A metric must
     never break a screen, so a failing store is logged and ignored."""
@@ -93,8 +128,9 @@ def count_refresh(cache=None) -> None:
 
 
 class SnapshotCollector:
-    def __init__(self, cache):
+    def __init__(self, cache, reports_dir=None):
         self.cache = cache
+        self.reports_dir = reports_dir
 
     def collect(self):
         poll = {k: float(v) for k, v in self.cache.fields(POLL).items()}
@@ -153,6 +189,18 @@ class SnapshotCollector:
         yield CounterMetricFamily("cc_fenced_writes", "Writes of the KPI state refused because "
                                   "another process had become its owner.",
                                   value=counters.get("fenced", 0.0))
+        now_s = time.time()
+        yield GaugeMetricFamily("cc_poller_leaders", "Processes that hold the poller's leadership "
+                                "now, by their own renewed marks: 1 is right, 0 means nobody polls, "
+                                "2 or more means two writers.",
+                                value=sum(1 for v in self.cache.fields(LEADERS).values() if float(v) > now_s))
+        if self.reports_dir is not None:
+            failed, last_ok = report_figures(self.reports_dir)
+            yield GaugeMetricFamily("cc_report_failed_weeks", "Recent weeks whose latest weekly "
+                                    "export failed (the scheduler retries; see /snapshots).", value=failed)
+            if last_ok is not None:
+                yield GaugeMetricFamily("cc_report_last_success_timestamp_seconds", "When the newest "
+                                        "weekly export succeeded (Unix time).", value=last_ok)
         yield CounterMetricFamily("cc_refresh_requests", "Screen refreshes served.",
                                   value=counters.get("refresh_requests", 0.0))
         yield CounterMetricFamily("cc_screen_renders", "Screens rendered from a new snapshot "
@@ -160,13 +208,14 @@ class SnapshotCollector:
                                   value=counters.get("renders", 0.0))
 
 
-def register(server, cache, *, allow=(), token: str = "") -> None:
-    """`allow`: client networks that may scrape (empty: any); `token`: a bearer token."""
+def register(server, cache, *, allow=(), token: str = "", reports_dir=None) -> None:
+    """`allow`: client networks that may scrape (empty: any); `token`: a bearer token;
+    `reports_dir`: the weekly reports' folder, for the report figures."""
     import hmac
     import ipaddress
 
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(SnapshotCollector(cache))
+    registry.register(SnapshotCollector(cache, reports_dir))
 
     @server.get("/metrics")
     def metrics():

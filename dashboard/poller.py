@@ -117,6 +117,7 @@ class Poller:
         self._pid: int | None = None  # the process the scheduler runs in
         self._stopped = False
         self._start_lock = threading.Lock()
+        self._marked_at: float | None = None  # when this process last marked itself the leader
         _LIVE.add(self)
 
     # --- one poll --------------------------------------------------------------------
@@ -212,6 +213,7 @@ class Poller:
             log.warning("the KPI state has another owner now (token %s refused); this poll's "
                         "snapshot is dropped", token)
             self.election.resign()
+            self._unmark()
             self._drop_state()
             return snap
         if as_leader and not self.election.is_leader:
@@ -261,9 +263,31 @@ class Poller:
         except Exception as exc:
             log.debug("snapshot not copied from the store: %s", short_reason(exc))
 
+    def _refresh(self) -> bool:
+        """Take or keep the leadership, and say so in /metrics (cc_poller_leaders)."""
+        leader = self.election.refresh()
+        try:
+            now, ttl = time.time(), self.settings["LEADER_LOCK_SECONDS"]
+            if leader and (self._marked_at is None or now - self._marked_at >= ttl / 4):
+                # valid as long as this process counts itself the leader without renewing
+                metrics.mark_leader(self.cache, _holder_name(), now + 0.8 * ttl)
+                self._marked_at = now
+            elif not leader and self._marked_at is not None:
+                self._unmark()
+        except OSError as exc:
+            log.debug("leader mark not written: %s", exc)
+        return leader
+
+    def _unmark(self) -> None:
+        self._marked_at = None
+        try:
+            metrics.unmark_leader(self.cache, _holder_name())
+        except OSError as exc:
+            log.debug("leader mark not withdrawn: %s", exc)
+
     def _tick(self) -> None:
         try:
-            if self.election.refresh():
+            if self._refresh():
                 self.poll_once(as_leader=True)
             else:
                 if self._term is not None or self._previous is not None:
@@ -276,7 +300,7 @@ class Poller:
 
     def _lease(self) -> None:
         try:
-            self.election.refresh()
+            self._refresh()
         except Exception:
             log.exception("leader lock renewal failed")
 
@@ -339,6 +363,8 @@ class Poller:
             scheduler.shutdown(wait=wait)
         if self._pid == os.getpid() and release:
             self.election.release()
+            if self._marked_at is not None:
+                self._unmark()
 
 
 def stop_all(wait: bool = True) -> None:

@@ -49,6 +49,19 @@ def _port(raw: str) -> int:
     return value
 
 
+def _positive_int(raw: str) -> int:
+    value = int(raw)
+    if value <= 0:
+        raise ValueError(f"must be a whole number > 0, got {raw!r}")
+    return value
+
+
+def _log_format(raw: str) -> str:
+    if raw not in ("text", "json"):
+        raise ValueError(f"expected text or json, got {raw!r}")
+    return raw
+
+
 def _optional_positive_float(raw: str) -> float | None:
     return None if raw.strip() == "" else _positive_float(raw)
 
@@ -156,7 +169,21 @@ SETTINGS: tuple[Setting, ...] = (
             "Title shown in the page header."),
     Setting("DASHBOARD_HOST", "127.0.0.1", "Address the app listens on (`make run`, `python -m dashboard serve`)."),
     Setting("DASHBOARD_PORT", "8050", "Port the app listens on.", _port),
-    Setting("DASHBOARD_WORKERS", "2", "gunicorn worker processes for `python -m dashboard serve`.", int),
+    Setting("DASHBOARD_WORKERS", "2", "gunicorn worker processes for `python -m dashboard serve`.", _positive_int),
+    Setting("GUNICORN_THREADS", "4",
+            "Threads per gunicorn worker (each serves one request at a time).", _positive_int),
+    Setting("GUNICORN_TIMEOUT", "60",
+            "Seconds a gunicorn worker may stay silent (one request running that long) before the "
+            "master kills and replaces it.", _positive_int),
+    Setting("GUNICORN_GRACEFUL_TIMEOUT", "30",
+            "Seconds a worker gets to finish its requests after a restart or stop (SIGTERM, SIGHUP) "
+            "before it is killed.", _positive_int),
+    Setting("GUNICORN_KEEPALIVE", "5",
+            "Seconds gunicorn keeps an idle client connection open. Behind a proxy keep the proxy's "
+            "idle upstream timeout below it (deploy/Caddyfile: 4 s).", _positive_int),
+    Setting("ACCESS_LOG", "true",
+            "Whether `python -m dashboard serve` writes an access log line per request to standard "
+            "output (client, request, status, bytes, seconds; `token=` values redacted).", _bool),
     Setting("PAGE_REFRESH_SECONDS", "5",
             "How often an open page asks the server for new figures.", _positive_float),
     Setting("WALL_MAP_KPI", "open_cases",
@@ -227,6 +254,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("MAX_ROWS_PER_REQUEST", "1000",
             "Rows of the case list one request may ask for (all its grid blocks together; the grid asks "
             "100 at a time); more is refused with 400.", _positive_int),
+    Setting("LOG_FORMAT", "text",
+            "`text` (time level host [pid] logger: message) or `json` (one object per line with "
+            "`ts`, `level`, `host`, `pid`, `logger`, `msg`), for the app's and gunicorn's lines alike.",
+            _log_format),
     Setting("REPORTS_DIR", "var/reports",
             "Folder of the weekly reports' archive (published weeks, earlier versions, run "
             "records, the scheduler's job store and, without Redis, the export lock). Shared by "

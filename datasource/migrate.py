@@ -20,11 +20,16 @@ def alembic_config(engine: Engine | None = None) -> Config:
     return cfg
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
+def upgrade(engine: Engine, revision: str = "head", *, script_location: Path = MIGRATIONS) -> None:
+    """Migrate the store. Alembic begins and commits one transaction per migration (not
+    the caller: a migration that builds an index concurrently must step outside it;
+    datasource/migrations/helpers.py)."""
     cfg = alembic_config(engine)
-    with engine.begin() as conn:
+    cfg.set_main_option("script_location", str(script_location))
+    with engine.connect() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
+        conn.commit()  # what alembic's own reads left open (nothing to write by now)
 
 
 def current_revision(engine: Engine) -> str | None:

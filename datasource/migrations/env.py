@@ -9,9 +9,11 @@ target_metadata = Base.metadata
 
 
 def _run(connection) -> None:
+    # one transaction per migration, so that one may step out of it (an autocommit
+    # block for CREATE INDEX CONCURRENTLY, datasource/migrations/helpers.py)
     context.configure(connection=connection, target_metadata=target_metadata,
                       render_as_batch=connection.dialect.name == "sqlite",
-                      compare_type=True)
+                      compare_type=True, transaction_per_migration=True)
     with context.begin_transaction():
         context.run_migrations()
 
@@ -21,5 +23,6 @@ if connection is not None:
     _run(connection)
 else:
     engine = create_engine(config.get_main_option("sqlalchemy.url"))
-    with engine.begin() as conn:
+    with engine.connect() as conn:
         _run(conn)
+        conn.commit()
