@@ -9,7 +9,8 @@ elected one runs an APScheduler 3 BackgroundScheduler with
   run missed while no scheduler was up stays due and runs when one starts again, within
   REPORT_MISFIRE_GRACE_SECONDS (coalesced: one run however many were missed);
 - `weekly-retry` (in memory): every REPORT_RETRY_MINUTES, exports the last finished week
-  again if its last run failed or was interrupted.
+  again if its last run failed or was interrupted;
+- `prune` (in memory): PRUNE_CRON (daily), retention (dashboard/retention.py).
 
 Whatever runs it, an export takes the export lock and checks "already exists" inside
 it (runner.py): exactly one run per week.
