@@ -5,7 +5,7 @@ occupancy_hourly (one row per facility and UTC hour) and deletes them. Each prun
 moves its readings in one transaction, so at any instant a reading counts in exactly one
 of the two tables; the queries here add both up per facility and hour, whatever the
 period. In folded hours the hour is the unit (docs/retention.md): a range takes the hours
-that start in it, the newest reading by a time is the newest last-of-its-hour reading by
+wholly inside it, the newest reading by a time is the newest last-of-its-hour reading by
 then, and a folded reading was clamped with the capacity its facility had when it was folded.
 """
 from __future__ import annotations
@@ -18,6 +18,7 @@ from datasource.schema import OccupancyHourly, OccupancyReading, ParkingFacility
 from datasource.sqlfuncs import utc_hour
 
 EPSILON = dt.timedelta(microseconds=1)
+HOUR = dt.timedelta(hours=1)
 
 
 def hour_key(t: dt.datetime) -> str:
@@ -41,7 +42,8 @@ def facility_hours(since: dt.datetime, until: dt.datetime, *, inclusive: bool, f
     R, F, H = OccupancyReading, ParkingFacility, OccupancyHourly
     hour = utc_hour(R.observed_at)
     raw_range = and_(R.observed_at >= since, R.observed_at <= until if inclusive else R.observed_at < until)
-    last_hour = hour_key(until if inclusive else until - EPSILON)
+    # folded hours count when wholly inside the range (they start in it and end by its end)
+    last_hour = hour_key((until + EPSILON if inclusive else until) - HOUR)
     raw = (select(R.facility_id.label("facility_id"), hour.label("hour"),
                   func.sum(clamped(R.occupied, F.capacity)).label("occupied"),
                   func.count().label("readings"), out_of_range(R.occupied, F.capacity).label("out_of_range"))
