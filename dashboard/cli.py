@@ -320,6 +320,17 @@ def cmd_reports(args, settings: Settings) -> int:
     return 0
 
 
+def cmd_prune(args, settings: Settings) -> int:
+    """Remove what is beyond retention (docs/retention.md) and print what went."""
+    from dashboard.cache import Cache
+    from dashboard.retention import prune
+
+    with _store(settings) as engine:
+        report = prune(settings, engine, now=args.now, cache=Cache.from_settings(settings))
+    print("\n".join(report.lines(settings.tz)))
+    return 0
+
+
 def cmd_settings_doc(args, settings: Settings) -> int:
     sys.stdout.write(settings_markdown())
     return 0
@@ -388,6 +399,11 @@ def build_parser() -> argparse.ArgumentParser:
     snap.set_defaults(func=cmd_snapshot)
     sub.add_parser("reports", help="run the weekly report scheduler (REPORT_CRON) as its own process") \
         .set_defaults(func=cmd_reports)
+    pr = sub.add_parser("prune", help="remove what is beyond retention: fold old occupancy readings "
+                        "hourly, drop KPI state no period reads, old cases (CASE_RETENTION_DAYS) and "
+                        "surplus report versions (docs/retention.md)")
+    pr.add_argument("--now", type=_when, help="prune as at this time (ISO time with zone; default: now)")
+    pr.set_defaults(func=cmd_prune)
     sub.add_parser("demo", help="migrate, seed when empty, simulate and serve (make run)") \
         .set_defaults(func=cmd_demo)
     sub.add_parser("settings-doc", help="print docs/settings.md").set_defaults(func=cmd_settings_doc)

@@ -77,6 +77,15 @@ def count_event(cache, kind: str, n: int = 1) -> None:
         log.warning("%s not counted: %s", kind, exc)
 
 
+def count_pruned(cache, table: str, n: int) -> None:
+    """Rows (or report versions) the prune removed, per table: cc_pruned_rows_total."""
+    if n:
+        try:
+            cache.add(COUNTERS, {f"pruned:{table}": n})
+        except OSError as exc:
+            log.warning("pruned rows of %s not counted: %s", table, exc)
+
+
 def count_skipped_poll(cache) -> None:
     """A poll tick that fell due while the previous poll still ran (and was dropped)."""
     cache.add(POLL, {"skipped": 1})
@@ -201,6 +210,13 @@ class SnapshotCollector:
             if last_ok is not None:
                 yield GaugeMetricFamily("cc_report_last_success_timestamp_seconds", "When the newest "
                                         "weekly export succeeded (Unix time).", value=last_ok)
+        pruned = CounterMetricFamily("cc_pruned_rows", "Rows removed by `python -m dashboard prune`, "
+                                     "per table (report_versions: folders of earlier report versions).",
+                                     labels=["table"])
+        for key, value in sorted(counters.items()):
+            if key.startswith("pruned:"):
+                pruned.add_metric([key.removeprefix("pruned:")], value)
+        yield pruned
         yield CounterMetricFamily("cc_refresh_requests", "Screen refreshes served.",
                                   value=counters.get("refresh_requests", 0.0))
         yield CounterMetricFamily("cc_screen_renders", "Screens rendered from a new snapshot "

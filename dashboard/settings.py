@@ -125,6 +125,34 @@ def _crontab(raw: str) -> str:
     return raw
 
 
+def _optional_crontab(raw: str) -> str:
+    return "" if raw.strip() == "" else _crontab(raw.strip())
+
+
+def _optional_days(raw: str) -> int | None:
+    """A whole number of days (at least 1), or empty (keep forever)."""
+    if raw.strip() == "":
+        return None
+    value = int(raw)
+    if value < 1:
+        raise ValueError(f"must be at least 1 day, or empty, got {raw!r}")
+    return value
+
+
+def _count(raw: str) -> int:
+    value = int(raw)
+    if value < 0:
+        raise ValueError(f"must be 0 or more, got {raw!r}")
+    return value
+
+
+def _batch_rows(raw: str) -> int:
+    value = int(raw)
+    if not 1 <= value <= 20_000:
+        raise ValueError(f"expected 1 to 20000, got {raw!r}")
+    return value
+
+
 def _hops(raw: str) -> int:
     value = int(raw)
     if not 0 <= value <= 5:
@@ -279,6 +307,26 @@ SETTINGS: tuple[Setting, ...] = (
             "a dead exporter frees it within about that long.", _positive_float),
     Setting("REPORT_CHROMIUM", "/usr/bin/chromium",
             "The Chromium that prints the report's PDF and photographs the wall."),
+    Setting("OCCUPANCY_RAW_DAYS", "35",
+            "Days of raw parking occupancy readings kept; `python -m dashboard prune` folds older ones "
+            "into one row per facility and hour (`occupancy_hourly`) and deletes them. The default keeps "
+            "the last five weeks exact, so their weekly reports can be built again as first published. "
+            "Empty: keep every reading. See docs/retention.md.", _optional_days),
+    Setting("CASE_RETENTION_DAYS", "",
+            "Empty (the default): cases and their events are kept forever, they are the city's record. "
+            "A number of days: the prune deletes cases closed or voided, and unchanged, longer ago than "
+            "that, with their events; open cases are never deleted. Fewer days than back to 1 January of "
+            "last year changes the year's figures and their comparison.", _optional_days),
+    Setting("REPORT_VERSIONS_KEPT", "3",
+            "Earlier versions of a week's report (moved aside by `snapshot --force`) kept per week and "
+            "scope, besides the published one; the prune deletes older ones. 0: keep none.", _count),
+    Setting("PRUNE_BATCH_ROWS", "5000",
+            "Rows the prune deletes per transaction (1 to 20000): short transactions, so the poller, "
+            "the simulator and imports are never held up for long.", _batch_rows),
+    Setting("PRUNE_CRON", "30 3 * * *",
+            "When the report scheduler (`python -m dashboard reports`) runs the prune: five crontab "
+            "fields in `DASHBOARD_TIMEZONE` (daily at 03:30 by default). Empty: never; run "
+            "`python -m dashboard prune` from the system's own scheduler instead.", _optional_crontab),
     Setting("DASHBOARD_ENV", "production",
             "`production` or `demo`. Production refuses to start without `SECRET_KEY` (32 characters "
             "or more) or with `AUTH_ENABLED=false`, and sends cookies over HTTPS "

@@ -19,7 +19,8 @@ from sqlalchemy import Engine, and_, case, false, func, or_, select
 from datasource.schema import (OPEN_STATUSES, RUNNING_STATUSES, Case, CaseEvent, Enterprise,
                                EnterpriseProblem, EnterpriseVisit, Grid, OccupancyReading,
                                ParkingFacility, Street)
-from datasource.sqlfuncs import epoch_seconds, utc_hour
+from datasource import occupancy
+from datasource.sqlfuncs import epoch_seconds, exact_mean, utc_hour
 
 GROUPS = {"district": Case.district_code, "street": Case.street_id, "grid": Case.grid_id}
 # the columns a case list may be sorted by (a whitelist: sort keys come from the browser)
@@ -357,13 +358,7 @@ def facility(engine: Engine, facility_id: int, districts: list[str] | None) -> d
 
 def occupancy_history(engine: Engine, facility_id: int, start: dt.datetime, end: dt.datetime) -> list[dict]:
     """One facility's readings per UTC hour in [start, end): mean clamped occupancy, readings,
-    and how many were out of range."""
-    R, F = OccupancyReading, ParkingFacility
-    clamped = case((R.occupied < 0, 0), (R.occupied > F.capacity, F.capacity), else_=R.occupied)
-    hour = utc_hour(R.observed_at)
-    return _rows(engine, select(hour.label("hour"), func.avg(clamped).label("occupied"),
-                                func.count().label("readings"),
-                                _count_if(or_(R.occupied < 0, R.occupied > F.capacity)).label("out_of_range"))
-                 .join(F, F.id == R.facility_id)
-                 .where(R.facility_id == facility_id, R.observed_at >= start, R.observed_at < end)
-                 .group_by(hour).order_by(hour))
+    and how many were out of range (hours older than OCCUPANCY_RAW_DAYS from occupancy_hourly)."""
+    fh = occupancy.facility_hours(start, end, inclusive=False, facility_id=facility_id)
+    return _rows(engine, select(fh.c.hour, exact_mean(fh.c.occupied, fh.c.readings).label("occupied"),
+                                fh.c.readings, fh.c.out_of_range).order_by(fh.c.hour))

@@ -13,7 +13,8 @@ from sqlalchemy import Engine, and_, case, distinct, func, literal, or_, select,
 from datasource.schema import (OPEN_STATUSES, RUNNING_SQL, RUNNING_STATUSES, Case, CaseCategory,
                                District, Enterprise, EnterpriseProblem, EnterpriseVisit, Grid,
                                OccupancyReading, ParkingFacility)
-from datasource.sqlfuncs import epoch_seconds, epoch_us, utc_hour
+from datasource import occupancy
+from datasource.sqlfuncs import epoch_seconds, epoch_us, exact_mean, utc_hour
 
 # open cases that count against their deadline (挂账 parked cases are suspended)
 
@@ -236,28 +237,22 @@ def programme_since(engine: Engine, since: dt.date) -> list[dict]:
                  .group_by(F.district_code, F.programme))
 
 
-def _clamped(occupied, capacity):
-    """Readings below 0 or above capacity happen in real feeds: count them at the bound."""
-    return case((occupied < 0, 0), (occupied > capacity, capacity), else_=occupied)
+_clamped = occupancy.clamped
 
 
 def occupancy_now(engine: Engine, since: dt.datetime, until: dt.datetime) -> list[dict]:
     """Per district, from each motor-vehicle facility's newest reading observed in
     [since, until]: facilities reporting, their capacity, occupied (clamped) and
-    out-of-range readings."""
-    R, F = OccupancyReading, ParkingFacility
-    newest = (select(R.facility_id, func.max(R.observed_at).label("observed_at"))
-              .where(R.observed_at >= since, R.observed_at <= until)
-              .group_by(R.facility_id).subquery())
+    out-of-range readings. (Folded hours give their last reading: datasource/occupancy.py.)"""
+    F = ParkingFacility
+    newest = occupancy.newest_by(since, until)
     return _rows(engine, select(F.district_code.label("district"),
                                 func.count().label("reporting"),
                                 func.sum(F.capacity).label("capacity"),
-                                func.sum(_clamped(R.occupied, F.capacity)).label("occupied"),
-                                _flag((R.occupied < 0) | (R.occupied > F.capacity)).label("out_of_range"))
-                 .select_from(R)
-                 .join(newest, and_(newest.c.facility_id == R.facility_id,
-                                    newest.c.observed_at == R.observed_at))
-                 .join(F, F.id == R.facility_id)
+                                func.sum(_clamped(newest.c.occupied, F.capacity)).label("occupied"),
+                                _flag((newest.c.occupied < 0) | (newest.c.occupied > F.capacity)).label("out_of_range"))
+                 .select_from(newest)
+                 .join(F, F.id == newest.c.facility_id)
                  .where(F.kind != "non_motor")
                  .group_by(F.district_code))
 
@@ -326,15 +321,14 @@ def readings_received_after(engine: Engine, after: dt.datetime | None) -> list[t
 
 def occupancy_by_hour(engine: Engine, since: dt.datetime, until: dt.datetime) -> list[dict]:
     """Per district and UTC hour in [since, until]: each reporting motor-vehicle facility's
-    mean (clamped) occupancy that hour, summed, and the capacity of those facilities."""
-    R, F = OccupancyReading, ParkingFacility
-    hour = utc_hour(R.observed_at)
-    per_facility = (select(F.district_code.label("district"), hour.label("hour"),
-                           func.avg(_clamped(R.occupied, F.capacity)).label("occupied"),
-                           func.max(F.capacity).label("capacity"))
-                    .select_from(R).join(F, F.id == R.facility_id)
-                    .where(R.observed_at >= since, R.observed_at <= until, F.kind != "non_motor")
-                    .group_by(F.district_code, R.facility_id, hour).subquery())
+    mean (clamped) occupancy that hour, summed, and the capacity of those facilities.
+    Hours older than OCCUPANCY_RAW_DAYS come from occupancy_hourly (datasource/occupancy.py)."""
+    F = ParkingFacility
+    fh = occupancy.facility_hours(since, until, inclusive=True, motor_only=True)
+    per_facility = (select(F.district_code.label("district"), fh.c.hour.label("hour"),
+                           exact_mean(fh.c.occupied, fh.c.readings).label("occupied"),
+                           F.capacity.label("capacity"))
+                    .select_from(fh).join(F, F.id == fh.c.facility_id).subquery())
     return _rows(engine, select(per_facility.c.district, per_facility.c.hour,
                                 func.sum(per_facility.c.occupied).label("occupied"),
                                 func.sum(per_facility.c.capacity).label("capacity"))

@@ -9,7 +9,8 @@ from __future__ import annotations
 import datetime as dt
 from functools import lru_cache
 
-from sqlalchemy import Engine, and_, case, delete, func, insert, literal, or_, select, union_all
+from sqlalchemy import (BigInteger, Engine, Text, and_, case, cast, delete, func, insert, literal, or_, select,
+                        tuple_, union_all)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -20,6 +21,10 @@ from datasource.sqlfuncs import epoch_seconds, utc_hour
 
 WATERMARK = "cases_watermark"
 ROLLUPS_WATERMARK = "rollups_watermark"  # equal to WATERMARK while kpi_rollup and kpi_open are current
+# cases whose state the prune retired (closed before the KPI window: they touch no hour a
+# screen reads); `counts` adds them, a rebuild holds every case again and resets it
+RETIRED = "state_retired"
+DONE_STATUSES = ("closed", "voided")
 # kpi_rollup's figures per district and hour, in the order the poller's cell deltas use
 CELL_FIELDS = ("reported", "closed", "filed", "cohort_closed", "cohort_closed_on_time", "cohort_handled",
                "cohort_handled_on_time", "cohort_reworked", "cohort_extended", "cohort_handle_seconds",
@@ -79,6 +84,7 @@ def rebuild(engine: Engine, token: int | None = None) -> dt.datetime | None:
         conn.execute(insert(KpiCaseState).from_select([c.name for c in cols], select(*cols)))
         _rebuild_rollups(conn)
         _set_watermark(conn, watermark, WATERMARK, ROLLUPS_WATERMARK)
+        conn.execute(delete(KpiMeta).where(KpiMeta.key == RETIRED))  # every case has its row again
     return watermark
 
 
@@ -219,17 +225,85 @@ def save(engine: Engine, rows: list[dict], new_watermark: dt.datetime | None,
 
 def counts(engine: Engine, watermark: dt.datetime | None = None) -> tuple[int, int]:
     """(cases, state rows + cases written after `watermark` that the state does not hold
-    yet): equal when the state is complete, however many cases arrived since the last
-    read. One statement, so that all three counts see the same cases."""
+    yet + cases whose state the prune retired): equal when the state is complete, however
+    many cases arrived since the last read. One statement, so that every count sees the
+    same cases."""
     S = KpiCaseState
 
     def count(*where, table=Case):
         return select(func.count()).select_from(table).where(*where).scalar_subquery()
     unread = count(Case.updated_at > watermark, ~select(S.case_id).where(S.case_id == Case.id).exists()) \
         if watermark is not None else literal(0)
+    retired = func.coalesce(select(cast(KpiMeta.value, BigInteger)).where(KpiMeta.key == RETIRED)
+                            .scalar_subquery(), 0)
     with engine.connect() as conn:
-        cases, state, new = conn.execute(select(count(), count(table=S), unread)).one()
-    return cases, state + new
+        cases, state, new, gone = conn.execute(select(count(), count(table=S), unread, retired)).one()
+    return cases, state + new + int(gone)
+
+
+# -- retention (`python -m dashboard prune`, docs/retention.md) ------------------------
+# The prune is not the poller, yet writes here without its fencing token: it only removes
+# what lies wholly before the poller's window (1 January of last year), which no poll
+# reads, adds to or subtracts from.
+def retirable(before_hour: str):
+    """State rows of cases closed or voided whose every hour is before `before_hour`: they
+    add nothing to kpi_open, the deadlines, or any cell the poller loads."""
+    S = KpiCaseState
+    return and_(S.status.in_(DONE_STATUSES), S.deadline_hour.is_(None), S.reported_hour < before_hour,
+                or_(S.closed_hour.is_(None), S.closed_hour < before_hour),
+                or_(S.filed_hour.is_(None), S.filed_hour < before_hour))
+
+
+def _add_retired(conn, n: int) -> None:
+    if n:
+        _upsert_add_text(conn, RETIRED, n)
+
+
+def _upsert_add_text(conn, key: str, n: int) -> None:
+    table = KpiMeta.__table__
+    stmt = (pg_insert if conn.dialect.name == "postgresql" else sqlite_insert)(table)
+    conn.execute(stmt.values(key=key, value=str(n)).on_conflict_do_update(
+        index_elements=["key"],
+        set_={"value": cast(cast(table.c.value, BigInteger) + cast(stmt.excluded.value, BigInteger), Text)}))
+
+
+def retire_state(engine: Engine, before_hour: str, limit: int) -> int:
+    """Delete up to `limit` retirable state rows (see `retirable`), counted in RETIRED in
+    the same transaction; returns how many."""
+    S = KpiCaseState
+    with engine.begin() as conn:
+        ids = conn.execute(select(S.case_id).where(retirable(before_hour)).limit(limit)).scalars().all()
+        if not ids:
+            return 0
+        n = conn.execute(delete(S).where(S.case_id.in_(ids), retirable(before_hour))).rowcount
+        _add_retired(conn, n)
+    return n
+
+
+def prune_cells(engine: Engine, before_hour: str, limit: int) -> int:
+    """Delete up to `limit` kpi_rollup cells older than `before_hour` that hold no deadline
+    (the poller loads the cells from its window's start, and older ones only for `due`)."""
+    R = KpiRollup
+    old = and_(R.hour < before_hour, R.due == 0)
+    with engine.begin() as conn:
+        keys = [tuple(k) for k in conn.execute(select(R.district_code, R.hour).where(old).limit(limit))]
+        if not keys:
+            return 0
+        return conn.execute(delete(R).where(tuple_(R.district_code, R.hour).in_(keys), old)).rowcount
+
+
+def forget_cases(conn, ids: list[int], before_hour: str) -> int:
+    """The state's part in deleting the cases `ids` (in the caller's transaction): their
+    retirable rows go with them and cases already retired leave RETIRED, so that `counts`
+    still agrees; a row inside the window stays, and the poller's check then finds the
+    deleted case and rebuilds (the KPIs it shows change). Returns the rows deleted."""
+    S = KpiCaseState
+    held = conn.execute(select(func.count()).select_from(S).where(S.case_id.in_(ids))).scalar_one()
+    n = conn.execute(delete(S).where(S.case_id.in_(ids), retirable(before_hour))).rowcount
+    without = len(ids) - held
+    if without:
+        _upsert_add_text(conn, RETIRED, -without)
+    return n
 
 
 def rollup_cells(engine: Engine, since_hour: str) -> tuple[list[tuple], list[tuple]]:

@@ -261,6 +261,24 @@ class OccupancyReading(Base):
     )
 
 
+class OccupancyHourly(Base):
+    """Occupancy readings older than OCCUPANCY_RAW_DAYS, folded per facility and UTC hour
+    (docs/retention.md). A reading is either here or in occupancy_readings, never in
+    both: each prune batch moves its readings in one transaction, and the queries add
+    the two tables up per facility and hour."""
+    __tablename__ = "occupancy_hourly"
+    facility_id: Mapped[int] = mapped_column(ForeignKey("parking_facilities.id"), primary_key=True)
+    hour: Mapped[str] = mapped_column(String(13), primary_key=True)  # UTC 'YYYY-MM-DD HH'
+    readings: Mapped[int] = mapped_column(Integer)
+    occupied_sum: Mapped[int] = mapped_column(BigInteger)  # clamped to [0, capacity] when folded
+    occupied_max: Mapped[int] = mapped_column(Integer)  # clamped likewise
+    out_of_range: Mapped[int] = mapped_column(Integer)  # readings below 0 or above capacity
+    last_observed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)  # the hour's newest reading
+    last_occupied: Mapped[int] = mapped_column(Integer)  # as read (not clamped)
+
+    __table_args__ = (Index("ix_occupancy_hourly_hour", "hour"),)
+
+
 class KpiCaseState(Base):
     """What each case last contributed to the KPI rollups (written by the poller only).
 
@@ -385,7 +403,7 @@ class DisplayToken(Base):
     revoked_at: Mapped[Optional[dt.datetime]] = mapped_column(UTCDateTime)
 
 
-DATA_TABLES = (KpiRollup.__table__, KpiOpen.__table__, KpiCaseState.__table__, KpiMeta.__table__, OccupancyReading.__table__, EnterpriseProblem.__table__, EnterpriseVisit.__table__,
+DATA_TABLES = (KpiRollup.__table__, KpiOpen.__table__, KpiCaseState.__table__, KpiMeta.__table__, OccupancyHourly.__table__, OccupancyReading.__table__, EnterpriseProblem.__table__, EnterpriseVisit.__table__,
                CaseEvent.__table__, Case.__table__, ParkingFacility.__table__,
                Enterprise.__table__, Grid.__table__, Street.__table__, CaseCategory.__table__,
                District.__table__)  # children first: the order to empty them in

@@ -78,3 +78,22 @@ def _epoch_now_sqlite(element, compiler, **kw):
 @compiles(epoch_now, "postgresql")
 def _epoch_now_pg(element, compiler, **kw):
     return "CAST(EXTRACT(EPOCH FROM clock_timestamp()) AS DOUBLE PRECISION)"
+
+
+class exact_mean(FunctionElement):
+    """a / b for integer sums, as AVG would give it: numeric on PostgreSQL (AVG of integers
+    is numeric there), a double on SQLite (AVG is sum / count in doubles there)."""
+    inherit_cache = True
+    name = "exact_mean"
+
+
+@compiles(exact_mean, "sqlite")
+def _exact_mean_sqlite(element, compiler, **kw):
+    a, b = (compiler.process(c, **kw) for c in element.clauses)
+    return f"(CAST({a} AS REAL) / {b})"
+
+
+@compiles(exact_mean, "postgresql")
+def _exact_mean_pg(element, compiler, **kw):
+    a, b = (compiler.process(c, **kw) for c in element.clauses)
+    return f"(CAST({a} AS NUMERIC) / CAST({b} AS NUMERIC))"

@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Engine, and_, case, func, literal, or_, select
+from sqlalchemy import BigInteger, Engine, and_, case, cast, func, literal, or_, select
 
-from datasource.schema import (OPEN_STATUSES, Case, CaseEvent, EnterpriseProblem, EnterpriseVisit,
-                               OccupancyReading, ParkingFacility)
+from datasource import occupancy
+from datasource.schema import OPEN_STATUSES, Case, CaseEvent, EnterpriseProblem, EnterpriseVisit, ParkingFacility
 from datasource.sqlfuncs import epoch_seconds, utc_hour
 
 
@@ -182,8 +182,10 @@ def programme_between(engine: Engine, first: dt.date, last: dt.date) -> list[dic
 
 
 def readings_between(engine: Engine, since: dt.datetime, until: dt.datetime) -> list[dict]:
-    """Occupancy readings observed in [since, until) per district (a completeness check)."""
-    R, F = OccupancyReading, ParkingFacility
-    return _rows(engine, select(F.district_code.label("district"), func.count().label("readings"))
-                 .select_from(R).join(F, F.id == R.facility_id)
-                 .where(R.observed_at >= since, R.observed_at < until).group_by(F.district_code))
+    """Occupancy readings observed in [since, until) per district (a completeness check),
+    the folded hours' counts included (datasource/occupancy.py)."""
+    F = ParkingFacility
+    fh = occupancy.facility_hours(since, until, inclusive=False)
+    return _rows(engine, select(F.district_code.label("district"),
+                                cast(func.sum(fh.c.readings), BigInteger).label("readings"))
+                 .select_from(fh).join(F, F.id == fh.c.facility_id).group_by(F.district_code))

@@ -10,7 +10,8 @@ elected one runs an APScheduler 3 BackgroundScheduler with
   REPORT_MISFIRE_GRACE_SECONDS (coalesced: one run however many were missed);
 - `weekly-retry` (in memory): every REPORT_RETRY_MINUTES, settles the records of runs
   that died (runner.reconcile: "running" with no export holding the lock -> failed), then
-  exports the last finished week again if its last run failed.
+  exports the last finished week again if its last run failed;
+- `prune` (in memory): PRUNE_CRON (daily), retention (dashboard/retention.py).
 
 The jobs run on the scheduler's own threads: the export needs nothing of the main thread
 (the wall it photographs is served by a child process, see wallshot.py).
@@ -41,7 +42,7 @@ from dashboard.weekly.weeks import last_finished
 
 log = logging.getLogger(__name__)
 
-JOB_ID, RETRY_ID = "weekly-report", "weekly-retry"
+JOB_ID, RETRY_ID, PRUNE_ID = "weekly-report", "weekly-retry", "prune"
 # the job store keeps a reference to this function and the scheduler's key, never live
 # objects: the scheduler that loads the job finds itself here
 _REGISTRY: dict[str, "ReportScheduler"] = {}
@@ -118,6 +119,10 @@ class ReportScheduler:
             scheduler.reschedule_job(JOB_ID, trigger=trigger)
         scheduler.add_job(self.retry_failed, "interval", minutes=self.settings["REPORT_RETRY_MINUTES"],
                           id=RETRY_ID, jobstore="memory", replace_existing=True)
+        if self.settings["PRUNE_CRON"]:  # retention (docs/retention.md), in the elected process only
+            from dashboard.retention import scheduled_prune
+            scheduler.add_job(scheduled_prune, CronTrigger.from_crontab(self.settings["PRUNE_CRON"], timezone=self.tz),
+                              args=[self.settings], id=PRUNE_ID, jobstore="memory", replace_existing=True)
 
     def next_run_time(self) -> dt.datetime | None:
         job = self._scheduler.get_job(JOB_ID) if self._scheduler else None
