@@ -452,10 +452,17 @@ class Monitor(threading.Thread):
         self.lock = threading.Lock()
 
     def sample(self, host: str) -> dict:
-        ready, _, _ = self.ready[host].request("readyz", "GET", "/readyz")
+        ready, body, _ = self.ready[host].request("readyz", "GET", "/readyz")
         w = self.walls[host]
         w.refresh()
-        row = {"t": now_s(), "host": host, "ready": ready, "status": None, "computed": None, "correct": None}
+        row = {"t": now_s(), "host": host, "ready": ready, "status": None, "computed": None, "correct": None,
+               "why": None}
+        if ready != 200:
+            try:
+                checks = json.loads(body)["checks"]
+                row["why"] = "; ".join(f"{k}: {v}" for k, v in sorted(checks.items()) if v != "ok")
+            except (ValueError, KeyError, TypeError):
+                row["why"] = f"status {ready}"
         if w.head:
             row["status"] = w.head.get("s")
             row["computed"] = w.head.get("c")
@@ -505,7 +512,8 @@ class Monitor(threading.Thread):
             mine = [r for r in rows if r["host"] == h]
             out[h] = {"not ready": sum(1 for r in mine if r["ready"] != 200),
                       "not fresh": sum(1 for r in mine if r["status"] != "fresh"),
-                      "samples": len(mine)}
+                      "samples": len(mine),
+                      "why": Counter(re.sub(r"\d+ s old", "N s old", r["why"]) for r in mine if r["why"])}
         return out
 
 
@@ -744,6 +752,9 @@ def main() -> int:
             rec_txt = f"recovered {rec - b:.1f} s after the fault ended" if rec else "NOT recovered"
             failed |= rec is None
             lines.append(f"- {name} at {a - start_run:.0f} s ({detail}): {rec_txt}; {bad_txt}")
+            for h, v in bad.items():
+                for why, n in v["why"].most_common(3):
+                    lines.append(f"  - host {h} /readyz 503 x{n}: {why}")
         restarts = [(p.name, t - start_run, code) for p in procs for t, code in p.restarts]
         lines.append("- restarts by the supervisor: " + (", ".join(f"{n} at {t:.0f} s (exit {c})"
                                                                    for n, t, c in restarts) or "none"))
