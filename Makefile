@@ -8,12 +8,13 @@ STAMP  := $(VENV)/.installed
 DEBS   := chromium chromium-driver fonts-noto-cjk poppler-utils
 PYTEST_ARGS ?=
 
-.PHONY: run test install sysdeps services bench docs clean help
+.PHONY: run test install sysdeps services bench soak docs clean help
 
 help:
 	@echo "make run    - install, seed the demo store if empty, start the simulator and the app at http://127.0.0.1:8050"
 	@echo "make test   - install, check PostgreSQL and Redis, run the whole test suite"
 	@echo "make bench  - run the benchmarks under bench/ (prints figures and ratios)"
+	@echo "make soak   - 10 minutes of two hosts on one PostgreSQL under 100 walls, 20 leaders and faults (store cut, Redis killed, leader killed)"
 	@echo "make docs   - regenerate docs/settings.md from dashboard/settings.py"
 
 $(STAMP): requirements.txt requirements-dev.txt
@@ -48,6 +49,11 @@ test: install sysdeps services
 
 bench: install services
 	$(BIN)/python bench/run.py
+
+# SOAK_ARGS="--minutes 1" for a short run
+SOAK_ARGS ?=
+soak: install services
+	$(BIN)/python bench/soak.py $(SOAK_ARGS)
 
 docs: install
 	$(BIN)/python -m dashboard settings-doc > docs/settings.md
