@@ -31,6 +31,19 @@ BACKENDS = ("sqlite", "postgresql")
 FIXED_NOW = dt.datetime(2026, 11, 26, 4, 0, tzinfo=dt.timezone.utc)
 
 
+def backlog_profile() -> dict:
+    """The demo city with a backlog: stuck cases stall for years instead of hours (as the
+    demo did before it was made realistic), so that even a small test store has open and overdue cases in every district and stage
+    (the realistic demo leaves a 3,000-case store a handful; tests/test_demo_realism.py
+    checks that one)."""
+    from datasource.demo.city import load_profile
+
+    return {**load_profile(), "stall_median_hours": 24 * 1000, "park_after_days": 100_000, "parked_share": 0.004}
+
+
+BACKLOG = backlog_profile()
+
+
 def _pg_url(dbname: str) -> str:
     return PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + dbname
 

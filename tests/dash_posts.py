@@ -13,7 +13,7 @@ from dashboard.poller import Poller
 from dashboard.services import EXTENSION
 from datasource.demo.seed import seed
 from datasource.engine import make_engine
-from tests.conftest import FIXED_NOW, new_store_url
+from tests.conftest import BACKLOG, FIXED_NOW, new_store_url
 
 CALLBACK = "/_dash-update-component"
 WEEK = "2026-W47"
@@ -93,7 +93,7 @@ def seeded(request, tmp_path_factory):
     folder = tmp_path_factory.mktemp("badreq")
     url = new_store_url("sqlite", request, folder)
     engine = make_engine(url)
-    seed(engine, seed=7, total_cases=1200, now=FIXED_NOW, occupancy_days=1)
+    seed(engine, profile=BACKLOG, seed=7, total_cases=1200, now=FIXED_NOW, occupancy_days=1)
     engine.dispose()
     reports = folder / "reports"
     (reports / WEEK / "city").mkdir(parents=True)  # a week on the archive's list

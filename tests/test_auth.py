@@ -17,7 +17,7 @@ from dashboard.services import EXTENSION
 from dashboard.settings import PROJECT_ROOT, SettingsError
 from datasource import users
 from datasource.demo.seed import seed
-from tests.conftest import FIXED_NOW
+from tests.conftest import BACKLOG, FIXED_NOW
 
 PASSWORD = "correct horse battery"
 
@@ -46,7 +46,7 @@ def city(store_url):
     """A seeded store with its snapshot published, and one user of each role."""
     app = _app(store_url)
     svc = app.server.extensions[EXTENSION]
-    seed(svc.engine, seed=9, total_cases=2000, now=FIXED_NOW, occupancy_days=1)
+    seed(svc.engine, profile=BACKLOG, seed=9, total_cases=2000, now=FIXED_NOW, occupancy_days=1)
     for name, role, district in (("admin", "admin", None), ("leader", "city_leader", None),
                                  ("jinshui", "district_leader", "410105")):
         users.create_user(svc.engine, name, hash_password(PASSWORD), role, district)

@@ -9,7 +9,7 @@ from dashboard.poller import Poller
 from dashboard.services import EXTENSION
 from datasource import users
 from datasource.demo.seed import seed
-from tests.conftest import FIXED_NOW, new_store_url, only_local
+from tests.conftest import BACKLOG, FIXED_NOW, new_store_url, only_local
 
 pytestmark = pytest.mark.browser
 PASSWORD = "correct horse battery"
@@ -21,7 +21,7 @@ def secured(request, tmp_path, serve):
     app = create_app({"DATABASE_URL": url, "AUTH_ENABLED": True, "SECRET_KEY": "browser-test-" + "y" * 20,
                       "DASHBOARD_ENV": "demo", "POLLER_ENABLED": False, "PAGE_REFRESH_SECONDS": 0.5})
     svc = app.server.extensions[EXTENSION]
-    seed(svc.engine, seed=4, total_cases=2000, now=FIXED_NOW, occupancy_days=1)
+    seed(svc.engine, profile=BACKLOG, seed=4, total_cases=2000, now=FIXED_NOW, occupancy_days=1)
     users.create_user(svc.engine, "jinshui", hash_password(PASSWORD), "district_leader", "410105")
     Poller(svc.settings, engine=svc.engine, cache=svc.cache).poll_once()
     return serve(app), svc

@@ -13,7 +13,7 @@ from dashboard import create_app
 from dashboard import browse_state as bs
 from datasource.demo.seed import seed
 from datasource.engine import make_engine
-from tests.conftest import FIXED_NOW, new_store_url, only_local, wait_until
+from tests.conftest import BACKLOG, FIXED_NOW, new_store_url, only_local, wait_until
 
 pytestmark = pytest.mark.browser
 
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.browser
 def store(request, tmp_path_factory):
     url = new_store_url("sqlite", request, tmp_path_factory.mktemp("browser"))
     engine = make_engine(url)
-    seed(engine, seed=13, total_cases=3000, now=FIXED_NOW, occupancy_days=1)
+    seed(engine, profile=BACKLOG, seed=13, total_cases=3000, now=FIXED_NOW, occupancy_days=1)
     yield url, engine
     engine.dispose()
 
@@ -223,7 +223,7 @@ def test_a_district_leader_browses_under_the_login_and_its_csp(request, tmp_path
     app = create_app({"DATABASE_URL": url, "AUTH_ENABLED": True, "SECRET_KEY": "browse-test-" + "z" * 20,
                       "DASHBOARD_ENV": "demo", "POLLER_ENABLED": False})
     svc = app.server.extensions[EXTENSION]
-    seed(svc.engine, seed=4, total_cases=2000, now=FIXED_NOW, occupancy_days=1)
+    seed(svc.engine, profile=BACKLOG, seed=4, total_cases=2000, now=FIXED_NOW, occupancy_days=1)
     users.create_user(svc.engine, "jinshui", hash_password("correct horse battery"), "district_leader", "410105")
     B.browse(app.server).clock = lambda: FIXED_NOW.timestamp()
     server = serve(app)

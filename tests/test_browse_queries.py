@@ -12,7 +12,7 @@ from dashboard.scope import Scope
 from datasource import schema
 from datasource.demo.seed import seed
 from datasource.engine import make_engine
-from tests.conftest import BACKENDS, FIXED_NOW, new_store_url
+from tests.conftest import BACKENDS, BACKLOG, FIXED_NOW, new_store_url
 from tests.kpi_oracle import case_period, frame
 
 OPEN = set(schema.OPEN_STATUSES)
@@ -25,7 +25,7 @@ def seeded(request, tmp_path_factory):
     """One seeded store per backend for the whole module: the tests only read it."""
     url = new_store_url(request.param, request, tmp_path_factory.mktemp("browse"))
     engine = make_engine(url)
-    seed(engine, seed=7, total_cases=3000, now=FIXED_NOW, occupancy_days=1)
+    seed(engine, profile=BACKLOG, seed=7, total_cases=3000, now=FIXED_NOW, occupancy_days=1)
     app = create_app({"DATABASE_URL": url, "POLLER_ENABLED": False})
     B.browse(app.server).clock = lambda: FIXED_NOW.timestamp()
     yield app, engine

@@ -15,7 +15,7 @@ from dashboard import create_app
 from dashboard.scope import Scope
 from datasource.demo.seed import seed
 from datasource.engine import make_engine
-from tests.conftest import FIXED_NOW, new_store_url
+from tests.conftest import BACKLOG, FIXED_NOW, new_store_url
 
 MINE, OTHER = "410105", "410102"
 GRID_ALL = '{"key":["ALL"],"type":"browse-case-grid"}'
@@ -25,7 +25,7 @@ GRID_ALL = '{"key":["ALL"],"type":"browse-case-grid"}'
 def store(request, tmp_path_factory):
     url = new_store_url("sqlite", request, tmp_path_factory.mktemp("scope"))
     engine = make_engine(url)
-    seed(engine, seed=11, total_cases=3000, now=FIXED_NOW, occupancy_days=1)
+    seed(engine, profile=BACKLOG, seed=11, total_cases=3000, now=FIXED_NOW, occupancy_days=1)
     yield url, engine
     engine.dispose()
 

@@ -11,7 +11,7 @@ from dashboard.settings import PROJECT_ROOT
 from datasource.demo.seed import seed
 from datasource.engine import make_engine
 from layouts import browse as L
-from tests.conftest import FIXED_NOW, new_store_url, only_local, wait_until
+from tests.conftest import BACKLOG, FIXED_NOW, new_store_url, only_local, wait_until
 
 HOSTILE_IDS = ["[x](http://evil.example/)", "<img src=x onerror=alert(1)>", "[y](javascript:alert(1))",
                "**bold**", "<a href='http://evil.example/'>z</a>"]
@@ -56,7 +56,7 @@ def test_the_renderer_links_only_to_case_pages():
 def store(request, tmp_path_factory):
     url = new_store_url("sqlite", request, tmp_path_factory.mktemp("ids"))
     engine = make_engine(url)
-    seed(engine, seed=21, total_cases=400, now=FIXED_NOW, occupancy_days=1)
+    seed(engine, profile=BACKLOG, seed=21, total_cases=400, now=FIXED_NOW, occupancy_days=1)
     with engine.begin() as conn:
         newest = [r[0] for r in conn.execute(text(
             "SELECT id FROM cases ORDER BY reported_at DESC, id DESC LIMIT :n"), {"n": len(HOSTILE_IDS)})]

@@ -14,7 +14,7 @@ import redis
 
 from datasource.demo.seed import seed
 from datasource.engine import make_engine
-from tests.conftest import FIXED_NOW, REDIS_URL, new_store_url
+from tests.conftest import BACKLOG, FIXED_NOW, REDIS_URL, new_store_url
 from tests.test_cache import free_port, redis_prefix  # noqa: F401  (a fixture)
 
 pytestmark = pytest.mark.slow
@@ -75,7 +75,7 @@ def _until(predicate, timeout, what):
 def test_three_workers_one_poller_and_takeover(request, tmp_path, redis_prefix):
     store = new_store_url("postgresql", request, tmp_path)
     engine = make_engine(store)
-    seed(engine, seed=11, now=FIXED_NOW, total_cases=2000, occupancy_days=1)
+    seed(engine, profile=BACKLOG, seed=11, now=FIXED_NOW, total_cases=2000, occupancy_days=1)
     engine.dispose()
 
     port = free_port()

@@ -9,7 +9,7 @@ from sqlalchemy import func, insert, select, text
 from dashboard import create_app
 from datasource import schema
 from datasource.demo.seed import seed
-from tests.conftest import only_local, wait_until
+from tests.conftest import BACKLOG, only_local, wait_until
 
 pytestmark = pytest.mark.browser
 
@@ -30,7 +30,7 @@ def _page_counts(page) -> dict[str, int]:
 
 @pytest.fixture
 def live_store(engine):
-    seed(engine, seed=3, total_cases=3000, occupancy_days=1)  # history up to the real "now"
+    seed(engine, profile=BACKLOG, seed=3, total_cases=3000, occupancy_days=1)  # history up to the real "now"
     return engine
 
 

@@ -11,7 +11,7 @@ from dashboard.periods import PERIODS
 from datasource import schema
 from datasource.demo.seed import seed
 from tests import kpi_oracle as oracle
-from tests.conftest import FIXED_NOW
+from tests.conftest import BACKLOG, FIXED_NOW
 
 TZ = ZoneInfo("Asia/Shanghai")
 SH = dt.timezone(dt.timedelta(hours=8))
@@ -49,7 +49,7 @@ def _edge_cases():
 
 @pytest.fixture
 def city(engine):
-    seed(engine, seed=21, now=FIXED_NOW, total_cases=4000, occupancy_days=1)
+    seed(engine, profile=BACKLOG, seed=21, now=FIXED_NOW, total_cases=4000, occupancy_days=1)
     with engine.begin() as conn:
         conn.execute(insert(schema.Case), _edge_cases())
     return engine

@@ -13,14 +13,14 @@ from dashboard.periods import PERIODS
 from datasource import schema
 from datasource.demo.seed import seed
 from tests import kpi_oracle as oracle
-from tests.conftest import FIXED_NOW
+from tests.conftest import BACKLOG, FIXED_NOW
 
 TZ = ZoneInfo("Asia/Shanghai")
 
 
 @pytest.fixture
 def city(engine):
-    seed(engine, seed=8, now=FIXED_NOW, total_cases=20000, occupancy_days=2)
+    seed(engine, profile=BACKLOG, seed=8, now=FIXED_NOW, total_cases=20000, occupancy_days=2)
     return engine
 
 
@@ -399,7 +399,7 @@ def test_parking_curve_cache_follows_new_and_late_readings(city):
 @pytest.fixture
 def parking_city(engine):
     """The demo city's facilities and a day of readings, with few cases (parking ignores them)."""
-    seed(engine, seed=5, now=FIXED_NOW, total_cases=500, occupancy_days=1)
+    seed(engine, profile=BACKLOG, seed=5, now=FIXED_NOW, total_cases=500, occupancy_days=1)
     return engine
 
 

@@ -13,7 +13,7 @@ from dashboard.kpis.incremental import IncrementalCases
 from datasource import kpi_state, schema
 from datasource.demo.seed import seed
 from datasource.demo.simulate import Simulator
-from tests.conftest import FIXED_NOW
+from tests.conftest import BACKLOG, FIXED_NOW
 
 TZ = ZoneInfo("Asia/Shanghai")
 C = schema.Case
@@ -37,7 +37,7 @@ def assert_close(a, b, path="$"):
 
 @pytest.fixture
 def small_city(engine):
-    seed(engine, seed=13, now=FIXED_NOW - dt.timedelta(hours=2), total_cases=1500, occupancy_days=1)
+    seed(engine, profile=BACKLOG, seed=13, now=FIXED_NOW - dt.timedelta(hours=2), total_cases=1500, occupancy_days=1)
     return {"engine": engine, "clock": [0], "inc": IncrementalCases()}
 
 

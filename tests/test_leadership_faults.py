@@ -22,7 +22,7 @@ from datasource import kpi_owner, kpi_state, schema
 from datasource.demo.seed import seed
 from datasource.demo.simulate import Simulator
 from datasource.engine import make_engine
-from tests.conftest import new_store_url
+from tests.conftest import BACKLOG, new_store_url
 from tests.test_cache import RedisServer, free_port, make_settings
 from tests.test_kpis_incremental import assert_close
 
@@ -36,7 +36,7 @@ def city(request, tmp_path):
     simulator writing into it, and the engines made for it."""
     url = new_store_url("postgresql", request, tmp_path)
     engine = make_engine(url)
-    seed(engine, seed=21, now=dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=5),
+    seed(engine, profile=BACKLOG, seed=21, now=dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=5),
          total_cases=1500, occupancy_days=1)
     engines = [engine]
     sim = Simulator(engine, rate=20, seed=4)

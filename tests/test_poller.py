@@ -18,7 +18,7 @@ from dashboard.kpis.sections import open_cases_section
 from dashboard.poller import Poller, run_forever
 from datasource import queries
 from datasource.demo.seed import seed
-from tests.conftest import FIXED_NOW, PG_ADMIN_URL, REDIS_URL
+from tests.conftest import BACKLOG, FIXED_NOW, PG_ADMIN_URL, REDIS_URL
 from tests.test_cache import make_settings, redis_prefix  # noqa: F401  (a fixture)
 
 
@@ -38,7 +38,7 @@ def _wait(predicate, timeout=5.0, step=0.02):
 
 # --- sections on a real store -----------------------------------------------------------
 def test_default_section_matches_the_store(engine, tmp_path):
-    seed(engine, seed=5, now=FIXED_NOW, total_cases=2000, occupancy_days=1)
+    seed(engine, profile=BACKLOG, seed=5, now=FIXED_NOW, total_cases=2000, occupancy_days=1)
     poller = _poller(tmp_path, engine, sections={"open_cases": open_cases_section})
     first = poller.poll_once()
     section = first.sections["open_cases"]
@@ -364,7 +364,7 @@ def test_default_sections_are_the_kpis_and_all_fresh(engine, tmp_path):
 
     from datasource import schema
 
-    seed(engine, seed=6, now=FIXED_NOW, total_cases=1500, occupancy_days=1)
+    seed(engine, profile=BACKLOG, seed=6, now=FIXED_NOW, total_cases=1500, occupancy_days=1)
     poller = _poller(tmp_path, engine)
     snap = poller.poll_once()
     assert set(snap.sections) == {"cases", "ticker", "enterprise", "parking"}

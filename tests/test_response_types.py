@@ -12,7 +12,7 @@ from dashboard.services import EXTENSION
 from dashboard.settings import PROJECT_ROOT
 from datasource.demo.seed import seed
 from datasource.engine import make_engine
-from tests.conftest import FIXED_NOW, new_store_url
+from tests.conftest import BACKLOG, FIXED_NOW, new_store_url
 
 ICON = (PROJECT_ROOT / "assets" / "favicon.ico").read_bytes()
 
@@ -21,7 +21,7 @@ ICON = (PROJECT_ROOT / "assets" / "favicon.ico").read_bytes()
 def store(request, tmp_path_factory):
     url = new_store_url("sqlite", request, tmp_path_factory.mktemp("types"))
     engine = make_engine(url)
-    seed(engine, seed=3, total_cases=300, now=FIXED_NOW, occupancy_days=1)
+    seed(engine, profile=BACKLOG, seed=3, total_cases=300, now=FIXED_NOW, occupancy_days=1)
     engine.dispose()
     return url
 

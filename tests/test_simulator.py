@@ -7,14 +7,14 @@ from sqlalchemy import func, select
 from datasource import schema
 from datasource.demo.seed import seed
 from datasource.demo.simulate import Simulator
-from tests.conftest import FIXED_NOW
+from tests.conftest import BACKLOG, FIXED_NOW
 
 C, E = schema.Case, schema.CaseEvent
 
 
 @pytest.fixture
 def city(engine):
-    seed(engine, seed=5, now=FIXED_NOW, total_cases=3000, occupancy_days=1)
+    seed(engine, profile=BACKLOG, seed=5, now=FIXED_NOW, total_cases=3000, occupancy_days=1)
     return engine
 
 

@@ -17,7 +17,7 @@ from dashboard.services import EXTENSION
 from datasource import schema
 from datasource.demo.seed import seed
 from layouts.wall.panels import merge_ticker
-from tests.conftest import new_store_url, only_local, wait_until
+from tests.conftest import BACKLOG, new_store_url, only_local, wait_until
 
 pytestmark = pytest.mark.browser
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
@@ -32,7 +32,7 @@ def _seeded_url(backend, request, tmp_path) -> str:
     from datasource.engine import make_engine
 
     engine = make_engine(url)
-    seed(engine, seed=11, total_cases=4000, occupancy_days=1)  # history up to the real "now"
+    seed(engine, profile=BACKLOG, seed=11, total_cases=4000, occupancy_days=1)  # history up to the real "now"
     engine.dispose()
     return url
 

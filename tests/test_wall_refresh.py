@@ -16,6 +16,7 @@ from dashboard.services import EXTENSION
 from datasource import schema
 from datasource.demo.seed import seed
 from layouts.wall.render import OUTPUTS
+from tests.conftest import BACKLOG
 
 
 def Display(app, config=None) -> WallDisplay:
@@ -27,7 +28,7 @@ def wall(store_url):
     """An app without its own poller, and a poller the test runs by hand."""
     app = create_app({"DATABASE_URL": store_url, "POLLER_ENABLED": False})
     svc = app.server.extensions[EXTENSION]
-    seed(svc.engine, seed=5, total_cases=3000, occupancy_days=1)
+    seed(svc.engine, profile=BACKLOG, seed=5, total_cases=3000, occupancy_days=1)
     poller = Poller(svc.settings, engine=svc.engine, cache=svc.cache)
     poller.poll_once()
     yield app, svc, poller

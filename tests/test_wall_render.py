@@ -17,7 +17,7 @@ from datasource.engine import make_engine
 from layouts.wall.panels import merge_ticker
 from layouts.wall.render import OUTPUTS, PANELS, render
 from layouts.wall.view import MAP_KPIS, PAGES, parse_view
-from tests.conftest import FIXED_NOW
+from tests.conftest import BACKLOG, FIXED_NOW
 
 TZ = ZoneInfo("Asia/Shanghai")
 CODES = ["410102", "410103", "410104", "410105", "410108", "410171", "410172", "410190"]
@@ -31,7 +31,7 @@ def sections(tmp_path_factory, sqlite_template):
     path = tmp_path_factory.mktemp("wall") / "city.db"
     shutil.copy(sqlite_template, path)
     engine = make_engine(f"sqlite:///{path}")
-    seed(engine, seed=7, total_cases=4000, now=FIXED_NOW, occupancy_days=1)
+    seed(engine, profile=BACKLOG, seed=7, total_cases=4000, now=FIXED_NOW, occupancy_days=1)
     from dashboard.poller import to_json_data
 
     out = {name: {"status": "fresh", "since": None, "error": None,

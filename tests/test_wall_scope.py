@@ -18,7 +18,7 @@ from dashboard.services import EXTENSION
 from datasource import users
 from datasource.demo.seed import seed
 from layouts.i18n import t
-from tests.conftest import FIXED_NOW
+from tests.conftest import BACKLOG, FIXED_NOW
 
 PASSWORD = "correct horse battery"
 OWN = "410105"
@@ -29,7 +29,7 @@ def city(store_url):
     app = create_app({"DATABASE_URL": store_url, "AUTH_ENABLED": True, "SECRET_KEY": "test-secret-" + "x" * 20,
                       "POLLER_ENABLED": False, "AUTH_CACHE_SECONDS": 0, "DASHBOARD_ENV": "demo"})
     svc = app.server.extensions[EXTENSION]
-    seed(svc.engine, seed=9, total_cases=2000, now=FIXED_NOW, occupancy_days=1)
+    seed(svc.engine, profile=BACKLOG, seed=9, total_cases=2000, now=FIXED_NOW, occupancy_days=1)
     users.create_user(svc.engine, "jinshui", hash_password(PASSWORD), "district_leader", OWN)
     users.create_user(svc.engine, "leader", hash_password(PASSWORD), "city_leader", None)
     Poller(svc.settings, engine=svc.engine, cache=svc.cache).poll_once()

@@ -16,7 +16,7 @@ from dashboard.weekly.archive import Archive
 from dashboard.weekly.weeks import last_finished
 from datasource.demo.seed import seed
 from datasource.engine import make_engine
-from tests.conftest import new_store_url, only_local
+from tests.conftest import BACKLOG, new_store_url, only_local
 from tests.weekly_helpers import (MONDAY_8AM, WEEK, assert_complete_week, run_status, seeded_store, settings_for,
                                   stored_next_run, wait_for)
 
@@ -89,7 +89,7 @@ def test_export_now_clicked_in_the_browser_archives_the_last_week(request, tmp_p
     week by the real clock has its data."""
     url = new_store_url("sqlite", request, tmp_path)
     engine = make_engine(url)
-    seed(engine, seed=37, now=dt.datetime.now(dt.timezone.utc), total_cases=3000, occupancy_days=15)
+    seed(engine, profile=BACKLOG, seed=37, now=dt.datetime.now(dt.timezone.utc), total_cases=3000, occupancy_days=15)
     engine.dispose()
     settings = settings_for(url, tmp_path / "reports")
     week = last_finished(dt.datetime.now(settings.tz), settings.tz).label

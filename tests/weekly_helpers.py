@@ -19,7 +19,7 @@ from dashboard.settings import SETTINGS, Settings
 from datasource import schema
 from datasource.demo.seed import seed
 from datasource.engine import make_engine
-from tests.conftest import new_store_url
+from tests.conftest import BACKLOG, new_store_url
 
 TZ = ZoneInfo("Asia/Shanghai")
 WEEK = "2026-W47"  # Monday 16 to Sunday 22 November 2026
@@ -34,7 +34,7 @@ def seeded_store(backend: str, request, folder: Path, *, days: float = 2, cases:
     """A store of `backend` with the demo city up to SEED_NOW (`days` of parking readings)."""
     url = new_store_url(backend, request, folder)
     engine = make_engine(url)
-    seed(engine, seed=seed_no, now=SEED_NOW, total_cases=cases, occupancy_days=days)
+    seed(engine, profile=BACKLOG, seed=seed_no, now=SEED_NOW, total_cases=cases, occupancy_days=days)
     engine.dispose()
     return url
 

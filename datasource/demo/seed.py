@@ -108,14 +108,15 @@ def history_start(today: dt.date, history_days: int | None) -> dt.date:
 def seed(engine: Engine, *, seed: int = 20261126, now: dt.datetime | None = None,
          total_cases: int | None = None, tz: str = "Asia/Shanghai", events: bool = True,
          occupancy_days: int | None = None, history_days: int | None = None,
-         progress=lambda msg: None) -> SeedReport:
+         profile: dict | None = None, progress=lambda msg: None) -> SeedReport:
     """Fill an empty store with the demo city; returns rows and timings per table.
-    `history_days` (the demo: 400) seeds a longer past at the profile's yearly volumes."""
+    `history_days` (the demo: 400) seeds a longer past at the profile's yearly volumes;
+    `profile` replaces demo_city.json's (e.g. a city with a backlog, for tests)."""
     if not store_is_empty(engine):
         raise StoreNotEmpty("the store already has data; use --reset to replace it")
     now = (now or dt.datetime.now(dt.timezone.utc)).astimezone(dt.timezone.utc)
     zone = ZoneInfo(tz)
-    profile = load_profile()
+    profile = profile or load_profile()
     report = SeedReport()
     rng = np.random.default_rng([seed, 0])
 
