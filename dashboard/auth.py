@@ -31,6 +31,7 @@ from urllib.parse import quote, urlsplit
 from flask import Response, abort, g, redirect, request
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 from flask_wtf.csrf import CSRFError, CSRFProtect, generate_csrf
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from dashboard import accounts, ratelimit
@@ -114,7 +115,15 @@ class Principals:
             hit = self._cache.get(key)
         if hit is not None and now - hit[0] < self.ttl:
             return hit[1]
-        row = read()
+        try:
+            row = read()
+        except SQLAlchemyError:
+            if hit is None:
+                raise  # never seen: nothing to vouch for it (the request gets a 503)
+            # the store is away: a wall must keep serving its snapshot, so the principal
+            # stays as last read (revocations apply once the store answers again)
+            log.warning("principal %s: store unreadable, last known row kept", key)
+            return hit[1]
         with self._lock:
             if len(self._cache) > 10_000:
                 self._cache.clear()

@@ -12,6 +12,8 @@
   callback, the exception's class and the first line of its message trimmed, where it
   happened); never the request's or the callback's values. Flask's own log of it would hold
   the whole message, and Dash's messages quote whole outputs (a case list's rows).
+- The store unreachable (SQLAlchemy OperationalError / InterfaceError) -> 503 "store
+  unavailable", logged in one bounded line: a deployment fault, not a bug.
 - An unknown `/_dash-component-suites/` path -> 404; a page path outside the app -> 400.
 """
 from __future__ import annotations
@@ -25,6 +27,7 @@ from pathlib import Path
 
 from dash.exceptions import DependencyException, UnsupportedRelativePath
 from flask import Response, g, jsonify, request
+from sqlalchemy.exc import InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -286,6 +289,11 @@ def install(app, settings) -> None:
     def server_error(exc: Exception):
         if isinstance(exc, HTTPException):  # 4xx from Flask itself (413, 404, ...): as they are
             return exc
+        if isinstance(exc, (OperationalError, InterfaceError)):  # the store is away: a fault of
+            # the deployment, not a bug; the client may retry (walls do not need the store)
+            log.warning("store unavailable on %s %s%s: %s", request.method, request.path[:200],
+                        _callback_label(), describe(exc))
+            return bad("store unavailable", 503)
         log.error("server error on %s %s%s: %s", request.method, request.path[:200], _callback_label(),
                   describe(exc))
         return bad("server error", 500)
