@@ -379,7 +379,14 @@ class Cache:
 
     def _raw_head(self) -> Head | None:
         raw = self._call(lambda s: s.get(HEAD))
-        return Head.from_json(raw) if raw else None
+        if raw:
+            return Head.from_json(raw)
+        # nothing where we read: the first seconds after Redis died (the host folder not
+        # yet written) or after it came back empty (no poll published yet). The last
+        # snapshot this process parsed bridges the gap; it ages like any other and is
+        # served stale once older than the limit.
+        memo = self._memo
+        return memo.head() if memo is not None else None
 
     def _aged(self, h: Head) -> bool:
         return self.stale_after is not None and h.age(dt.datetime.now(dt.timezone.utc)) > self.stale_after

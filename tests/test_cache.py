@@ -204,3 +204,35 @@ def test_unreachable_redis_from_the_start_serves_locally(tmp_path):
     cache.publish(snap(1))
     assert cache.using_fallback
     assert Cache.from_settings(settings).get() == snap(1)
+
+
+def test_the_last_snapshot_bridges_an_empty_store_after_redis_dies_or_comes_back_empty(tmp_path, own_redis):
+    """Found by the soak: right after Redis died, the host folder held nothing yet, so a
+    worker answered "none published yet" (/readyz 503, a new wall "waiting") for a second
+    or two; the same after Redis came back empty until the next poll."""
+    url = f"redis://127.0.0.1:{own_redis.port}/0"
+    settings = make_settings(tmp_path, REDIS_URL=url, CACHE_PREFIX="cc", REDIS_RETRY_SECONDS=0.3)
+    now = dt.datetime.now(dt.timezone.utc)
+    leader, worker = Cache.from_settings(settings), Cache.from_settings(settings)
+    leader.publish(snap(1, now))
+    assert worker.get() == snap(1, now)
+    own_redis.stop()
+    assert worker.head() is not None and worker.head().version == snap(1, now).version
+    assert worker.get() == snap(1, now) and worker.using_fallback
+    assert worker.local.get("head") is None  # nothing in the host folder yet: the memo served
+    own_redis.start()  # back, and empty
+    time.sleep(0.35)
+    assert worker.get() == snap(1, now) and not worker.using_fallback
+    fresh = Cache.from_settings(settings)  # a process that never parsed one has nothing to show
+    assert fresh.head() is None
+
+
+def test_a_bridged_snapshot_ages_to_stale(tmp_path, own_redis):
+    url = f"redis://127.0.0.1:{own_redis.port}/0"
+    settings = make_settings(tmp_path, REDIS_URL=url, CACHE_PREFIX="cc", READY_MAX_AGE_SECONDS=30)
+    old = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=5)
+    worker = Cache.from_settings(settings)
+    worker.publish(snap(1, old))
+    own_redis.stop()
+    served = worker.get()
+    assert served is not None and all(s.status == "stale" for s in served.sections.values())
