@@ -188,8 +188,13 @@ class Election:
             if self.store_lease is not None:
                 try:
                     return self._set(self.store_lease.acquire())
-                except Exception as exc:  # the store does not answer: nobody can own the state
+                except Exception as exc:  # the store does not answer: nobody can take the lease
                     log.warning("leader lease: store unreachable (%s)", exc.__class__.__name__)
+                    if self.store_lease.held:
+                        # still surely ours (no one can take it before it expires): go on
+                        # leading, so that the failing polls publish the sections as stale
+                        # at once instead of leaving the last snapshot "fresh" until it ages
+                        return self._set(True)
                     self.store_lease.token = None
                     return self._set(False)
             if self.redis_lock is not None:
