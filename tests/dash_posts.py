@@ -109,3 +109,14 @@ def make_app(url: str, folder: Path, **extra):
     Poller(svc.settings, engine=svc.engine, cache=svc.cache).poll_once()  # the wall and / have a snapshot
     assert app.server.test_client().get("/").status_code == 200  # Dash adds the pages' callbacks then
     return app
+
+
+@pytest.fixture(scope="module")
+def posted_app(seeded):
+    """One app per module on the seeded store: the tests only post to it (a test that
+    changes its scope puts it back)."""
+    url, folder = seeded
+    app = make_app(url, folder)
+    yield app
+    app.server.extensions[EXTENSION].engine.dispose()
+    B.browse(app.server).engine.dispose()

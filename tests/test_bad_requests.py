@@ -8,24 +8,18 @@ import time
 
 import pytest
 
-from dashboard import browse as B
 from dashboard.scope import Scope
 from dashboard.services import EXTENSION
 from tests.dash_posts import CALLBACK, WEEK, body_for, component, find, grid_body, make_app, pattern_of
-from tests.dash_posts import seeded  # noqa: F401  (fixture)
+from tests.dash_posts import posted_app, seeded  # noqa: F401  (fixtures)
 
 LOG_BOUND = 2000
 MINE = "410105"
 
 
 @pytest.fixture(scope="module")
-def app(seeded):  # noqa: F811
-    """One app for the module: the tests only post to it (a test that changes its scope puts it back)."""
-    url, folder = seeded
-    app = make_app(url, folder)
-    yield app
-    app.server.extensions[EXTENSION].engine.dispose()
-    B.browse(app.server).engine.dispose()
+def app(posted_app):  # noqa: F811
+    return posted_app
 
 
 @pytest.fixture

@@ -13,9 +13,8 @@ import pytest
 
 from dashboard import browse as B
 from dashboard.scope import Scope
-from dashboard.services import EXTENSION
-from tests.dash_posts import CALLBACK, body_for, component, make_app, pattern_of, server_callbacks
-from tests.dash_posts import seeded  # noqa: F401  (fixture)
+from tests.dash_posts import CALLBACK, body_for, component, pattern_of, server_callbacks
+from tests.dash_posts import posted_app, seeded  # noqa: F401  (fixtures)
 
 SEED = 20261126
 PER_POSITION = 7
@@ -74,12 +73,8 @@ def _cases(app) -> list[tuple[str, dict, str, int, object]]:
 
 
 @pytest.fixture(scope="module")
-def app(seeded):  # noqa: F811
-    url, folder = seeded
-    app = make_app(url, folder)
-    yield app
-    app.server.extensions[EXTENSION].engine.dispose()
-    B.browse(app.server).engine.dispose()
+def app(posted_app):  # noqa: F811
+    return posted_app
 
 
 def _value_for(spec, value):
