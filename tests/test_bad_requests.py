@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from dashboard import browse as B
 from dashboard.scope import Scope
 from dashboard.services import EXTENSION
 from tests.dash_posts import CALLBACK, WEEK, body_for, component, find, grid_body, make_app, pattern_of
