@@ -44,9 +44,7 @@ def _when(raw: str) -> dt.datetime:
 @contextmanager
 def _store(settings: Settings):
     """An engine on the configured store, disposed when the command is done."""
-    from datasource.engine import make_engine
-
-    engine = make_engine(settings.database_url, busy_timeout_ms=settings["SQLITE_BUSY_TIMEOUT_MS"])
+    engine = settings.engine(create=True)
     try:
         yield engine
     finally:

@@ -14,7 +14,6 @@ from dashboard.poller import Poller, Sections
 from dashboard.scope import current_scope
 from dashboard.services import EXTENSION, Services
 from dashboard.settings import PROJECT_ROOT, Settings
-from datasource.engine import make_engine
 
 ASSETS = PROJECT_ROOT / "assets"
 
@@ -74,8 +73,7 @@ def create_app(settings: Settings | Mapping[str, Any] | None = None, *,
     if settings["POLLER_ENABLED"]:
         # Its own engine without a pool: one connection every few seconds costs nothing,
         # and none is left open when the app is thrown away or the store goes away.
-        engine = make_engine(settings.database_url, busy_timeout_ms=settings["SQLITE_BUSY_TIMEOUT_MS"], create=False,
-                             poolclass=NullPool)
+        engine = settings.engine(poolclass=NullPool)
         svc.poller = Poller(settings, engine=engine, cache=svc.cache, sections=sections)
         svc.poller.ensure_started()
         # a no-op after the first call; starts a poller in a worker forked after create_app

@@ -399,14 +399,13 @@ def run_forever(settings: Settings | None = None, *, sections: Sections | None =
     """The poller as a process of its own (with POLLER_ENABLED=false in the web
     processes). Takes part in the same election, so running two is harmless. Returns
     when `stop` is set, or on SIGTERM/SIGINT when run in the main thread."""
-    from datasource.engine import make_engine
 
     settings = settings or Settings.from_env()
     stop = stop or threading.Event()
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
-    engine = make_engine(settings.database_url, busy_timeout_ms=settings["SQLITE_BUSY_TIMEOUT_MS"], create=False)
+    engine = settings.engine()
     poller = Poller(settings, engine=engine, cache=Cache.from_settings(settings), sections=sections)
     poller.start()
     log.info("poller running every %g s", settings["POLL_SECONDS"])

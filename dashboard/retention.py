@@ -150,9 +150,7 @@ def prune(settings: Settings, engine, now: dt.datetime | None = None, cache=None
 def scheduled_prune(settings: Settings) -> None:
     """The report scheduler's daily job (PRUNE_CRON)."""
     from dashboard.cache import Cache
-    from datasource.engine import make_engine
-
-    engine = make_engine(settings.database_url, busy_timeout_ms=settings["SQLITE_BUSY_TIMEOUT_MS"], create=False)
+    engine = settings.engine()
     try:
         for line in prune(settings, engine, cache=Cache.from_settings(settings)).lines(settings.tz):
             log.info("%s", line)

@@ -17,7 +17,6 @@ from dashboard.cache import Cache
 from dashboard.reference import ReferenceSource
 from dashboard.rendered import RenderCache
 from dashboard.settings import Settings
-from datasource.engine import make_engine
 
 if TYPE_CHECKING:
     from dashboard.poller import Poller
@@ -36,8 +35,7 @@ class Services:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "Services":
-        engine = make_engine(settings.database_url, busy_timeout_ms=settings["SQLITE_BUSY_TIMEOUT_MS"],
-                             create=False)
+        engine = settings.engine()
         cache = Cache.from_settings(settings)
         return cls(settings, engine, cache, reference=ReferenceSource(engine), rendered=RenderCache(cache))
 

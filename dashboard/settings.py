@@ -403,6 +403,14 @@ class Settings:
     def database_url(self) -> str:
         return resolve_database_url(self["DATABASE_URL"])
 
+    def engine(self, *, create: bool = False, **kwargs):
+        """The one way to open the configured store (SQLite busy timeout included).
+        `create=True` only where a command may make an empty SQLite file."""
+        from datasource.engine import make_engine  # datasource stays out of `import dashboard.settings`
+
+        return make_engine(self.database_url, busy_timeout_ms=self["SQLITE_BUSY_TIMEOUT_MS"], create=create,
+                           **kwargs)
+
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self["DASHBOARD_TIMEZONE"])

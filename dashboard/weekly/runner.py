@@ -203,9 +203,7 @@ def export_week(settings: Settings, week: str | Week, *, scope: str = "all", for
     started = time.perf_counter()
     own_engine = engine is None
     if own_engine:
-        from datasource.engine import make_engine
-
-        engine = make_engine(settings.database_url, busy_timeout_ms=settings["SQLITE_BUSY_TIMEOUT_MS"], create=False)
+        engine = settings.engine()
     try:
         archive.root.mkdir(parents=True, exist_ok=True)
         with run_lock(settings, archive.root):
