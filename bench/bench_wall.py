@@ -114,20 +114,22 @@ def free_port() -> int:
 class Deployment:
     """gunicorn (its elected poller inside) plus the live simulator, on one store."""
 
-    def __init__(self, url: str, prefix: str, *, workers: int, poll: float, refresh: float):
+    def __init__(self, url: str, prefix: str, *, workers: int, poll: float, refresh: float,
+                 simulate: bool = True, env: dict | None = None):
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "DATABASE_URL": url, "REDIS_URL": REDIS_URL, "CACHE_PREFIX": prefix,
                "SECRET_KEY": SECRET, "COOKIE_SECURE": "false",
                "POLL_SECONDS": str(poll), "PAGE_REFRESH_SECONDS": str(refresh), "LOG_LEVEL": "WARNING",
-               "SIMULATOR_RATE": "2", "SIMULATOR_OCCUPANCY_SECONDS": "20"}
+               "SIMULATOR_RATE": "2", "SIMULATOR_OCCUPANCY_SECONDS": "20", **(env or {})}
         self.procs = [
             subprocess.Popen([sys.executable, "-m", "gunicorn", "--no-control-socket", "--bind",
                               f"127.0.0.1:{self.port}", "--workers", str(workers), "--threads", "8",
                               "--worker-class", "gthread", "app:server"], cwd=PROJECT_ROOT, env=env,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
-            subprocess.Popen([sys.executable, "-m", "dashboard", "simulate"], cwd=PROJECT_ROOT, env=env,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+        if simulate:
+            self.procs.append(subprocess.Popen([sys.executable, "-m", "dashboard", "simulate"], cwd=PROJECT_ROOT,
+                                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             try:

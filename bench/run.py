@@ -21,6 +21,8 @@ RUNS = [
     ["bench_drill.py", "--cases", os.environ.get("BENCH_DRILL_CASES", "1M"),
      "--backend", os.environ.get("BENCH_DRILL_BACKEND", "postgresql")],
     ["bench_weekly.py", "--cases", os.environ.get("BENCH_WEEKLY_CASES", "1M")],
+    ["bench_latency.py", "--displays", os.environ.get("BENCH_LATENCY_DISPLAYS", "1,10,100"),
+     "--seconds", os.environ.get("BENCH_LATENCY_SECONDS", "40")],
     ["bench_wall.py", "--displays", os.environ.get("BENCH_WALL_DISPLAYS", "50"),
      "--seconds", os.environ.get("BENCH_WALL_SECONDS", "60"),
      "--soak-minutes", os.environ.get("BENCH_WALL_SOAK_MINUTES", "0")],

@@ -118,6 +118,8 @@ class Poller:
         self._stopped = False
         self._start_lock = threading.Lock()
         self._marked_at: float | None = None  # when this process last marked itself the leader
+        self._last_poll: float | None = None  # monotonic time of the last tick that polled
+        self._mark: tuple | None = None  # the store's change mark at the last check
         _LIVE.add(self)
 
     # --- one poll --------------------------------------------------------------------
@@ -285,7 +287,40 @@ class Poller:
         except OSError as exc:
             log.debug("leader mark not withdrawn: %s", exc)
 
+    def _due(self) -> bool:
+        """A tick polls every POLL_SECONDS, and in between as soon as the leader sees the
+        store move (one cheap statement per CHANGE_CHECK_SECONDS): a new case reaches the
+        walls within about a check interval plus a poll, while a quiet store costs one
+        full poll per POLL_SECONDS."""
+        poll, check = self.settings["POLL_SECONDS"], self._check_seconds()
+        now = time.monotonic()
+        if self._last_poll is None or now - self._last_poll >= poll - check / 2:
+            return True
+        if self.engine is None or not self.election.is_leader or self._previous is None:
+            return False
+        try:
+            mark = queries.change_mark(self.engine)
+        except Exception as exc:  # the next full poll reports the store's failure
+            log.debug("change check failed: %s", short_reason(exc))
+            return False
+        moved, self._mark = mark != self._mark, mark
+        return moved
+
+    def _check_seconds(self) -> float:
+        return min(self.settings["CHANGE_CHECK_SECONDS"], self.settings["POLL_SECONDS"])
+
+    def _wake(self) -> None:
+        """The scheduler's job, every change check: a tick when one is due."""
+        if self._due():
+            self._tick()
+
     def _tick(self) -> None:
+        self._last_poll = time.monotonic()
+        if self._mark is None and self.engine is not None and self.election.is_leader:
+            try:  # read before the poll, so that no write is missed by the checks after it
+                self._mark = queries.change_mark(self.engine)
+            except Exception as exc:  # the poll's sections report the store's failure
+                log.debug("change mark not read: %s", short_reason(exc))
         try:
             if self._refresh():
                 self.poll_once(as_leader=True)
@@ -325,7 +360,7 @@ class Poller:
         self.ensure_started()
 
     def _new_scheduler(self) -> BackgroundScheduler:
-        poll = self.settings["POLL_SECONDS"]
+        poll, check = self.settings["POLL_SECONDS"], self._check_seconds()
         scheduler = BackgroundScheduler(
             timezone=self.tz, daemon=True,
             executors={"default": ThreadPoolExecutor(2)},  # one poll and one lease at a time
@@ -333,7 +368,7 @@ class Poller:
                           # a run that could not start within this is dropped for the next one
                           "misfire_grace_time": max(1, int(poll / 2))})
         scheduler.start()
-        scheduler.add_job(self._tick, "interval", seconds=poll, id="poll",
+        scheduler.add_job(self._wake, "interval", seconds=check, id="poll",
                           next_run_time=dt.datetime.now(self.tz))
         scheduler.add_job(self._lease, "interval", seconds=self.settings["LEADER_LOCK_SECONDS"] / 3,
                           id="lease")
@@ -341,8 +376,10 @@ class Poller:
         return scheduler
 
     def _skipped(self, event) -> None:
-        """A tick fell due while the last poll still ran: counted, for /metrics."""
-        if event.job_id == "poll":
+        """A poll fell due while the last one still ran: counted, for /metrics (change
+        checks that fall due meanwhile are not polls)."""
+        due = self._last_poll is None or time.monotonic() - self._last_poll >= self.settings["POLL_SECONDS"]
+        if event.job_id == "poll" and due:
             try:
                 metrics.count_skipped_poll(self.cache)
             except OSError as exc:

@@ -212,8 +212,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("ACCESS_LOG", "true",
             "Whether `python -m dashboard serve` writes an access log line per request to standard "
             "output (client, request, status, bytes, seconds; `token=` values redacted).", _bool),
-    Setting("PAGE_REFRESH_SECONDS", "5",
-            "How often an open page asks the server for new figures.", _positive_float),
+    Setting("PAGE_REFRESH_SECONDS", "1",
+            "How often an open wall or home page asks the server for new figures. An unchanged "
+            "answer is a few hundred bytes read from the cache, never the store (see "
+            "docs/performance.md for the cost per display).", _positive_float),
     Setting("WALL_MAP_KPI", "open_cases",
             "The wall map's colouring when the URL has no `?kpi=`: `open_cases`, `overdue`, "
             "`closure_rate`, `on_time_closure_rate`, `occupancy`, `visits` or `resolution_rate`.", _map_kpi),
@@ -255,7 +257,13 @@ SETTINGS: tuple[Setting, ...] = (
             "unreachable; shared by the processes of one host. Relative paths are resolved "
             "against the project folder."),
     Setting("POLL_SECONDS", "5",
-            "How often the poller recomputes the snapshot from the store.", _positive_float),
+            "How often the poller recomputes the snapshot from the store when nothing is "
+            "written (time alone moves figures: overdue cases, the hour).", _positive_float),
+    Setting("CHANGE_CHECK_SECONDS", "0.5",
+            "How often the leading poller checks whether cases, visits or problems were "
+            "written (one statement of three index lookups) and, if so, polls at once instead "
+            "of waiting for `POLL_SECONDS`: a new case is on every wall within about this "
+            "plus a poll plus `PAGE_REFRESH_SECONDS`.", _positive_float),
     Setting("POLLER_ENABLED", "true",
             "Whether each web process takes part in the poller election (exactly one of "
             "them polls). Set false when the poller runs as its own process "

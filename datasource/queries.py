@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from sqlalchemy import Engine, func, select
 
-from datasource.schema import OPEN_STATUSES, Case, CaseCategory, District
+from datasource.schema import OPEN_STATUSES, Case, CaseCategory, District, EnterpriseProblem, EnterpriseVisit
 
 
 def open_cases_by_district(engine: Engine) -> list[dict]:
@@ -23,6 +23,15 @@ def latest_change(engine: Engine):
     """The newest `updated_at` among cases: how fresh the store's case data is."""
     with engine.connect() as conn:
         return conn.execute(select(func.max(Case.updated_at))).scalar_one()
+
+
+def change_mark(engine: Engine) -> tuple:
+    """The newest `updated_at` of cases, visits and problems: one statement of three
+    index lookups, read between polls to tell whether the store has moved."""
+    stmt = select(*(select(func.max(t.updated_at)).scalar_subquery()
+                    for t in (Case, EnterpriseVisit, EnterpriseProblem)))
+    with engine.connect() as conn:
+        return tuple(conn.execute(stmt).one())
 
 
 def districts(engine: Engine) -> list[dict]:
