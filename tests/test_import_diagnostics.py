@@ -241,3 +241,25 @@ def test_every_reason_has_a_hint_or_says_why_not():
     for reason in E.REASONS:
         if reason not in no_hint:  # those carry their own hint where they are found
             assert row_hint("field", reason, None), reason
+
+
+def test_the_docs_rejected_row_example_is_what_the_import_writes(reference_engine, tmp_path):
+    """docs/import.md shows the rejects line of its worked example with a bad district."""
+    import csv
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    doc = (root / "docs" / "import.md").read_text(encoding="utf-8")
+    claimed = re.search(r"file would hold `(docs/examples/cases_export_gbk\.csv,4,.*?),\"2,SZCG-\.\.\.\"`", doc,
+                        re.S).group(1)
+    lines = (root / "docs" / "examples" / "cases_export_gbk.csv").read_text(encoding="gb18030").splitlines(True)
+    assert "二七区" in lines[3]
+    lines[3] = lines[3].replace("二七区", "上街区")
+    bad = tmp_path / "cases_export_gbk.csv"
+    bad.write_text("".join(lines), encoding="gb18030")
+    result = run(reference_engine, bad, mapping=root / "docs" / "examples" / "cases_export_mapping.yaml", now=T0)
+    assert result.rejected == 1
+    with bad.with_name("cases_export_gbk.rej.csv").open(encoding="utf-8-sig", newline="") as fh:
+        (header, row) = list(csv.reader(fh))
+    assert ",".join(row[:5]).replace(str(bad), "docs/examples/cases_export_gbk.csv") == " ".join(claimed.split())

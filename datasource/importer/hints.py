@@ -76,7 +76,9 @@ def row_hint(field: str, reason: str, source: Source | None) -> str:
     """The usual fix of one row's problem, when the code that found it gave none."""
     f = field
     if reason in _UNKNOWN:
-        where = f"; {source.words(f)}" if source and source.column else ""
+        if source is not None and source.how == BY_MAPPING:
+            return f"map the value under values.{f}:, or check that columns.{f}: (now `{source.column}`) is the right column"
+        where = f"; {source.words(f)}" if source is not None and source.how == BY_ALIAS else ""
         return f"map the value under values.{f}:, or set columns.{f}: to the right column{where}"
     if reason == E.MISSING_ID:
         return "name the id column under columns.external_id:"
