@@ -263,3 +263,13 @@ def test_the_docs_rejected_row_example_is_what_the_import_writes(reference_engin
     with bad.with_name("cases_export_gbk.rej.csv").open(encoding="utf-8-sig", newline="") as fh:
         (header, row) = list(csv.reader(fh))
     assert ",".join(row[:5]).replace(str(bad), "docs/examples/cases_export_gbk.csv") == " ".join(claimed.split())
+
+
+def test_readings_of_unknown_facilities_say_where_facilities_come_from(reference_engine, tmp_path):
+    path = write_csv(tmp_path / "occupancy.csv", ["facility", "observed_at", "occupied"],
+                     [[f"CP-{i}", "2026-11-26 09:00", "5"] for i in range(3)])
+    result = run(reference_engine, path, "occupancy", now=T0)
+    assert result.rejected == 3
+    assert ("  3 of 3 rows rejected: unknown facility — import it with --kind facilities first, or give the "
+            "readings file the facility's columns (facility_name, capacity, district_code, facility_kind)"
+            ) in result.summary_lines()

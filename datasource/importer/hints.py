@@ -77,7 +77,8 @@ def row_hint(field: str, reason: str, source: Source | None) -> str:
     f = field
     if reason in _UNKNOWN:
         if source is not None and source.how == BY_MAPPING:
-            return f"map the value under values.{f}:, or check that columns.{f}: (now `{source.column}`) is the right column"
+            return (f"map the value under values.{f}:, or check that columns.{f}: "
+                    f"(now `{source.column}`) is the right column")
         where = f"; {source.words(f)}" if source is not None and source.how == BY_ALIAS else ""
         return f"map the value under values.{f}:, or set columns.{f}: to the right column{where}"
     if reason == E.MISSING_ID:
@@ -136,9 +137,10 @@ def dominant_lines(read: int, rejected: int, problems, examples: dict, sources: 
     (field, reason), n = max(problems.items(), key=lambda kv: (kv[1], kv[0]))
     if n * 2 <= read:
         return []
-    line, text, cell = examples.get((field, reason), (None, "", ""))
+    line, text, cell, own = examples.get((field, reason), (None, "", "", ""))
     what = reason_words(reason) + (f" ({field})" if field and field not in reason else "")
-    out = [f"  {n:,} of {read:,} rows rejected: {what} — {file_hint(field, reason, sources.get(field), cell)}"]
+    fix = file_hint(field, reason, sources.get(field), cell) or own
+    out = [f"  {n:,} of {read:,} rows rejected: {what}" + (f" — {fix}" if fix else "")]
     if line is not None:
         out.append(f"  for example line {line}: {text}")
     return out

@@ -205,7 +205,7 @@ class _Importer:
                 if key not in stats.examples:
                     source = sources.get(p.field)
                     stats.examples[key] = (row.line, p.message, row.cells.get(source.column, "")
-                                           if source and source.column else "")
+                                           if source and source.column else "", p.hint)
                     if source is not None:
                         stats.sources.setdefault(p.field, source)
             stats.problems.update({(p.field, p.reason) for p in problems})
