@@ -273,3 +273,18 @@ def test_readings_of_unknown_facilities_say_where_facilities_come_from(reference
     assert ("  3 of 3 rows rejected: unknown facility — import it with --kind facilities first, or give the "
             "readings file the facility's columns (facility_name, capacity, district_code, facility_kind)"
             ) in result.summary_lines()
+
+
+def test_a_hostile_column_name_is_shown_quoted(reference_engine, tmp_path):
+    """Column names are the city's data: a terminal escape in one never reaches the summary
+    or the rejects file as such."""
+    col = "区\x1b[2J\x1b[31m"
+    path = write_csv(tmp_path / "cases.csv", ["external_id", "source", "category", col, "reported_at"],
+                     [[f"H{i}", "app", "S05-01", "Atlantis", "2026-11-26 09:05"] for i in range(3)])
+    mapping = tmp_path / "m.yaml"
+    mapping.write_text('columns:\n  district_code: "区\\e[2J\\e[31m"\n', encoding="utf-8")
+    result = run(reference_engine, path, mapping=mapping, now=T0)
+    assert result.rejected == 3
+    text = "\n".join(result.summary_lines())
+    assert "unknown district (district_code)" in text and repr(col) in text and "\x1b" not in text
+    assert all("\x1b" not in r["message"] and repr(col) in r["message"] for r in rejects(path))

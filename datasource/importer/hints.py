@@ -30,13 +30,20 @@ class Source:
     column: str | None
     how: str  # BY_MAPPING, BY_NAME, BY_ALIAS or BY_DEFAULT
 
+    @property
+    def shown(self) -> str:
+        """The column's name as printed: a header is the city's data, so anything a
+        terminal or a log would interpret (escapes, line breaks) is shown quoted."""
+        col = self.column or ""
+        return col if col.isprintable() else repr(col)
+
     def words(self, field: str) -> str:
         if self.how == BY_ALIAS:
-            return f"column `{self.column}` was taken for `{field}` by its alias"
+            return f"column `{self.shown}` was taken for `{field}` by its alias"
         if self.how == BY_NAME:
-            return f"column `{self.column}` was taken for `{field}` by its name"
+            return f"column `{self.shown}` was taken for `{field}` by its name"
         if self.how == BY_MAPPING:
-            return f"column `{self.column}` is read for `{field}` (columns.{field}:)"
+            return f"column `{self.shown}` is read for `{field}` (columns.{field}:)"
         return f"`{field}` comes from defaults.{field}:"
 
 
@@ -78,7 +85,7 @@ def row_hint(field: str, reason: str, source: Source | None) -> str:
     if reason in _UNKNOWN:
         if source is not None and source.how == BY_MAPPING:
             return (f"map the value under values.{f}:, or check that columns.{f}: "
-                    f"(now `{source.column}`) is the right column")
+                    f"(now `{source.shown}`) is the right column")
         where = f"; {source.words(f)}" if source is not None and source.how == BY_ALIAS else ""
         return f"map the value under values.{f}:, or set columns.{f}: to the right column{where}"
     if reason == E.MISSING_ID:
