@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Engine, and_, case, distinct, func, literal, or_, select, text
+from sqlalchemy import BigInteger, Engine, and_, case, cast, distinct, func, literal, or_, select, text
 
 from datasource.schema import (OPEN_STATUSES, RUNNING_SQL, RUNNING_STATUSES, Case, CaseCategory,
                                District, Enterprise, EnterpriseProblem, EnterpriseVisit, Grid,
@@ -321,17 +321,20 @@ def readings_received_after(engine: Engine, after: dt.datetime | None) -> list[t
 
 def occupancy_by_hour(engine: Engine, since: dt.datetime, until: dt.datetime) -> list[dict]:
     """Per district and UTC hour in [since, until]: each reporting motor-vehicle facility's
-    mean (clamped) occupancy that hour, summed, and the capacity of those facilities.
+    mean (clamped) occupancy that hour, summed, the capacity of those facilities, and how
+    many of the hour's readings were out of range (clamped). A facility full all hour is
+    on the curve at its capacity, whatever it reported above it.
     Hours older than OCCUPANCY_RAW_DAYS come from occupancy_hourly (datasource/occupancy.py)."""
     F = ParkingFacility
     fh = occupancy.facility_hours(since, until, inclusive=True, motor_only=True)
     per_facility = (select(F.district_code.label("district"), fh.c.hour.label("hour"),
                            exact_mean(fh.c.occupied, fh.c.readings).label("occupied"),
-                           F.capacity.label("capacity"))
+                           F.capacity.label("capacity"), fh.c.out_of_range.label("out_of_range"))
                     .select_from(fh).join(F, F.id == fh.c.facility_id).subquery())
     return _rows(engine, select(per_facility.c.district, per_facility.c.hour,
                                 func.sum(per_facility.c.occupied).label("occupied"),
-                                func.sum(per_facility.c.capacity).label("capacity"))
+                                func.sum(per_facility.c.capacity).label("capacity"),
+                                cast(func.sum(per_facility.c.out_of_range), BigInteger).label("out_of_range"))
                  .group_by(per_facility.c.district, per_facility.c.hour))
 
 

@@ -112,6 +112,7 @@ STRINGS: dict[str, dict[str, str]] = {
     "non_motor_points": {"zh-CN": "非机动车停放点", "en": "Non-motor points"},
     "demo_sites": {"zh-CN": "示范点", "en": "Demonstration sites"},
     "stale_facilities": {"zh-CN": "读数过期设施", "en": "Facilities with stale readings"},
+    "out_of_range_today": {"zh-CN": "今日越界读数（已截断）", "en": "Out-of-range readings today (clamped)"},
     "reporting_facilities": {"zh-CN": "在线设施", "en": "Reporting facilities"},
     "closure_rate": {"zh-CN": "结案率", "en": "Closure rate"},
     "on_time_closure_rate": {"zh-CN": "按期结案率", "en": "On-time closure"},

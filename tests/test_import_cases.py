@@ -338,7 +338,7 @@ def test_every_reject_reason_with_its_line(reference_engine, tmp_path):
         (f, "13", "lat", "invalid_number"),
         (f, "14", "grid", "unknown_grid"),
         (f, "15", "category_code", "unknown_category"),
-        (f, "16", "external_id", "invalid_value"),
+        (f, "16", "external_id", "too_long"),
         (f, "18", "", "malformed_row"),
     ]
     assert set(cases(reference_engine)) == {"OK1", "OK2"}  # the valid rows are committed

@@ -56,8 +56,8 @@ def test_occupancy(reference_engine, tmp_path):
     load_facilities(reference_engine, tmp_path)
     path = write_csv(tmp_path / "occupancy.csv", ["facility_id", "observed_at", "occupied"], [
         ["P-001", "2026-11-26 09:00", "800"],
-        ["P-001", "2026-11-26 09:30", "1,250"],    # above capacity
-        ["P-002", "2026-11-26 09:00", "-3"],       # negative
+        ["P-001", "2026-11-26 09:30", "1,250"],    # above capacity: kept as read (clamped in the KPIs)
+        ["P-002", "2026-11-26 09:00", "-3"],       # negative: kept, then superseded by line 6
         ["P-999", "2026-11-26 09:00", "1"],        # unknown facility
         ["P-002", "2026-11-26 09:00", "12"],
         ["P-002", "half past nine", "12"],
@@ -65,9 +65,8 @@ def test_occupancy(reference_engine, tmp_path):
         ["P-002", "1795659000", "15"],             # epoch seconds: 2026-11-26 10:10 Shanghai
     ])
     result = run(reference_engine, path, "occupancy", now=T0)
-    assert (result.inserted, result.rejected) == (3, 5)
-    assert rejects_of(path) == [("3", "occupied", "over_capacity"), ("4", "occupied", "negative_occupancy"),
-                                ("5", "facility", "unknown_facility"), ("7", "observed_at", "unparseable_time"),
+    assert (result.inserted, result.rejected, result.files[0].counts["superseded"]) == (4, 3, 1)
+    assert rejects_of(path) == [("5", "facility", "unknown_facility"), ("7", "observed_at", "unparseable_time"),
                                 ("8", "occupied", "invalid_number")]
     with reference_engine.connect() as conn:
         readings = conn.execute(select(ParkingFacility.external_id, OccupancyReading.observed_at,
@@ -75,11 +74,12 @@ def test_occupancy(reference_engine, tmp_path):
                                 .join(ParkingFacility).order_by(ParkingFacility.external_id,
                                                                 OccupancyReading.observed_at)).all()
     assert [tuple(r) for r in readings] == [
-        ("P-001", utc("2026-11-26T09:00:00"), 800, T0), ("P-002", utc("2026-11-26T09:00:00"), 12, T0),
+        ("P-001", utc("2026-11-26T09:00:00"), 800, T0), ("P-001", utc("2026-11-26T09:30:00"), 1250, T0),
+        ("P-002", utc("2026-11-26T09:00:00"), 12, T0),
         ("P-002", utc("2026-11-26T10:10:00"), 15, T0)]
     # re-import: a no-op; a corrected count for the same moment replaces the old one
     again = run(reference_engine, path, "occupancy", now=T0 + dt.timedelta(hours=1))
-    assert (again.inserted, again.updated, again.unchanged) == (0, 0, 3)
+    assert (again.inserted, again.updated, again.unchanged) == (0, 0, 4)
     fix = write_csv(tmp_path / "fix.csv", ["facility", "observed_at", "occupied"],
                     [["P-002", "2026-11-26T01:00:00Z", "13"]])
     later = T0 + dt.timedelta(hours=2)
@@ -97,7 +97,7 @@ def test_a_rejected_later_reading_does_not_undo_an_earlier_one(reference_engine,
     path = write_csv(tmp_path / "dup.csv", ["facility", "observed_at", "occupied"], [
         ["P-002", "2026-11-26 09:00", "30"],
         ["P-002", "2026-11-26 09:00", "31"],
-        ["P-002", "2026-11-26 09:00", "99"],   # same moment, above capacity: rejected
+        ["P-002", "2026-11-26 09:00", "many"],   # same moment, not a number: rejected
     ])
     result = run(reference_engine, path, "occupancy")
     assert (result.inserted, result.rejected, result.files[0].counts["superseded"]) == (1, 1, 1)

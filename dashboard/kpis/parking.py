@@ -63,8 +63,8 @@ def compute_parking(engine, now: dt.datetime, tz: ZoneInfo, hour_rows: list[dict
             o["occupied"] += r["occupied"] or 0
             o["out_of_range"] += r["out_of_range"] or 0
 
-    today = all_periods(now, tz)["today"]
     curve: dict[str, dict[int, dict]] = defaultdict(lambda: defaultdict(lambda: [0.0, 0]))
+    clamped_today: dict[str, int] = defaultdict(int)
     rows = today_hours(engine, now, tz) if hour_rows is None else hour_rows
     # in one order whatever the rows came from, so that the city's float sums are the same
     for r in sorted(rows, key=lambda r: (r["hour"], r["district"])):
@@ -73,6 +73,7 @@ def compute_parking(engine, now: dt.datetime, tz: ZoneInfo, hour_rows: list[dict
             cell = curve[key][hour]
             cell[0] += float(r["occupied"] or 0)
             cell[1] += r["capacity"] or 0
+            clamped_today[key] += r.get("out_of_range") or 0
 
     def district_block(key):
         c, o = cap[key], occ[key]
@@ -83,7 +84,10 @@ def compute_parking(engine, now: dt.datetime, tz: ZoneInfo, hour_rows: list[dict
             "reporting_facilities": o["reporting"],
             # motor-vehicle facilities with no reading in the last STALE_AFTER
             "stale_facilities": all_facilities - c["non_motor_facilities"] - o["reporting"],
+            # newest readings below 0 or above capacity, clamped in occupied_now
             "out_of_range_readings": o["out_of_range"],
+            # today's readings below 0 or above capacity, clamped in today's curve
+            "out_of_range_today": clamped_today[key],
             "occupied_now": o["occupied"],
             "occupancy_now": ratio(o["occupied"], o["reporting_capacity"]),
             "programme_this_year": dict(programme[key]),

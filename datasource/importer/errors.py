@@ -24,22 +24,48 @@ UNKNOWN_FACILITY = "unknown_facility"
 UNKNOWN_ENTERPRISE = "unknown_enterprise"
 UNKNOWN_VISIT = "unknown_visit"
 TIME_BEFORE_REPORTED = "time_before_reported"
-NEGATIVE_OCCUPANCY = "negative_occupancy"
-OVER_CAPACITY = "over_capacity"
+TOO_LONG = "too_long"
 MALFORMED_ROW = "malformed_row"
 STORE_ERROR = "store_error"
 
 REASONS = (MISSING_ID, MISSING_VALUE, UNPARSEABLE_TIME, INVALID_NUMBER, INVALID_VALUE,
            UNKNOWN_DISTRICT, UNKNOWN_CATEGORY, UNKNOWN_STREET, UNKNOWN_GRID, UNKNOWN_FACILITY,
-           UNKNOWN_ENTERPRISE, UNKNOWN_VISIT, TIME_BEFORE_REPORTED, NEGATIVE_OCCUPANCY, OVER_CAPACITY,
-           MALFORMED_ROW, STORE_ERROR)
+           UNKNOWN_ENTERPRISE, UNKNOWN_VISIT, TIME_BEFORE_REPORTED, TOO_LONG, MALFORMED_ROW, STORE_ERROR)
 
 
 class RowReject(Exception):
-    """One row cannot be stored: which field, which reason code, and a human message."""
+    """One row cannot be stored: which field, which reason code, a human message, and
+    (optionally) the mapping key that fixes it. `hint` is added to the message in the
+    rejects file; when it is empty, datasource/importer/hints.py gives the usual one for
+    the reason. A row with several problems raises the first, the others in `others`."""
 
-    def __init__(self, field: str, reason: str, message: str):
+    def __init__(self, field: str, reason: str, message: str, hint: str = ""):
         super().__init__(message)
         self.field = field
         self.reason = reason
         self.message = message
+        self.hint = hint
+        self.others: list[RowReject] = []
+
+    @property
+    def problems(self) -> list["RowReject"]:
+        return [self, *self.others]
+
+    @staticmethod
+    def of(problems: list["RowReject"]) -> "RowReject":
+        """One exception carrying every problem of a row, in the order found."""
+        flat = [q for p in problems for q in p.problems]
+        first = flat[0]
+        first.others = flat[1:]
+        return first
+
+
+class CellError(ValueError):
+    """A cell a field cannot take, with its own reason code (default: the field type's)
+    and the mapping key that fixes it. A ValueError, so that mapping checks that convert
+    a value catch it like any other."""
+
+    def __init__(self, message: str, reason: str | None = None, hint: str = ""):
+        super().__init__(message)
+        self.reason = reason
+        self.hint = hint

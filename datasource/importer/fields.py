@@ -7,11 +7,15 @@ from dataclasses import dataclass, field as _field
 from typing import Any
 
 from datasource.importer import errors as E
+from datasource.importer.errors import CellError
+from datasource.importer.hints import time_hint
 from datasource.importer.values import TimeParser, parse_bool, parse_date, parse_float, parse_int
 from datasource.importer.vocab import SYNONYMS
 
-# id: an identifier (too long is a reject); text: free text (truncated to max_len);
-# ref: a code or name resolved against the store later (district, category...).
+# id: an identifier; text: free text; ref: a code or name resolved against the store later
+# (district, category...). An id or text longer than max_len (its column's length in
+# datasource/schema.py) is rejected, never cut: PostgreSQL would refuse it and SQLite
+# would store it whole, so the importer gives both stores the same honest reject.
 TYPES = ("id", "text", "ref", "time", "date", "int", "float", "bool", "choice")
 
 # Characters an id must not hold: control characters, zero-width ones (U+200B..U+200F,
@@ -53,15 +57,20 @@ class Field:
         return _REASON.get(self.type, E.INVALID_VALUE)
 
     def convert(self, text: str, parse_time: TimeParser) -> Any:
-        """Turn a non-empty cell into the field's value; ValueError says what is wrong."""
+        """Turn a non-empty cell into the field's value; ValueError (often a CellError,
+        with its reason and the mapping key to fix it) says what is wrong."""
         t = self.type
         if t == "time":
-            return parse_time(text)
+            try:
+                return parse_time(text)
+            except ValueError as exc:
+                raise CellError(str(exc), hint=time_hint(text) if "is not a time" in str(exc) else "") from None
+        if t in ("text", "ref", "id") and self.max_len and len(text) > self.max_len:
+            raise CellError(f"{self.name} is {len(text):,} characters long, the limit is {self.max_len} "
+                            f"({text[:20]!r}...); it would be cut", E.TOO_LONG)
         if t in ("text", "ref"):
-            return text[:self.max_len] if self.max_len and t == "text" else text
+            return text
         if t == "id":
-            if self.max_len and len(text) > self.max_len:
-                raise ValueError(f"{text[:20]!r}... is longer than {self.max_len} characters")
             hidden = HIDDEN_IN_ID.search(text)
             if hidden:
                 ch = hidden.group()
@@ -72,18 +81,25 @@ class Field:
         if t == "choice":
             value = self._lookup.get(text.casefold())
             if value is None:
-                raise ValueError(f"{text!r} is not one of {', '.join(self.choices)} "
-                                 "(map it under `values:`)")
+                raise CellError(f"{text!r} is not one of {', '.join(self.choices)}",
+                                hint=f"map it under values.{self.name}:")
             return value
         if t == "bool":
-            return parse_bool(text)
+            try:
+                return parse_bool(text)
+            except ValueError as exc:
+                raise CellError(str(exc), hint=f"map it under values.{self.name}:") from None
         if t == "date":
-            return parse_date(parse_time, text)
+            try:
+                return parse_date(parse_time, text)
+            except ValueError as exc:
+                raise CellError(str(exc), hint=time_hint(text) if "is not a time" in str(exc) else "") from None
         number = parse_int(text) if t == "int" else parse_float(text)
         if (self.low is not None and number < self.low) or (self.high is not None and number > self.high):
             low = "" if self.low is None else f"{self.low:g}"
             high = "" if self.high is None else f"{self.high:g}"
-            raise ValueError(f"{text!r} is outside {low}..{high}")
+            raise CellError(f"{text!r} is outside {low}..{high}",
+                            hint=f"check that columns.{self.name}: reads the right column")
         return number
 
 

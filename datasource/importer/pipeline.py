@@ -19,6 +19,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError, ProgrammingError
 
 from datasource.importer import errors as E
+from datasource.importer import hints
 from datasource.importer.errors import ImportError_, RowReject
 from datasource.importer.kinds import KINDS
 from datasource.importer.kinds.base import KindSpec
@@ -41,6 +42,11 @@ class FileStats:
     encoding: str
     read: int = 0
     counts: Counter = field(default_factory=Counter)
+    # rejected rows per (field, reason), the first of each (line, message, cell), and where
+    # each field's column came from: what the summary needs to name the fix
+    problems: Counter = field(default_factory=Counter)
+    examples: dict = field(default_factory=dict)
+    sources: dict = field(default_factory=dict)
 
     def line(self) -> str:
         c = self.counts
@@ -58,6 +64,13 @@ class FileStats:
         if c["enterprises_inserted"] or c["enterprises_updated"]:
             out.append(f"  enterprises from the rows: {c['enterprises_inserted']:,} inserted, "
                        f"{c['enterprises_updated']:,} updated")
+        if c["facilities_inserted"] or c["facilities_updated"]:
+            out.append(f"  facilities from the rows: {c['facilities_inserted']:,} inserted, "
+                       f"{c['facilities_updated']:,} updated")
+        if c["above_capacity"] or c["below_zero"]:
+            out.append(f"  readings out of range, stored as read and clamped to [0, capacity] in the KPIs: "
+                       f"{c['above_capacity']:,} above capacity, {c['below_zero']:,} below zero")
+        out += hints.dominant_lines(self.read, c["rejected"], self.problems, self.examples, self.sources)
         return out
 
 
@@ -101,7 +114,9 @@ class ImportResult:
                          f"{self.rejected:,} rejected")
         if self.rejected:
             lines.append("rejected by reason: " + ", ".join(
-                f"{reason} {n:,}" for reason, n in sorted(self.reasons.items(), key=lambda kv: (-kv[1], kv[0]))))
+                f"{reason} {n:,}" for reason, n in sorted(self.reasons.items(), key=lambda kv: (-kv[1], kv[0])))
+                + (" (a row with several problems counts under each)"
+                   if sum(self.reasons.values()) > self.rejected else ""))
             lines.append(f"rejected rows are in {self.rejects_path}")
         else:
             lines.append("no rows rejected")
@@ -149,29 +164,62 @@ class _Importer:
             self._batch(batch, parser, stats)
 
     def _batch(self, rows: list[RawRow], parser: RowParser, stats: FileStats) -> None:
-        rejected: list[tuple[RawRow, RowReject]] = []
-        recs = []
+        """Every problem of a row is collected (its cells, then its references) before the
+        row is rejected, so that one pass over an export shows all that is wrong with it."""
+        recs, rejected = [], []
         for row in rows:
-            try:
-                recs.append(Rec(row, parser(row)))
-            except RowReject as exc:
-                rejected.append((row, exc))
+            values, problems = parser.parse(row)
+            rec = Rec(row, values)
+            if problems:
+                rec.problems = problems
+                if row.problem:  # a malformed record has no cells to check further
+                    rejected.append(rec)
+                    continue
+            recs.append(rec)
         if self.spec.locate:
             self._locate(recs)
         finished = []
         for rec in recs:
             try:
                 self.spec.finish(rec, self.ref)
-                finished.append(rec)
             except RowReject as exc:
-                rejected.append((rec.row, exc))
+                rec.problems = (rec.problems or []) + exc.problems
+            except (KeyError, TypeError, ValueError, AttributeError, StopIteration):
+                # a row already rejected lacks the values of its bad cells, which the
+                # kind's derivations may trip on: its problems so far are what it reports
+                if not rec.problems:
+                    raise
+            (rejected if rec.problems else finished).append(rec)
+        if rejected and self.spec.check is not None:
+            self._check(rejected)
         counts, store_rejects = self._write(finished)
-        rejected += store_rejects
+        out = [(rec.row, rec.problems) for rec in rejected] + [(row, exc.problems) for row, exc in store_rejects]
         stats.counts.update(counts)
-        stats.counts["rejected"] += len(rejected)
-        for row, exc in sorted(rejected, key=lambda item: item[0].line):
-            self.writer.write(str(stats.path), row.line, exc.field, exc.reason, exc.message, row.raw)
+        stats.counts["rejected"] += len(out)
+        for row, problems in sorted(out, key=lambda item: item[0].line):
+            sources = parser.sources(row.cells) if not row.problem else {}
+            self.writer.write_problems(str(stats.path), row.line, [
+                (p.field, p.reason, hints.message(p, sources.get(p.field))) for p in problems], row.raw)
+            for p in problems:
+                key = (p.field, p.reason)
+                if key not in stats.examples:
+                    source = sources.get(p.field)
+                    stats.examples[key] = (row.line, p.message, row.cells.get(source.column, "")
+                                           if source and source.column else "", p.hint)
+                    if source is not None:
+                        stats.sources.setdefault(p.field, source)
+            stats.problems.update({(p.field, p.reason) for p in problems})
         self.writer.flush()
+
+    def _check(self, recs: list[Rec]) -> None:
+        """The kind's read-only reference checks, for rows rejected for other reasons."""
+        try:
+            with self.engine.connect() as conn:
+                found = self.spec.check(conn, recs, self.ref)
+        except (OperationalError, ProgrammingError, DataError):
+            return  # a diagnosis only: the rows are rejected anyway
+        for rec, exc in found:
+            rec.problems = (rec.problems or []) + exc.problems
 
     def _locate(self, recs: list[Rec]) -> None:
         """District by point-in-polygon, for the whole batch at once."""

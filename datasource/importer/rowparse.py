@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 from datasource.importer import errors as E
 from datasource.importer.errors import ImportError_, RowReject
 from datasource.importer.fields import Field
+from datasource.importer.hints import BY_ALIAS, BY_DEFAULT, BY_MAPPING, BY_NAME, Source
 from datasource.importer.mapping import Mapping
 from datasource.importer.readers import RawRow
 from datasource.importer.values import NULL_VALUES, TimeParser
@@ -25,12 +26,14 @@ class Rec:
     values: dict[str, Any]
     located: str | None = None  # district found from lat/lon
     extra: dict[str, Any] = field(default_factory=dict)  # kind-specific (e.g. the enterprise of a visit)
+    problems: list[RowReject] | None = None  # why the row is rejected (every problem found)
 
 
 class RowParser:
     def __init__(self, fields: tuple[Field, ...], mapping: Mapping, zone: ZoneInfo):
         self.fields = fields
         self.parse_time = TimeParser(zone, mapping.time_formats)
+        self.mapped = frozenset(mapping.columns)
         self.candidates = {f.name: tuple(c.casefold() for c in mapping.columns.get(f.name, (f.name, *f.aliases)))
                            for f in fields}
         self.value_maps = {name: {src.casefold(): dst for src, dst in table.items()}
@@ -59,6 +62,20 @@ class RowParser:
             plan = self._plans[columns] = (tuple(out), missing)
         return plan
 
+    def sources(self, columns) -> dict[str, Source]:
+        """For each field these columns provide: the column, and how it was chosen (named
+        in the mapping, or found by the field's name or one of its aliases)."""
+        out = {}
+        for f, col, _vmap, _default in self.plan(columns)[0]:
+            if col is None:
+                how = BY_DEFAULT
+            elif f.name in self.mapped:
+                how = BY_MAPPING
+            else:
+                how = BY_NAME if col.strip().casefold() == f.name.casefold() else BY_ALIAS
+            out[f.name] = Source(col, how)
+        return out
+
     def check_columns(self, columns, where: str) -> None:
         """A file whose header lacks a required field (and no default) cannot load a row."""
         missing = self.plan(columns)[1]
@@ -69,14 +86,25 @@ class RowParser:
                                "column under `columns:` in the mapping or give a value under `defaults:`")
 
     def __call__(self, row: RawRow) -> dict[str, Any]:
+        """The row's values; RowReject (with every problem of the row) if any cell is bad."""
+        values, problems = self.parse(row)
+        if problems:
+            raise RowReject.of(problems)
+        return values
+
+    def parse(self, row: RawRow) -> tuple[dict[str, Any], list[RowReject]]:
+        """The row's values, and the problems of its cells: every one, not only the first.
+        A field whose cell is bad is left out of the values."""
         if row.problem:
-            raise RowReject("", E.MALFORMED_ROW, row.problem)
+            hint = ("export the file again: a row cut short is never padded" if row.problem.startswith("truncated")
+                    else "check delimiter: and header_line: in the mapping" if " cells but " in row.problem else "")
+            return {}, [RowReject("", E.MALFORMED_ROW, row.problem, hint)]
         cells = row.cells
         plan, missing = self.plan(cells)
-        if missing:  # JSON rows name their own keys; a CSV header was checked up front
-            f = missing[0]
-            raise RowReject(f.name, E.MISSING_ID if f.name == "external_id" else E.MISSING_VALUE,
-                            f"no {f.name} (looked for: {', '.join(self.candidates[f.name])})")
+        problems = []
+        for f in missing:  # JSON rows name their own keys; a CSV header was checked up front
+            problems.append(RowReject(f.name, E.MISSING_ID if f.name == "external_id" else E.MISSING_VALUE,
+                                      f"no {f.name} (looked for: {', '.join(self.candidates[f.name])})"))
         out: dict[str, Any] = {}
         nulls, parse_time = self.nulls, self.parse_time
         for f, col, vmap, default in plan:
@@ -88,12 +116,14 @@ class RowParser:
             if not text:
                 if f.required:
                     reason = E.MISSING_ID if f.name == "external_id" else E.MISSING_VALUE
-                    raise RowReject(f.name, reason, f"{f.name} is empty"
-                                    + (f" (column {col!r})" if col else ""))
+                    problems.append(RowReject(f.name, reason, f"{f.name} is empty"
+                                              + (f" (column {col!r})" if col else "")))
+                    continue
                 out[f.name] = None
                 continue
             try:
                 out[f.name] = f.convert(text, parse_time)
             except ValueError as exc:
-                raise RowReject(f.name, f.reason, str(exc)) from None
-        return out
+                problems.append(RowReject(f.name, getattr(exc, "reason", None) or f.reason, str(exc),
+                                          getattr(exc, "hint", "")))
+        return out, problems

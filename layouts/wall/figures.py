@@ -176,12 +176,145 @@ def _outline(geometry: dict) -> tuple[list, list]:
     return xs, ys
 
 
+def wants_tiles(districts) -> bool:
+    """A city without boundaries (no district has a polygon), or with a district that has
+    neither a polygon nor a centre to put a marker at, is drawn as a tile map."""
+    return bool(districts) and (not any(d.geometry for d in districts)
+                                or any(not d.geometry and (d.lon is None or d.lat is None) for d in districts))
+
+
+# the overview's map panel (assets/wall.css) less the colour bar, in pixels: what tiles
+# and their labels are sized for
+TILE_AREA = (620, 500)
+
+
+def tile_columns(n: int) -> int:
+    """The number of columns that gives the largest square tiles in TILE_AREA."""
+    import math
+
+    w, h = TILE_AREA
+    return max(range(1, max(n, 1) + 1), key=lambda c: (min(w / c, h / math.ceil(n / c)), -c))
+
+
+def tile_positions(districts) -> dict[str, tuple[int, int]]:
+    """(column, row) of each district's tile, row 0 at the top. Districts with a centre
+    come first, north to south in rows and west to east within a row, so that the tiles
+    keep the rough shape of the city; the others follow in display order (sort_order)."""
+    cols = tile_columns(len(districts))
+    located = sorted((d for d in districts if d.lon is not None and d.lat is not None), key=lambda d: -d.lat)
+    order = []
+    for i in range(0, len(located), cols):
+        order += sorted(located[i:i + cols], key=lambda d: d.lon)
+    order += [d for d in districts if d.lon is None or d.lat is None]
+    return {d.code: (i % cols, i // cols) for i, d in enumerate(order)}
+
+
+def _columns_of(text: str) -> int:
+    import unicodedata
+
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def tile_text(names: list[str], values: list[str], tile_px: float) -> tuple[list[str], int]:
+    """Labels ("<b>name</b><br>value", the name wrapped) and the largest font size at
+    which every label fits inside a tile of `tile_px` pixels: a text column is taken as
+    0.6 em wide (a CJK character two columns) and a line 1.3 em high."""
+    # the widest piece a line cannot break: a word, or one character of a CJK run (_wrap)
+    longest_word = max((2 if _columns_of(w) > len(w) else len(w) for n in names for w in n.split()), default=1)
+    widest = max([_columns_of(n) for n in names] + [len(v) for v in values] + [1])
+    best = (0.0, widest)
+    for width in range(max(longest_word, *(len(v) for v in values), 4), widest + 1):
+        lines = 1 + max(len(_wrap(n, width).split("<br>")) for n in names)
+        size = min(22.0, 0.88 * tile_px / (0.6 * width), 0.85 * tile_px / (1.3 * lines))
+        if size > best[0]:
+            best = (size, width)
+    size, width = best
+    return ([f"<b>{_wrap(n, width)}</b><br>{v}" for n, v in zip(names, values)], max(9, int(size)))
+
+
+TILE_GAP = 0.1  # between two tiles, in tile widths
+
+
+def _wrap(name: str, width: int = 16) -> str:
+    """A name over lines of at most `width` columns (a CJK character takes two and may
+    end a line anywhere; other words are kept whole)."""
+    pieces = []  # (text, joined to the previous piece by a space)
+    for word in name.replace("\u3000", " ").split():
+        if _columns_of(word) > width and _columns_of(word) > len(word):  # a long CJK run: per character
+            pieces += [(c, i == 0) for i, c in enumerate(word)]
+        else:
+            pieces.append((word, True))
+    lines, line = [], ""
+    for text, spaced in pieces:
+        joined = f"{line} {text}" if line and spaced else line + text
+        if line and _columns_of(joined) > width:
+            lines.append(line)
+            joined = text
+        line = joined
+    lines.append(line)
+    return "<br>".join(lines)
+
+
+def _text_colour(fill: str) -> str:
+    r, g, b = (int(fill[i:i + 2], 16) / 255 for i in (1, 3, 5))
+    return "#061634" if 0.2126 * r + 0.7152 * g + 0.0722 * b > 0.5 else "#ffffff"
+
+
+def tile_map(values: dict, ref, view, kpi_label: str, is_rate: bool) -> dict:
+    """Every district as a labelled square of the same size on a grid (tile_positions):
+    no shape can cover another, and each tile carries its name and value."""
+    lang = view.lang
+    districts = list(ref.districts)
+    where = tile_positions(districts)
+    cols = max(c for c, _ in where.values()) + 1
+    rows = max(r for _, r in where.values()) + 1
+    known = [v for v in values.values() if v is not None]
+    lo, hi = (min(known), max(known)) if known else (0, 1)
+    fmt = st.percent if is_rate else st.count
+    side = 1 - TILE_GAP
+    data, fills = [], []
+    for d in districts:
+        col, row = where[d.code]
+        x0, y1 = col, -row
+        fill = scale_colour(values.get(d.code), lo, hi)
+        fills.append(fill)
+        focus = d.code == view.district
+        data.append({"type": "scatter", "mode": "lines", "fill": "toself",
+                     "x": [x0, x0 + side, x0 + side, x0, x0], "y": [y1, y1, y1 - side, y1 - side, y1],
+                     "fillcolor": fill, "hoverinfo": "skip", "meta": d.code, "name": d.name(lang),
+                     "line": {"color": "#fde047" if focus else "#9cc3ff", "width": 4 if focus else 1.5}})
+    tile_px = side * min(TILE_AREA[0] / cols, TILE_AREA[1] / rows)
+    text, size = tile_text([d.name(lang) for d in districts], [fmt(values.get(d.code)) for d in districts], tile_px)
+    data.append({"type": "scatter", "mode": "text",
+                 "x": [where[d.code][0] + side / 2 for d in districts],
+                 "y": [-where[d.code][1] - side / 2 for d in districts],
+                 "text": text,
+                 "textfont": {"size": size, "color": [_text_colour(f) for f in fills]},
+                 "customdata": [d.code for d in districts], "hoverinfo": "skip", "meta": "labels"})
+    data.append({"type": "scatter", "mode": "markers", "x": [side / 2] * 2, "y": [-side / 2] * 2,
+                 "hoverinfo": "skip", "meta": "scale",
+                 "marker": {"size": 0.1, "opacity": 0, "color": [lo, hi], "cmin": lo, "cmax": hi,
+                            "colorscale": [[f, "#%02x%02x%02x" % c] for f, c in MAP_SCALE], "showscale": True,
+                            "colorbar": {"title": {"text": kpi_label, "side": "right"}, "thickness": 14,
+                                         "len": 0.7, "tickformat": ".0%" if is_rate else ",d",
+                                         "outlinewidth": 0, "tickfont": {"size": 14}}}})
+    pad = TILE_GAP
+    hidden = {"visible": False, "fixedrange": True, "showgrid": False, "zeroline": False}
+    return {"data": data, "layout": st.layout(
+        meta="tiles", xaxis={**hidden, "range": [-pad, cols - TILE_GAP + pad]},
+        yaxis={**hidden, "range": [-rows + TILE_GAP - pad, pad], "scaleanchor": "x", "scaleratio": 1},
+        margin={"l": 0, "r": 0, "t": 0, "b": 0})}
+
+
 def district_map(values: dict, ref, view, kpi_label: str, is_rate: bool) -> dict:
     """Districts with a boundary as filled shapes, the others as labelled diamonds at
     their centre. Plain x/y traces on hidden axes (longitude, latitude with the scale
-    corrected for latitude): no map tiles, no topojson, nothing fetched (offline)."""
+    corrected for latitude): no map tiles, no topojson, nothing fetched (offline).
+    A city without boundaries gets the tile map instead (wants_tiles)."""
     import math
 
+    if wants_tiles(ref.districts):
+        return tile_map(values, ref, view, kpi_label, is_rate)
     lang = view.lang
     shaped = [d for d in ref.districts if d.geometry]
     unshaped = [d for d in ref.districts if not d.geometry and d.lon is not None]

@@ -166,6 +166,9 @@ def parking_summary(park: dict, view) -> html.Div:
         ("non_motor_points", t("non_motor_points", lang), st.count(b.get("non_motor_points")), b.get("non_motor_points")),
         ("demo_sites", t("demo_sites", lang), st.count(b.get("demo_sites")), b.get("demo_sites")),
         ("stale_facilities", t("stale_facilities", lang), st.count(b.get("stale_facilities")), b.get("stale_facilities")),
+        # readings below 0 or above capacity: kept as read, clamped in the figures above (docs/kpis.md)
+        ("out_of_range_today", t("out_of_range_today", lang), st.count(b.get("out_of_range_today")),
+         b.get("out_of_range_today")),
     ])
 
 

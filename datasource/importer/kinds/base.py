@@ -40,6 +40,10 @@ class KindSpec:
     # the rejects and counts of what it wrote
     prepare: Callable[[Connection, list[Rec], Reference, dt.datetime],
                       tuple[Rejects, Counter]] = _nothing_to_prepare
+    # per batch, read-only, for the rows already rejected for other reasons: the problems
+    # prepare would find in them (a facility or enterprise not in the store), so that a
+    # rejected row's line lists every problem at once
+    check: Callable[[Connection, list[Rec], Reference], Rejects] | None = None
     # rows with the same key in one file: the last one wins
     key: Callable[[Rec], Hashable] = lambda rec: rec.values["external_id"]
     locate: bool = False  # find the district from lat/lon when it is missing
@@ -88,6 +92,16 @@ def check_grid_district(rec: Rec, grid_district: str | None, field: str = "grid"
     if grid_district and district and grid_district != district:
         raise RowReject(field, E.UNKNOWN_GRID,
                         f"the grid is in district {grid_district}, the row says {district}")
+
+
+def collect(problems: list[RowReject], fn: Callable, *args, **kwargs):
+    """fn(*args, **kwargs), or None with its RowReject added to `problems`: a kind's finish
+    goes on checking the row after a first problem, so that all of them are reported."""
+    try:
+        return fn(*args, **kwargs)
+    except RowReject as exc:
+        problems.append(exc)
+        return None
 
 
 def counts(outcome) -> Counter:

@@ -69,7 +69,10 @@ TARGET = Target(Case.__table__, insert_defaults={
 
 
 def finish(rec: Rec, ref: Reference) -> None:
+    """References and derivations; every problem of the row is collected before it is
+    rejected (RowReject.of)."""
     v = rec.values
+    problems: list[RowReject] = []
     # category: the code first, then the name
     code, name = v.pop("category_code", None), v.pop("category_name", None)
     cat, problem = None, None
@@ -80,26 +83,39 @@ def finish(rec: Rec, ref: Reference) -> None:
             except RowReject as exc:
                 problem = problem or exc
     if cat is None:
-        raise problem or RowReject("category_code", E.MISSING_VALUE, "no category")
-    v["category_code"] = cat.code
+        problems.append(problem or RowReject("category_code", E.MISSING_VALUE, "no category"))
+    else:
+        v["category_code"] = cat.code
 
-    grid_district = resolve_grid(rec, ref)
-    district_code = resolve_district(rec, ref, fallback=grid_district)
-    check_grid_district(rec, grid_district)
+    grid_district = district_code = None
+    try:
+        grid_district = resolve_grid(rec, ref)
+    except RowReject as exc:
+        problems.append(exc)
+    try:
+        district_code = resolve_district(rec, ref, fallback=grid_district)
+        check_grid_district(rec, grid_district)
+    except RowReject as exc:
+        problems.append(exc)
     if "street" in v:
         street = v.pop("street")
-        v["street_id"] = ref.street(district_code, street) if street else None
+        try:
+            v["street_id"] = ref.street(district_code, street) if street and district_code else None
+        except RowReject as exc:
+            problems.append(exc)
 
-    reported = v["reported_at"]
+    reported = v.get("reported_at")
     status = v.get("status")
     status_at = v.pop("status_at", None)
     if status and status_at and status in STEP_COLUMN and v.get(STEP_COLUMN[status]) is None:
         v[STEP_COLUMN[status]] = status_at
-    for _, col in LIFECYCLE[1:]:
+    for _, col in LIFECYCLE[1:] if reported is not None else ():
         at = v.get(col)
         if at is not None and at < reported:
-            raise RowReject(col, E.TIME_BEFORE_REPORTED,
-                            f"{col} {at.isoformat()} is before reported_at {reported.isoformat()}")
+            problems.append(RowReject(col, E.TIME_BEFORE_REPORTED,
+                                      f"{col} {at.isoformat()} is before reported_at {reported.isoformat()}"))
+    if problems:
+        raise RowReject.of(problems)
     if status is None:
         status = "voided" if v.get("voided") else \
             next(s for s, col in reversed(LIFECYCLE) if v.get(col) is not None)

@@ -14,7 +14,7 @@ from sqlalchemy import Connection, select
 from datasource.importer import errors as E
 from datasource.importer.errors import RowReject
 from datasource.importer.fields import Field, district, external_id
-from datasource.importer.kinds.base import (KindSpec, check_grid_district, counts, fill,
+from datasource.importer.kinds.base import (KindSpec, check_grid_district, collect, counts, fill,
                                             resolve_district, resolve_grid)
 from datasource.importer.lookups import Reference
 from datasource.importer.rowparse import Rec
@@ -40,10 +40,13 @@ ENTERPRISES = Target(Enterprise.__table__, required_on_insert=("name", "district
 
 
 def finish_enterprise(rec: Rec, ref: Reference) -> None:
-    grid_district = resolve_grid(rec, ref)
-    resolve_grid(rec, ref, "exclusive_grid", "exclusive_grid_id")
-    resolve_district(rec, ref, fallback=grid_district)
-    check_grid_district(rec, grid_district)
+    problems = []
+    grid_district = collect(problems, resolve_grid, rec, ref)
+    collect(problems, resolve_grid, rec, ref, "exclusive_grid", "exclusive_grid_id")
+    if collect(problems, resolve_district, rec, ref, fallback=grid_district):
+        collect(problems, check_grid_district, rec, grid_district)
+    if problems:
+        raise RowReject.of(problems)
     fill(rec.values, above_scale=False)
 
 
@@ -90,17 +93,22 @@ def finish_visit(rec: Rec, ref: Reference) -> None:
         if value is not None:  # an empty cell says nothing about the enterprise
             enterprise[dst] = value
     ent_district = v.pop("enterprise_district", None)
+    problems = []
     if ent_district:
-        enterprise["district_code"] = ref.district(ent_district, "enterprise_district")
-    grid_district = resolve_grid(rec, ref)
-    own = resolve_district(rec, ref, fallback=grid_district, required=False)
-    check_grid_district(rec, grid_district)
-    if "name" in enterprise and "district_code" not in enterprise:
-        if own is None:
-            raise RowReject("enterprise_district", E.MISSING_VALUE,
-                            "a new enterprise needs a district (enterprise_district or district_code)")
-        enterprise["district_code"] = own
+        code = collect(problems, ref.district, ent_district, "enterprise_district")
+        if code:
+            enterprise["district_code"] = code
+    grid_district = collect(problems, resolve_grid, rec, ref)
+    own = collect(problems, resolve_district, rec, ref, fallback=grid_district, required=False)
+    collect(problems, check_grid_district, rec, grid_district)
     rec.extra["enterprise"] = enterprise
+    if "name" in enterprise and "district_code" not in enterprise and not ent_district:
+        if own is None and not problems:
+            problems.append(RowReject("enterprise_district", E.MISSING_VALUE,
+                                      "a new enterprise needs a district (enterprise_district or district_code)"))
+        enterprise["district_code"] = own
+    if problems:
+        raise RowReject.of(problems)
 
 
 def prepare_visits(conn: Connection, recs: list[Rec], ref: Reference, now: dt.datetime):
@@ -161,11 +169,15 @@ PROBLEMS = Target(EnterpriseProblem.__table__, insert_defaults={
 
 def finish_problem(rec: Rec, ref: Reference) -> None:
     v = rec.values
-    resolve_district(rec, ref, required=False)
-    resolved = v.get("resolved_at")
-    if resolved is not None and resolved < v["raised_at"]:
-        raise RowReject("resolved_at", E.TIME_BEFORE_REPORTED,
-                        f"resolved_at {resolved.isoformat()} is before raised_at {v['raised_at'].isoformat()}")
+    problems = []
+    collect(problems, resolve_district, rec, ref, required=False)
+    resolved, raised = v.get("resolved_at"), v.get("raised_at")
+    if resolved is not None and raised is not None and resolved < raised:
+        problems.append(RowReject("resolved_at", E.TIME_BEFORE_REPORTED,
+                                  f"resolved_at {resolved.isoformat()} is before raised_at {raised.isoformat()}",
+                                  "check that columns.resolved_at: and columns.raised_at: read the right columns"))
+    if problems:
+        raise RowReject.of(problems)
     if v.get("status") is None:
         v["status"] = "resolved" if resolved is not None else "open"
 
