@@ -182,6 +182,7 @@ class ParkingFigures(TypedDict):
     reporting_facilities: int
     stale_facilities: int
     out_of_range_readings: int
+    out_of_range_today: int  # readings read today outside 0..capacity, clamped
     occupied_now: int
     occupancy_now: float | None
     programme_this_year: Programme
