@@ -14,6 +14,7 @@ from urllib.parse import parse_qs
 from dash import Input, Output, State, no_update
 from flask import abort, send_file
 
+from dashboard.auth import report_policy
 from dashboard.guard import BadInput
 from dashboard.scope import current_scope
 from dashboard.services import EXTENSION, services
@@ -22,6 +23,7 @@ from dashboard.weekly.report import KINDS
 from dashboard.weekly.weeks import WEEK_RE, last_finished, parse_week
 from layouts import snapshots as ly
 from layouts.i18n import pick_language
+from layouts.weekly.html import script_hashes
 
 log = logging.getLogger(__name__)
 FILES_URL = "/snapshots/files"
@@ -174,7 +176,14 @@ def register(app) -> None:
         path = archive.file_path(week, scope, name)
         if path is None:
             abort(404)
-        return send_file(path, as_attachment=not name.endswith((".html", ".png", ".pdf")), download_name=name)
+        response = send_file(path, as_attachment=not name.endswith((".html", ".png", ".pdf")), download_name=name)
+        if name.endswith(".html"):
+            # the report runs its own inline plotly.js: its own policy (those scripts by hash,
+            # sandboxed), never the app's; a report older than the hashes in its manifest
+            # gets the hashes of the scripts this version writes
+            hashes = (archive.manifest(week, scope) or {}).get("html_script_hashes") or script_hashes()
+            response.headers["Content-Security-Policy"] = report_policy(hashes)
+        return response
 
     app.server.add_url_rule(f"{FILES_URL}/<week>/<scope>/<name>", "snapshot_file", download)
 
