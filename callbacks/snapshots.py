@@ -104,18 +104,16 @@ def _rows(archive: Archive, report_scope: str, tz) -> list[dict]:
 
 def register(app) -> None:
     @app.callback(
-        Output(ly.TITLE, "children"), Output(f"{ly.SCOPE}-label", "children"), Output(ly.EXPORT, "children"),
-        Output(f"{ly.COMPARE}-title", "children"), Output(ly.SCOPE, "options"), Output(ly.SCOPE, "value"),
-        Output(ly.NOTICE, "children"),
+        Output(ly.SCOPE, "options"), Output(ly.SCOPE, "value"), Output(ly.NOTICE, "children"),
         Input(ly.LOCATION, "search"), State(ly.SCOPE, "value"),
     )
     def frame(search, chosen):
+        """The page's words are in its layout; this fills what depends on the viewer."""
         lang, warning = _lang(search)
         options = _scope_options(lang)
         values = [o["value"] for o in options]
         value = chosen if chosen in values else (values[0] if values else None)
-        return (ly.t("archive_title", lang), ly.t("report_of", lang), ly.t("export_now", lang),
-                ly.t("compare_title", lang), options, value, warning or "")
+        return options, value, warning or ""
 
     @app.callback(
         Output(ly.TABLE, "children"), Output(ly.WEEK_A, "options"), Output(ly.WEEK_B, "options"),

@@ -195,6 +195,8 @@ SETTINGS: tuple[Setting, ...] = (
             "Default UI language (`zh-CN` or `en`); `?lang=` in a URL overrides it.", _language),
     Setting("DASHBOARD_TITLE", "郑州市城市运行指挥中心",
             "Title shown in the page header."),
+    Setting("DASHBOARD_TITLE_EN", "Zhengzhou City Operations Center",
+            "Title shown in the navigation bar of English pages (`?lang=en`). Empty: `DASHBOARD_TITLE`."),
     Setting("DASHBOARD_HOST", "127.0.0.1", "Address the app listens on (`make run`, `python -m dashboard serve`)."),
     Setting("DASHBOARD_PORT", "8050", "Port the app listens on.", _port),
     Setting("DASHBOARD_WORKERS", "2", "gunicorn worker processes for `python -m dashboard serve`.", _positive_int),

@@ -49,7 +49,7 @@ def test_the_archive_lists_weeks_with_status_downloads_and_compares_them(archive
     server = serve(_app(settings))
     page.goto(server.url + "/snapshots")
     page.wait_for_selector(f"tr[data-week='{WEEK}'] a[data-kind='pdf']")
-    assert page.locator("h2").first.inner_text() == "周报归档"
+    assert page.locator("h1").first.inner_text() == "周报归档"
     assert _row(page, WEEK).locator("[data-status]").get_attribute("data-status") == "ok"
     failed = _row(page, FAILED).locator("[data-status]")
     assert failed.get_attribute("data-status") == "failed" and "no occupancy reading" in failed.inner_text()
@@ -89,7 +89,7 @@ def test_export_now_starts_the_last_finished_week(archive_app_settings, serve, p
     server = serve(_app(archive_app_settings))
     page.goto(server.url + "/snapshots?lang=en")
     page.wait_for_selector(f"tr[data-week='{WEEK}']")
-    assert page.locator("h2").first.inner_text() == "Weekly report archive"
+    assert page.locator("h1").first.inner_text() == "Weekly report archive"
     page.get_by_role("button", name="Export last week now").click()
     page.wait_for_selector("text=appears in the list when done")
     assert len(started) == 1
