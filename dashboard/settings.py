@@ -238,6 +238,10 @@ SETTINGS: tuple[Setting, ...] = (
             "Days of history `python -m dashboard demo` seeds into an empty store (at least this "
             "many, and back to 1 January of last year so year-to-date comparisons are complete).",
             int),
+    Setting("DEMO_REPORT_WEEKS", "4",
+            "Finished weeks whose reports `python -m dashboard demo` publishes in the background once "
+            "the app answers (those missing from the archive; the newest first). Its seed keeps parking "
+            "readings for one week more, which the oldest report compares with. 0: none.", _count),
     Setting("SIMULATOR_OCCUPANCY_SECONDS", "60",
             "Live simulator: seconds between two rounds of parking occupancy readings.", _positive_float),
     Setting("SIMULATOR_ENABLED", "true",
