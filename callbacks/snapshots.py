@@ -14,6 +14,7 @@ from urllib.parse import parse_qs
 from dash import Input, Output, State, no_update
 from flask import abort, send_file
 
+from dashboard.auth import report_policy
 from dashboard.guard import BadInput
 from dashboard.scope import current_scope
 from dashboard.services import EXTENSION, services
@@ -22,6 +23,7 @@ from dashboard.weekly.report import KINDS
 from dashboard.weekly.weeks import WEEK_RE, last_finished, parse_week
 from layouts import snapshots as ly
 from layouts.i18n import pick_language
+from layouts.weekly.html import script_hashes
 
 log = logging.getLogger(__name__)
 FILES_URL = "/snapshots/files"
@@ -102,18 +104,16 @@ def _rows(archive: Archive, report_scope: str, tz) -> list[dict]:
 
 def register(app) -> None:
     @app.callback(
-        Output(ly.TITLE, "children"), Output(f"{ly.SCOPE}-label", "children"), Output(ly.EXPORT, "children"),
-        Output(f"{ly.COMPARE}-title", "children"), Output(ly.SCOPE, "options"), Output(ly.SCOPE, "value"),
-        Output(ly.NOTICE, "children"),
+        Output(ly.SCOPE, "options"), Output(ly.SCOPE, "value"), Output(ly.NOTICE, "children"),
         Input(ly.LOCATION, "search"), State(ly.SCOPE, "value"),
     )
     def frame(search, chosen):
+        """The page's words are in its layout; this fills what depends on the viewer."""
         lang, warning = _lang(search)
         options = _scope_options(lang)
         values = [o["value"] for o in options]
         value = chosen if chosen in values else (values[0] if values else None)
-        return (ly.t("archive_title", lang), ly.t("report_of", lang), ly.t("export_now", lang),
-                ly.t("compare_title", lang), options, value, warning or "")
+        return options, value, warning or ""
 
     @app.callback(
         Output(ly.TABLE, "children"), Output(ly.WEEK_A, "options"), Output(ly.WEEK_B, "options"),
@@ -174,7 +174,14 @@ def register(app) -> None:
         path = archive.file_path(week, scope, name)
         if path is None:
             abort(404)
-        return send_file(path, as_attachment=not name.endswith((".html", ".png", ".pdf")), download_name=name)
+        response = send_file(path, as_attachment=not name.endswith((".html", ".png", ".pdf")), download_name=name)
+        if name.endswith(".html"):
+            # the report runs its own inline plotly.js: its own policy (those scripts by hash,
+            # sandboxed), never the app's; a report older than the hashes in its manifest
+            # gets the hashes of the scripts this version writes
+            hashes = (archive.manifest(week, scope) or {}).get("html_script_hashes") or script_hashes()
+            response.headers["Content-Security-Policy"] = report_policy(hashes)
+        return response
 
     app.server.add_url_rule(f"{FILES_URL}/<week>/<scope>/<name>", "snapshot_file", download)
 

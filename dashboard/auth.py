@@ -22,6 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import re
 import secrets
 import threading
 import time
@@ -339,7 +340,7 @@ def security_headers(app, settings) -> None:
 
     @app.server.after_request
     def headers(resp):
-        resp.headers.setdefault("Content-Security-Policy", csp())
+        resp.headers.setdefault("Content-Security-Policy", csp())  # a route may have set its own
         resp.headers.setdefault("X-Content-Type-Options", "nosniff")
         resp.headers.setdefault("X-Frame-Options", "DENY")
         resp.headers.setdefault("Referrer-Policy", "same-origin")
@@ -349,4 +350,28 @@ def security_headers(app, settings) -> None:
         return resp
 
 
-__all__ = ["install", "guard_server", "check_production", "security_headers", "Principal", "EVERYTHING"]
+HASH_SOURCE = re.compile(r"^'sha256-[A-Za-z0-9+/]{43}='$")
+
+
+def report_policy(script_hashes) -> str:
+    """The policy of an archived weekly report opened through the app (a file the exporter
+    wrote: plotly.js and its drawing script inline, its data in JSON blocks). Only those
+    scripts run, by hash; the document is sandboxed (an origin of its own: it cannot read
+    the app's cookies or storage, nor call the app as the viewer), fetches nothing and
+    cannot be framed. The app's own pages keep `security_headers`' policy."""
+    hashes = [h for h in script_hashes if isinstance(h, str) and HASH_SOURCE.match(h)]
+    return "; ".join([
+        "sandbox allow-scripts",
+        "default-src 'none'",
+        "script-src " + (" ".join(hashes) or "'none'"),
+        "style-src 'unsafe-inline'",  # the report's <style> and plotly.js's run-time styles
+        "img-src data: blob:",
+        "font-src data:",
+        "connect-src 'none'",
+        "base-uri 'none'",
+        "form-action 'none'",
+        "frame-ancestors 'none'",
+    ])
+
+
+__all__ = ["report_policy", "install", "guard_server", "check_production", "security_headers", "Principal", "EVERYTHING"]

@@ -221,8 +221,50 @@ def cmd_serve(args, settings: Settings) -> int:
     os.execv(sys.executable, _gunicorn_argv(settings))
 
 
+def demo_seed_options(settings: Settings) -> dict:
+    """How `python -m dashboard demo` seeds an empty store (tests seed small stores alike)."""
+    weeks = settings["DEMO_REPORT_WEEKS"]
+    return {"seed": settings["DEMO_SEED"], "tz": settings["DASHBOARD_TIMEZONE"],
+            "history_days": settings["DEMO_HISTORY_DAYS"],
+            # parking for the weeks the demo publishes, and the week the oldest compares with
+            "parking_weeks": weeks + 1 if weeks else None}
+
+
+def _local_url(settings: Settings, path: str) -> str:
+    host = settings["DASHBOARD_HOST"]
+    host = "127.0.0.1" if host in ("", "0.0.0.0") else "[::1]" if host == "::" else host
+    return f"http://{host}:{settings['DASHBOARD_PORT']}{path}"
+
+
+def when_ready(url: str, start, stopping: threading.Event, timeout: float = 900.0, every: float = 2.0) -> bool:
+    """Call `start()` once `url` answers 200 (the app serves, its first snapshot is made), or
+    after `timeout` seconds whatever it answers; not at all once `stopping` is set. Returns
+    whether it started."""
+    import time
+    import urllib.error
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while not stopping.is_set():
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                if response.status == 200:
+                    break
+        except (urllib.error.URLError, OSError):
+            pass
+        if time.monotonic() > deadline:
+            log.warning("%s did not answer 200 within %.0f s; starting anyway", url, timeout)
+            break
+        stopping.wait(every)
+    if stopping.is_set():
+        return False
+    start()
+    return True
+
+
 def cmd_demo(args, settings: Settings) -> int:
-    """What `make run` does: migrate, seed when empty, start the simulator, serve."""
+    """What `make run` does: migrate, seed when empty, start the simulator, serve, and once
+    the app answers, the report scheduler publishing the last DEMO_REPORT_WEEKS weeks."""
     from datasource.demo.seed import seed, store_is_empty
     from datasource.migrate import upgrade
 
@@ -230,9 +272,7 @@ def cmd_demo(args, settings: Settings) -> int:
         upgrade(engine)
         if store_is_empty(engine):
             print("seeding the demo city (13 months or more of history; a few minutes)...", flush=True)
-            report = seed(engine, seed=settings["DEMO_SEED"], tz=settings["DASHBOARD_TIMEZONE"],
-                          history_days=settings["DEMO_HISTORY_DAYS"],
-                          progress=lambda m: print(m, flush=True))
+            report = seed(engine, **demo_seed_options(settings), progress=lambda m: print(m, flush=True))
             print("\n".join(report.lines()), flush=True)
     os.environ.setdefault("DASHBOARD_ENV", "demo")  # the web workers: demo secret, plain-http cookies
     logins = None
@@ -241,12 +281,10 @@ def cmd_demo(args, settings: Settings) -> int:
 
         with _store(settings) as engine:
             logins = demo_accounts(engine, settings.local_cache_dir)
-    children = []
+    children, children_lock, stopping = [], threading.Lock(), threading.Event()
     if settings["SIMULATOR_ENABLED"]:
         children.append(subprocess.Popen([sys.executable, "-m", "dashboard", "simulate"],
                                          cwd=PROJECT_ROOT))
-    # the weekly report scheduler (Monday 08:00 by default; see docs/weekly.md)
-    children.append(subprocess.Popen([sys.executable, "-m", "dashboard", "reports"], cwd=PROJECT_ROOT))
     base = f"http://{settings['DASHBOARD_HOST']}:{settings['DASHBOARD_PORT']}"
     print(f"serving {base}/  (the wall: {base}/wall, e.g. {base}/wall?rotate=30 or "
           f"{base}/wall?district=410105&lang=en)", flush=True)
@@ -259,10 +297,28 @@ def cmd_demo(args, settings: Settings) -> int:
     server = subprocess.Popen(_gunicorn_argv(settings), cwd=PROJECT_ROOT)
     children.append(server)
 
+    def _reports():
+        # the weekly report scheduler (Monday 08:00 by default; see docs/weekly.md), at a lower
+        # CPU priority (its Chromium too): exporting the last weeks never slows a page down
+        argv = [sys.executable, "-m", "dashboard", "reports", "--nice", "10"]
+        if settings["DEMO_REPORT_WEEKS"]:
+            argv += ["--backfill", str(settings["DEMO_REPORT_WEEKS"])]
+            print(f"publishing the reports of the last {settings['DEMO_REPORT_WEEKS']} weeks in the background "
+                  f"({base}/snapshots)", flush=True)
+        with children_lock:
+            if not stopping.is_set():
+                children.append(subprocess.Popen(argv, cwd=PROJECT_ROOT))
+
+    # started once the app answers with its first snapshot: the first page is not kept waiting
+    threading.Thread(target=when_ready, args=(_local_url(settings, "/readyz"), _reports, stopping),
+                     name="demo-reports", daemon=True).start()
+
     def _stop(*_):
-        for child in children:
-            if child.poll() is None:
-                child.terminate()
+        with children_lock:
+            stopping.set()
+            for child in children:
+                if child.poll() is None:
+                    child.terminate()
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
@@ -270,7 +326,9 @@ def cmd_demo(args, settings: Settings) -> int:
         return server.wait()
     finally:
         _stop()
-        for child in children:
+        with children_lock:
+            started = list(children)
+        for child in started:
             child.wait(timeout=10)
 
 
@@ -314,7 +372,9 @@ def cmd_reports(args, settings: Settings) -> int:
     """The report scheduler in its own process (one is elected among all that run)."""
     from dashboard.weekly.schedule import run_forever
 
-    run_forever(settings)
+    if args.nice:
+        os.nice(args.nice)  # inherited by the exports' Chromium and wall processes
+    run_forever(settings, backfill_weeks=args.backfill)
     return 0
 
 
@@ -395,8 +455,12 @@ def build_parser() -> argparse.ArgumentParser:
     snap.add_argument("--force", action="store_true", help="replace an exported week (the earlier "
                       "version is kept under versions/)")
     snap.set_defaults(func=cmd_snapshot)
-    sub.add_parser("reports", help="run the weekly report scheduler (REPORT_CRON) as its own process") \
-        .set_defaults(func=cmd_reports)
+    rep = sub.add_parser("reports", help="run the weekly report scheduler (REPORT_CRON) as its own process")
+    rep.add_argument("--backfill", type=int, default=0, metavar="N",
+                     help="also publish the last N finished weeks missing from the archive, once elected")
+    rep.add_argument("--nice", type=int, default=0, metavar="N",
+                     help="run at this much lower CPU priority (os.nice), exports included")
+    rep.set_defaults(func=cmd_reports)
     pr = sub.add_parser("prune", help="remove what is beyond retention: fold old occupancy readings "
                         "hourly, drop KPI state no period reads, old cases (CASE_RETENTION_DAYS) and "
                         "surplus report versions (docs/retention.md)")

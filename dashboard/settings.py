@@ -195,6 +195,8 @@ SETTINGS: tuple[Setting, ...] = (
             "Default UI language (`zh-CN` or `en`); `?lang=` in a URL overrides it.", _language),
     Setting("DASHBOARD_TITLE", "郑州市城市运行指挥中心",
             "Title shown in the page header."),
+    Setting("DASHBOARD_TITLE_EN", "Zhengzhou City Operations Center",
+            "Title shown in the navigation bar of English pages (`?lang=en`). Empty: `DASHBOARD_TITLE`."),
     Setting("DASHBOARD_HOST", "127.0.0.1", "Address the app listens on (`make run`, `python -m dashboard serve`)."),
     Setting("DASHBOARD_PORT", "8050", "Port the app listens on.", _port),
     Setting("DASHBOARD_WORKERS", "2", "gunicorn worker processes for `python -m dashboard serve`.", _positive_int),
@@ -238,6 +240,10 @@ SETTINGS: tuple[Setting, ...] = (
             "Days of history `python -m dashboard demo` seeds into an empty store (at least this "
             "many, and back to 1 January of last year so year-to-date comparisons are complete).",
             int),
+    Setting("DEMO_REPORT_WEEKS", "4",
+            "Finished weeks whose reports `python -m dashboard demo` publishes in the background once "
+            "the app answers (those missing from the archive; the newest first). Its seed keeps parking "
+            "readings for one week more, which the oldest report compares with. 0: none.", _count),
     Setting("SIMULATOR_OCCUPANCY_SECONDS", "60",
             "Live simulator: seconds between two rounds of parking occupancy readings.", _positive_float),
     Setting("SIMULATOR_ENABLED", "true",

@@ -16,6 +16,7 @@ from dash import dcc, html
 
 from layouts import ids
 from layouts.i18n import pick_language, t, t_or
+from layouts.nav import nav_bar
 
 PAGES = {"cases": "/browse", "enterprise": "/browse/enterprise", "parking": "/browse/parking"}
 PRESETS = ("today", "week", "last_week", "month", "year", "custom")
@@ -114,8 +115,7 @@ def _search(params: dict) -> str:
 
 
 # --- the page --------------------------------------------------------------------------
-def layout_factory(settings, page: str):
-    title = settings["DASHBOARD_TITLE"]
+def layout_factory(settings, page: str, user=None):
     default_lang = settings["DASHBOARD_LANGUAGE"]
 
     def layout(lang=None, **_query):
@@ -124,30 +124,27 @@ def layout_factory(settings, page: str):
             dcc.Location(id=ids.BROWSE_LOCATION, refresh=False),
             dcc.Store(id=ids.BROWSE_PAGE, data=page),
             dcc.Store(id=ids.BROWSE_CASES_KEY),
-            header(title, page, lang),
+            header(settings, page, lang, user),
             html.Div(id=ids.BROWSE_NOTICES, className="browse-notices", role="status"),
             filter_bar(page, lang),
             html.Div(id=ids.BROWSE_SUMMARY, className="browse-summary"),
             dcc.Loading(html.Main(id=ids.BROWSE_BODY, className="browse-body"), type="dot",
                         color="#22d3ee", delay_show=300),
             html.Div(id=ids.BROWSE_CASES, className="browse-cases"),
-        ], className=f"browse-page browse-{page}", lang=lang)
+        ], className=f"browse-page app-page browse-{page}", lang=lang)
 
     return layout
 
 
-def header(title: str, page: str, lang: str) -> html.Header:
-    other = "en" if lang != "en" else "zh-CN"
-    links = [html.A(t(f"nav_{name}", lang), href=f"{path}?lang={lang}",
-                    className="nav-link" + (" active" if name == page else ""))
-             for name, path in PAGES.items()]
-    links += [html.A(t("nav_home", lang), href="/", className="nav-link"),
-              html.A(t("nav_wall", lang), href="/wall", className="nav-link")]
-    return html.Header([
-        html.H1([title, html.Span(" · " + t("browse_title", lang), className="sub")]),
-        html.Nav(links + [html.A(t("other_lang", lang), href=f"{PAGES.get(page, '/browse')}?lang={other}",
-                                 className="nav-link lang", id=ids.BROWSE_OTHER_LANG)], className="browse-nav"),
-    ], className="browse-header")
+def header(settings, page: str, lang: str, user=None, here: str | None = None) -> html.Header:
+    """The shared bar with 浏览 marked, the browsing pages' own links (cases, enterprises,
+    parking) under it; the language link keeps the filters (callbacks/browse.py)."""
+    sub = [html.A(t(f"nav_{name}", lang), href=f"{path}?lang={lang}",
+                  className="app-subnav-link" + (" active" if name == page else ""),
+                  **({"aria-current": "page"} if name == page else {}))
+           for name, path in PAGES.items()]
+    return nav_bar(settings, "browse", lang, here=here or PAGES.get(page, "/browse"), user=user,
+                   lang_id=ids.BROWSE_OTHER_LANG, sub=sub)
 
 
 def filter_bar(page: str, lang: str) -> html.Div:
@@ -329,17 +326,16 @@ def case_cells(r: dict, names, lang: str, tz, back: str = "") -> dict:
 
 
 # --- one case ------------------------------------------------------------------------
-def case_layout_factory(settings):
-    title = settings["DASHBOARD_TITLE"]
+def case_layout_factory(settings, user=None):
     default_lang = settings["DASHBOARD_LANGUAGE"]
 
     def layout(case_ref=None, lang=None, **_query):
         lang, _ = pick_language(lang if isinstance(lang, str) else None, default_lang)
         return html.Div([
             dcc.Location(id=ids.CASE_LOCATION, refresh=False),
-            header(title, "case", lang),
+            header(settings, "case", lang, user, here=case_href(case_ref or "", lang).split("?")[0]),
             html.Main(id=ids.CASE_BODY, className="case-body"),
-        ], className="browse-page case-page", lang=lang)
+        ], className="browse-page app-page case-page", lang=lang)
 
     return layout
 

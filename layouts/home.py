@@ -4,25 +4,24 @@ from __future__ import annotations
 from dash import dcc, html
 
 from layouts import ids
-from layouts.i18n import district_name, t
+from layouts.i18n import district_name, pick_language, t
+from layouts.nav import nav_bar
 
 
-def layout_factory(settings):
+def layout_factory(settings, user=None):
     refresh_ms = int(settings["PAGE_REFRESH_SECONDS"] * 1000)
-    title = settings["DASHBOARD_TITLE"]
+    default_lang = settings["DASHBOARD_LANGUAGE"]
 
-    def layout(**_query):
+    def layout(lang=None, **_query):
+        lang, _ = pick_language(lang if isinstance(lang, str) else None, default_lang)
         return html.Div([
             dcc.Location(id=ids.HOME_LOCATION, refresh=False),
             dcc.Interval(id=ids.HOME_INTERVAL, interval=refresh_ms),
             dcc.Store(id=ids.HOME_SHOWN),
-            html.Header([html.H1(title, id=ids.HOME_TITLE),
-                         html.A("大屏 · Wall", href="/wall", className="wall-link"),
-                         html.A("退出 · Sign out", href="/logout", className="logout-link")],
-                        className="home-header"),
+            nav_bar(settings, "home", lang, here="/", user=user),
             html.Div(id=ids.HOME_NOTICE, className="notice", role="status"),
             html.Main(id=ids.HOME_BODY, className="home-body"),
-        ], className="home-page")
+        ], className="home-page app-page", lang=lang)
 
     return layout
 

@@ -193,8 +193,16 @@ STRINGS.update({
     "nav_enterprise": {"zh-CN": "助企", "en": "Enterprises"},
     "nav_parking": {"zh-CN": "停车", "en": "Parking"},
     "nav_home": {"zh-CN": "首页", "en": "Home"},
+    "nav_browse": {"zh-CN": "浏览", "en": "Browse"},
     "nav_wall": {"zh-CN": "大屏", "en": "Wall"},
-    "other_lang": {"zh-CN": "English", "en": "中文"},
+    "nav_weekly": {"zh-CN": "周报", "en": "Weekly"},
+    "nav_label": {"zh-CN": "主导航", "en": "Main navigation"},
+    "subnav_label": {"zh-CN": "查询类别", "en": "What to browse"},
+    "sign_out": {"zh-CN": "退出", "en": "Sign out"},
+    "signed_in_as": {"zh-CN": "当前登录用户", "en": "Signed in as"},
+    # the shared bar names the other language in the page's own (no English word in a
+    # Chinese page's chrome, no Chinese in an English one)
+    "other_lang": {"zh-CN": "英文", "en": "Chinese"},
     "f_period": {"zh-CN": "统计周期", "en": "Period"},
     "f_from": {"zh-CN": "起", "en": "From"},
     "f_to": {"zh-CN": "止", "en": "To"},

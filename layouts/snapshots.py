@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dash import dcc, html
 
+from layouts.i18n import pick_language
+from layouts.nav import nav_bar
 from layouts.weekly.labels import fmt, fmt_delta
 from layouts.weekly.labels import t as rt
 
@@ -57,27 +59,31 @@ def t(key: str, lang: str, **fmt_args) -> str:
     return rt(key, lang, **fmt_args)
 
 
-def layout_factory(settings):
-    title = settings["DASHBOARD_TITLE"]
+def layout_factory(settings, user=None):
+    default_lang = settings["DASHBOARD_LANGUAGE"]
 
-    def layout(**_query):
+    def layout(lang=None, **_query):
+        lang, _ = pick_language(lang if isinstance(lang, str) else None, default_lang)
         return html.Div([
             dcc.Location(id=LOCATION, refresh=False),
             dcc.Interval(id=INTERVAL, interval=5000),
-            html.Header([html.H1(title), html.H2(id=TITLE)], className="snap-header"),
-            html.Div(id=NOTICE, className="notice", role="status"),
-            html.Div([html.Label(id=f"{SCOPE}-label", htmlFor=SCOPE),
-                      dcc.Dropdown(id=SCOPE, clearable=False, searchable=False, className="snap-dropdown"),
-                      html.Button(id=EXPORT, className="snap-button", n_clicks=0),
-                      html.Span(id=EXPORT_STATUS, className="snap-export-status", role="status")],
-                     className="snap-toolbar"),
-            html.Div(id=TABLE, className="snap-table"),
-            html.H2(id=f"{COMPARE}-title"),
-            html.Div([dcc.Dropdown(id=WEEK_A, clearable=False, className="snap-dropdown"),
-                      dcc.Dropdown(id=WEEK_B, clearable=False, className="snap-dropdown")],
-                     className="snap-toolbar"),
-            html.Div(id=COMPARE, className="snap-compare"),
-        ], className="snap-page")
+            nav_bar(settings, "weekly", lang, here="/snapshots", user=user),
+            html.Main([
+                html.H1(t("archive_title", lang), id=TITLE, className="page-title"),
+                html.Div(id=NOTICE, className="notice", role="status"),
+                html.Div([html.Label(t("report_of", lang), id=f"{SCOPE}-label", htmlFor=SCOPE),
+                          dcc.Dropdown(id=SCOPE, clearable=False, searchable=False, className="snap-dropdown"),
+                          html.Button(t("export_now", lang), id=EXPORT, className="app-button", n_clicks=0),
+                          html.Span(id=EXPORT_STATUS, className="snap-export-status", role="status")],
+                         className="snap-toolbar"),
+                html.Div(id=TABLE, className="snap-table"),
+                html.H2(t("compare_title", lang), id=f"{COMPARE}-title"),
+                html.Div([dcc.Dropdown(id=WEEK_A, clearable=False, className="snap-dropdown"),
+                          dcc.Dropdown(id=WEEK_B, clearable=False, className="snap-dropdown")],
+                         className="snap-toolbar"),
+                html.Div(id=COMPARE, className="snap-compare"),
+            ], className="snap-body"),
+        ], className="snap-page app-page", lang=lang)
 
     return layout
 

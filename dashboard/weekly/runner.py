@@ -42,7 +42,7 @@ from dashboard.weekly.report import KINDS, build_report
 from dashboard.weekly.wallshot import WallServer, wall_process, week_snapshot
 from dashboard.weekly.weeks import Week, check_finished, parse_week
 from datasource import kpi_queries as kq
-from layouts.weekly.html import print_shell, render_report
+from layouts.weekly.html import csp_hash, print_shell, render_report, script_hashes
 from layouts.weekly.workbook import build_workbook
 
 log = logging.getLogger(__name__)
@@ -51,6 +51,7 @@ SCOPE_ARG = re.compile(r"^(all|city|[0-9A-Za-z]{1,12})$")
 MIN_PDF_PAGES = 3
 DISK_FULL = {errno.ENOSPC, errno.EDQUOT}
 FORMATS = ("compute", "html", "xlsx", "pdf", "png", "publish")
+INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.S)  # executable inline scripts (no type=)
 
 
 class ScopeError(ValueError):
@@ -97,6 +98,10 @@ def check_files(folder: Path, week: str, scope: str) -> None:
     html = path("html").read_text(encoding="utf-8")
     if 'id="report-data"' not in html:
         raise RuntimeError("the HTML report has no embedded data")
+    # the archive serves the report with a policy allowing exactly these scripts (manifest
+    # "html_script_hashes"): a report holding any other would show no charts
+    if sorted(csp_hash(s) for s in INLINE_SCRIPT.findall(html)) != sorted(script_hashes()):
+        raise RuntimeError("the HTML report's scripts are not the ones its content security policy allows")
     pdf = path("pdf").read_bytes()
     pages = len(re.findall(rb"/Type\s*/Page[^s]", pdf))
     if not pdf.startswith(b"%PDF") or pages < MIN_PDF_PAGES:
@@ -174,7 +179,8 @@ class Exporter:
                     "start": report["start"], "end": report["end"], "timezone": report["timezone"],
                     "data_as_of": report["data_as_of"], "store_as_of": figures.store_as_of,
                     "generated_at": report["generated_at"], "app_version": report["app_version"],
-                    "trigger": trigger, "files": files, "tables": report["tables"]}
+                    "trigger": trigger, "files": files, "html_script_hashes": script_hashes(),
+                    "tables": report["tables"]}
         (folder / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
 
 

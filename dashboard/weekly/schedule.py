@@ -11,7 +11,10 @@ elected one runs an APScheduler 3 BackgroundScheduler with
 - `weekly-retry` (in memory): every REPORT_RETRY_MINUTES, settles the records of runs
   that died (runner.reconcile: "running" with no export holding the lock -> failed), then
   exports the last finished week again if its last run failed;
-- `prune` (in memory): PRUNE_CRON (daily), retention (dashboard/retention.py).
+- `prune` (in memory): PRUNE_CRON (daily), retention (dashboard/retention.py);
+- `weekly-backfill` (in memory, once at start, when asked: `reports --backfill N`, which
+  `make run` uses): publishes the last N finished weeks that are not in the archive, the
+  newest first, so a fresh demo's archive fills in the background.
 
 The jobs run on the scheduler's own threads: the export needs nothing of the main thread
 (the wall it photographs is served by a child process, see wallshot.py).
@@ -42,7 +45,8 @@ from dashboard.weekly.weeks import last_finished
 
 log = logging.getLogger(__name__)
 
-JOB_ID, RETRY_ID, PRUNE_ID = "weekly-report", "weekly-retry", "prune"
+JOB_ID, RETRY_ID, PRUNE_ID, BACKFILL_ID = "weekly-report", "weekly-retry", "prune", "weekly-backfill"
+BUSY_ROUNDS = 3  # a backfilled week another process is exporting is tried again this often
 # the job store keeps a reference to this function and the scheduler's key, never live
 # objects: the scheduler that loads the job finds itself here
 _REGISTRY: dict[str, "ReportScheduler"] = {}
@@ -57,14 +61,17 @@ def scheduled_export(key: str) -> None:
 
 
 class ReportScheduler:
-    def __init__(self, settings: Settings, *, clock: Callable[[], dt.datetime] | None = None):
+    def __init__(self, settings: Settings, *, clock: Callable[[], dt.datetime] | None = None,
+                 backfill_weeks: int = 0, backfill_scope: str = "all"):
         self.settings = settings
         self.tz = settings.tz
         self.clock = clock or (lambda: dt.datetime.now(self.tz))
         self.archive = Archive(settings.reports_dir)
         self.key = str(settings.reports_dir)
+        self.backfill_weeks, self.backfill_scope = backfill_weeks, backfill_scope
         self._scheduler: BackgroundScheduler | None = None
         self._lock = threading.Lock()
+        self._stopping = threading.Event()
 
     def export_last_week(self, trigger: str) -> ExportResult:
         now = self.clock()
@@ -72,6 +79,34 @@ class ReportScheduler:
         log.info("scheduled export of %s: %s%s", result.week, result.status,
                  f" ({result.error})" if result.error else "")
         return result
+
+    def publish_recent(self, weeks: int, scope: str = "all", busy_wait: float | None = None) -> list[ExportResult]:
+        """Export the last `weeks` finished weeks, the newest first; weeks already in the
+        archive are left as they are (`export_week` checks inside the export lock). A week
+        another process is exporting ("busy": the lock is the same for every host) is tried
+        again after the others, up to BUSY_ROUNDS times, by then normally found published."""
+        now = self.clock()
+        pending, week = [], last_finished(now, self.tz)
+        for _ in range(weeks):
+            pending.append(week)
+            week = week.previous
+        wait = self.settings["REPORT_LOCK_SECONDS"] / 2 if busy_wait is None else busy_wait
+        results: list[ExportResult] = []
+        for round_no in range(BUSY_ROUNDS):
+            busy = []
+            for w in pending:
+                if self._stopping.is_set():
+                    return results
+                result = export_week(self.settings, w, scope=scope, now=now, trigger="backfill")
+                log.info("backfill of %s: %s%s", result.week, result.status,
+                         f" ({result.error})" if result.error else "")
+                results.append(result)
+                if result.status == "busy":
+                    busy.append(w)
+            pending = busy
+            if not pending or round_no == BUSY_ROUNDS - 1 or self._stopping.wait(wait):
+                break
+        return results
 
     def retry_failed(self) -> ExportResult | None:
         week = last_finished(self.clock(), self.tz).label
@@ -100,8 +135,12 @@ class ReportScheduler:
                 executors={"default": ThreadPoolExecutor(1)},  # one export at a time in this process
                 job_defaults={"coalesce": True, "max_instances": 1,
                               "misfire_grace_time": int(self.settings["REPORT_MISFIRE_GRACE_SECONDS"])})
+            self._stopping.clear()
             scheduler.start(paused=True)  # the stored jobs are loaded; nothing runs yet
             self._ensure_jobs(scheduler)
+            if self.backfill_weeks:  # once, on the job thread: after a due scheduled run, never beside it
+                scheduler.add_job(self.publish_recent, "date", args=[self.backfill_weeks, self.backfill_scope],
+                                  id=BACKFILL_ID, jobstore="memory", replace_existing=True)
             scheduler.resume()  # a stored run that fell due while we were down runs now
             self._scheduler = scheduler
             log.info("report scheduler running (%s, next run %s)", self.settings["REPORT_CRON"],
@@ -129,6 +168,7 @@ class ReportScheduler:
         return job.next_run_time if job else None
 
     def stop(self, wait: bool = True) -> None:
+        self._stopping.set()  # a backfill stops before its next week
         with self._lock:
             scheduler, self._scheduler = self._scheduler, None
             if _REGISTRY.get(self.key) is self:
@@ -147,17 +187,18 @@ def make_election(settings: Settings) -> Election:
 
 
 def run_forever(settings: Settings | None = None, *, stop: threading.Event | None = None,
-                clock: Callable[[], dt.datetime] | None = None) -> None:
+                clock: Callable[[], dt.datetime] | None = None, backfill_weeks: int = 0) -> None:
     """The scheduler as its own process: take part in the election every third of
-    LEADER_LOCK_SECONDS; schedule while elected. Returns when `stop` is set, or on
-    SIGTERM/SIGINT when run in the main thread."""
+    LEADER_LOCK_SECONDS; schedule while elected (and then publish the last
+    `backfill_weeks` finished weeks missing from the archive). Returns when `stop` is set,
+    or on SIGTERM/SIGINT when run in the main thread."""
     settings = settings or Settings.from_env()
     stop = stop or threading.Event()
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
     election = make_election(settings)
-    scheduler = ReportScheduler(settings, clock=clock)
+    scheduler = ReportScheduler(settings, clock=clock, backfill_weeks=backfill_weeks)
     try:
         while True:
             try:

@@ -196,3 +196,32 @@ def build_readings(rng: np.random.Generator, facilities: pd.DataFrame, now: dt.d
     now_naive = pd.Timestamp(now).tz_convert("UTC").tz_localize(None)
     df.loc[df.received_at > now_naive, "received_at"] = now_naive
     return df
+
+
+def fold_hourly(readings: pd.DataFrame, facilities: pd.DataFrame) -> pd.DataFrame:
+    """Readings as `python -m dashboard prune` keeps them once older than OCCUPANCY_RAW_DAYS
+    (datasource/retention.py: fold_occupancy): one occupancy_hourly row per facility and UTC
+    hour, with the readings clamped to the capacity, and the hour's last reading as read."""
+    columns = ["facility_id", "hour", "readings", "occupied_sum", "occupied_max", "out_of_range",
+               "last_observed_at", "last_occupied"]
+    if readings.empty:
+        return pd.DataFrame(columns=columns)
+    observed = readings.observed_at.to_numpy("datetime64[us]")
+    hour = observed.astype("datetime64[h]").astype(np.int64)
+    fid = readings.facility_id.to_numpy()
+    order = np.lexsort((observed, hour, fid))  # by facility, hour, time: the last is the newest
+    fid, hour, observed = fid[order], hour[order], observed[order]
+    occ = readings.occupied.to_numpy()[order]
+    cap = facilities.set_index("id").capacity.reindex(fid).to_numpy()
+    df = pd.DataFrame({"facility_id": fid, "h": hour, "clamped": np.clip(occ, 0, cap),
+                       "oor": ((occ < 0) | (occ > cap)).astype(np.int64), "last_observed_at": observed,
+                       "last_occupied": occ})
+    out = df.groupby(["facility_id", "h"], sort=False).agg(
+        readings=("clamped", "size"), occupied_sum=("clamped", "sum"), occupied_max=("clamped", "max"),
+        out_of_range=("oor", "sum"), last_observed_at=("last_observed_at", "last"),
+        last_occupied=("last_occupied", "last")).reset_index()
+    # the hour's key ('YYYY-MM-DD HH', UTC) formatted once per distinct hour
+    hours, inverse = np.unique(out.h.to_numpy(), return_inverse=True)
+    keys = np.char.replace(np.datetime_as_string(hours.astype("datetime64[h]"), unit="h"), "T", " ")
+    out["hour"] = keys.astype(object)[inverse]
+    return out[columns]

@@ -19,13 +19,13 @@ from datasource import schema
 from datasource.bulk import bulk_insert, deferred_indexes, reset_sequence
 from datasource.demo.cases import CaseContext, Categories, day_weight, generate_cases, generate_visits
 from datasource.demo.city import (build_enterprises, build_facilities, build_grids, build_readings,
-                                  load_profile)
+                                  fold_hourly, load_profile)
 from datasource.reference import read_categories, read_districts, load_reference
 
 CHUNK = 200_000
 # the big tables: loaded with their secondary indexes and constraints off, built after
-HEAVY = (schema.Case, schema.CaseEvent, schema.OccupancyReading, schema.EnterpriseVisit,
-         schema.EnterpriseProblem)
+HEAVY = (schema.Case, schema.CaseEvent, schema.OccupancyReading, schema.OccupancyHourly,
+         schema.EnterpriseVisit, schema.EnterpriseProblem)
 
 
 class StoreNotEmpty(RuntimeError):
@@ -105,13 +105,46 @@ def history_start(today: dt.date, history_days: int | None) -> dt.date:
     return min(today - dt.timedelta(days=history_days), dt.date(today.year - 1, 1, 1))
 
 
+def parking_history_start(now: dt.datetime, zone, weeks: int) -> dt.datetime:
+    """The Monday 00:00 (local) `weeks` finished weeks before the current week."""
+    today = now.astimezone(zone).date()
+    monday = today - dt.timedelta(days=today.weekday()) - dt.timedelta(weeks=weeks)
+    return dt.datetime.combine(monday, dt.time(), zone)
+
+
+def folded_readings(facilities: pd.DataFrame, since: dt.datetime, until: dt.datetime, zone, step_minutes: int,
+                    seed: int, chunk_days: int = 7) -> pd.DataFrame:
+    """The occupancy_hourly rows of the readings of [since, until), in key order (so that
+    the table's primary key grows at its end while they are loaded). The readings are made
+    a week at a time: a few hundred thousand in memory at once."""
+    rng = np.random.default_rng([seed, 3])
+    parts, end = [], until
+    while end > since:
+        # chunks meet on the hour: no facility-hour is split between two of them
+        start = max(since, (end - dt.timedelta(days=chunk_days)).replace(minute=0, second=0, microsecond=0))
+        days = (end - start).total_seconds() / 86400
+        # build_readings ends at its `now` (inclusive): the last reading is one step before `end`
+        raw = build_readings(rng, facilities, end - dt.timedelta(minutes=step_minutes), zone, days, step_minutes)
+        parts.append(fold_hourly(raw[raw.observed_at >= pd.Timestamp(start).tz_convert("UTC").tz_localize(None)],
+                                 facilities))
+        end = start
+    if not parts:
+        return fold_hourly(pd.DataFrame(), facilities)
+    return pd.concat(parts, ignore_index=True).sort_values(["facility_id", "hour"], ignore_index=True)
+
+
 def seed(engine: Engine, *, seed: int = 20261126, now: dt.datetime | None = None,
          total_cases: int | None = None, tz: str = "Asia/Shanghai", events: bool = True,
          occupancy_days: int | None = None, history_days: int | None = None,
-         profile: dict | None = None, progress=lambda msg: None) -> SeedReport:
+         parking_weeks: int | None = None, profile: dict | None = None,
+         progress=lambda msg: None) -> SeedReport:
     """Fill an empty store with the demo city; returns rows and timings per table.
     `history_days` (the demo: 400) seeds a longer past at the profile's yearly volumes;
-    `profile` replaces demo_city.json's (e.g. a city with a backlog, for tests)."""
+    `occupancy_days` of raw parking readings (default: the profile's); `parking_weeks`
+    (the demo: DEMO_PARKING_WEEKS) extends the parking history back to the Monday that
+    many finished weeks ago, the part older than the raw readings folded per hour as the
+    prune keeps it (occupancy_hourly), so that the weekly reports of those weeks can be
+    made; `profile` replaces demo_city.json's (e.g. a city with a backlog, for tests)."""
     if not store_is_empty(engine):
         raise StoreNotEmpty("the store already has data; use --reset to replace it")
     now = (now or dt.datetime.now(dt.timezone.utc)).astimezone(dt.timezone.utc)
@@ -145,6 +178,17 @@ def seed(engine: Engine, *, seed: int = 20261126, now: dt.datetime | None = None
                readings)
     progress(f"city: {len(grids)} grids, {len(enterprises)} enterprises, "
              f"{len(facilities)} parking facilities, {len(readings)} occupancy readings")
+    if parking_weeks and len(readings):
+        since = parking_history_start(now, zone, parking_weeks)
+        first_raw = readings.observed_at.min().tz_localize("UTC").to_pydatetime()
+        t0 = time.perf_counter()
+        rows = folded_readings(facilities, since, first_raw, zone, profile["occupancy_step_minutes"], seed)
+        report.seconds["build parking history"] = time.perf_counter() - t0
+        with engine.begin() as conn:
+            folded = sum(_timed(report, "occupancy_hourly", bulk_insert, conn, schema.OccupancyHourly.__table__,
+                                rows.iloc[lo:lo + CHUNK]) for lo in range(0, len(rows), CHUNK))
+        del rows
+        progress(f"parking history since {since.date()}: {folded:,} facility-hours, folded as the prune keeps them")
 
     cats = read_categories()
     subs = [c for c in cats if c["parent_code"]]

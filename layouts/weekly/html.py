@@ -5,7 +5,9 @@ The report's data is embedded as JSON in <script type="application/json" id="rep
 """
 from __future__ import annotations
 
+import base64
 import functools
+import hashlib
 import json
 from dataclasses import dataclass
 from html import escape
@@ -59,6 +61,16 @@ def plotly_js() -> str:
     from plotly.offline import get_plotlyjs
 
     return get_plotlyjs()
+
+
+def csp_hash(script: str) -> str:
+    """The Content-Security-Policy source that allows an inline script with this text."""
+    return "'sha256-" + base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode("ascii") + "'"
+
+
+@functools.lru_cache(maxsize=1)
+def _plotly_hash() -> str:
+    return csp_hash(plotly_js())
 
 
 # Characters that could change how the page around a <script> element parses ("</script>",
@@ -182,6 +194,15 @@ DRAW = ("function drawReport() { var figs = JSON.parse(document.getElementById('
         " return Promise.all(Object.keys(figs).map(function (id) {"
         " return Plotly.newPlot(id, figs[id].data, figs[id].layout, {displayModeBar: false, responsive: false}); }))"
         ".then(function () { document.body.setAttribute('data-ready', '1'); }); }")
+# the saved file's own script after its body: draw on load
+BOOT = DRAW + "; window.reportReady = drawReport();"
+
+
+def script_hashes() -> list[str]:
+    """CSP sources of the executable inline scripts a saved report holds (plotly.js and
+    BOOT; the two JSON blocks are data, not scripts). The exporter writes them into the
+    manifest, and the archive serves each report with a policy allowing exactly these."""
+    return [_plotly_hash(), csp_hash(BOOT)]
 
 
 @dataclass(frozen=True)
@@ -204,7 +225,7 @@ class ReportPage:
         return ("<!DOCTYPE html>\n"
                 f'<html lang="{self.lang}"><head><meta charset="utf-8"><title>{escape(self.title)}</title>'
                 f"<style>{CSS}</style><script>{plotly_js()}</script></head>"
-                f"<body>{self.body_with_data()}<script>{DRAW}; window.reportReady = drawReport();</script>"
+                f"<body>{self.body_with_data()}<script>{BOOT}</script>"
                 "</body></html>")
 
 
