@@ -189,12 +189,18 @@ SETTINGS: tuple[Setting, ...] = (
             "`postgresql+psycopg://user@host/db`. A relative SQLite path is resolved "
             "against the project folder."),
     Setting("DASHBOARD_TIMEZONE", "Asia/Shanghai",
-            "Time zone that defines \"today\" and \"this week\" and in which times are shown. "
+            "Time zone that defines \"today\" and \"this week\", in which times are shown and naive "
+            "times are imported, **when the store has no city profile**: the profile's `timezone` "
+            "(`python -m dashboard city load`, docs/onboarding.md) wins over this setting everywhere "
+            "(import, periods, wall, weekly reports); a mapping's `timezone:` wins for its own import. "
             "Timestamps are always stored in UTC.", _timezone),
     Setting("DASHBOARD_LANGUAGE", "zh-CN",
-            "Default UI language (`zh-CN` or `en`); `?lang=` in a URL overrides it.", _language),
+            "Default UI language (`zh-CN` or `en`); `?lang=` in a URL overrides it. A city profile's "
+            "`language` wins over it.", _language),
     Setting("DASHBOARD_TITLE", "郑州市城市运行指挥中心",
-            "Title shown in the page header."),
+            "Title shown in the page header and on the weekly reports when the store has no city "
+            "profile; with one, the profile's `title` (default: from its `name`) in the default "
+            "language wins."),
     Setting("DASHBOARD_HOST", "127.0.0.1", "Address the app listens on (`make run`, `python -m dashboard serve`)."),
     Setting("DASHBOARD_PORT", "8050", "Port the app listens on.", _port),
     Setting("DASHBOARD_WORKERS", "2", "gunicorn worker processes for `python -m dashboard serve`.", _positive_int),
@@ -375,6 +381,7 @@ class Settings:
     """Parsed settings. Build with `Settings.from_env()` or `Settings.from_env(overrides)`."""
 
     values: Mapping[str, Any] = field(default_factory=dict)
+    city: Any = None  # the city profile laid over the values (dashboard/profile.py), or None
 
     @classmethod
     def from_env(cls, overrides: Mapping[str, Any] | None = None,
@@ -398,6 +405,12 @@ class Settings:
 
     def __getitem__(self, name: str) -> Any:
         return self.values[name]
+
+    def with_city(self, profile) -> "Settings":
+        """These settings under a city profile: its time zone, language and title win."""
+        language = profile.language or self.values["DASHBOARD_LANGUAGE"]
+        return Settings({**self.values, "DASHBOARD_TIMEZONE": profile.timezone, "DASHBOARD_LANGUAGE": language,
+                         "DASHBOARD_TITLE": profile.title(language)}, city=profile)
 
     @property
     def database_url(self) -> str:
