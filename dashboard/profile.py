@@ -177,9 +177,14 @@ def stored(engine: Engine) -> CityProfile | None:
 
 
 def recorded_subjects(engine: Engine) -> tuple[str, ...]:
-    """The subjects the city records: the profile's, or all of them without a profile."""
+    """The subjects the city records: its profile's; without a profile, those the store
+    holds data of (cases, enterprises, parking facilities)."""
     profile = stored(engine)
-    return profile.subjects if profile else SUBJECTS
+    if profile is not None:
+        return profile.subjects
+    from datasource.queries import subjects_with_data
+
+    return subjects_with_data(engine)
 
 
 def zone(engine: Engine, settings: Settings | None = None) -> ZoneInfo:

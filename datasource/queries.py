@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from sqlalchemy import Engine, func, select
 
-from datasource.schema import OPEN_STATUSES, Case, CaseCategory, District
+from datasource.schema import OPEN_STATUSES, Case, CaseCategory, District, Enterprise, ParkingFacility
 
 
 def open_cases_by_district(engine: Engine) -> list[dict]:
@@ -41,3 +41,14 @@ def categories(engine: Engine) -> list[dict]:
                   CaseCategory.name_zh, CaseCategory.name_en).order_by(CaseCategory.code)
     with engine.connect() as conn:
         return [dict(r._mapping) for r in conn.execute(stmt)]
+
+
+def subjects_with_data(engine: Engine) -> tuple[str, ...]:
+    """The subjects the store holds any data of: cases, enterprise (enterprises), parking
+    (facilities), in that order."""
+    out = []
+    with engine.connect() as conn:
+        for subject, table in (("cases", Case), ("enterprise", Enterprise), ("parking", ParkingFacility)):
+            if conn.execute(select(table.id).limit(1)).first() is not None:
+                out.append(subject)
+    return tuple(out)

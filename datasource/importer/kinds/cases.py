@@ -43,7 +43,8 @@ FIELDS = (
     *coordinates(),
     Field("address", "text", "address", max_len=256),
     Field("summary", "text", "description of the problem", aliases=("description",)),
-    Field("department", "text", "handling department (default: the category's)", max_len=64),
+    Field("department", "text", "handling department (default: the category's; a code of the departments "
+          "table is written as the department's name)", max_len=64),
     Field("status", "choice", "lifecycle status; derived from the lifecycle times when empty "
           "(上报/立案/派遣/处置/核查/结案/返工/挂账/作废 are understood)", choices=CASE_STATUSES),
     _time("status_at", "when the case reached its status: fills that status's time column "

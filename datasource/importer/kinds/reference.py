@@ -369,7 +369,7 @@ STREET_NAMES = ("name_zh", "name_en")
 STREET_FIELDS = (
     _code("the street's code, unique in the city; the upsert key. Without one a street is known by "
           "its district and name (a new name is then a new street)", 32, "street_code", required=False),
-    district("the street's district: code or name", ),
+    district("the street's district: code or name (required)"),
     *(f if f.name != "name_zh" else Field("name_zh", "text", "Chinese name (default: the other name)",
                                           max_len=64, aliases=("street", "street_name", "街道", "名称"))
       for f in _names("street")),
@@ -416,7 +416,7 @@ GRIDS = RefTable(Grid.__table__, serial=True)
 GRID_FIELDS = (
     _code("the grid's code, unique in the city; the upsert key", 40, "grid_code", "grid"),
     Field("name", "text", "the grid's name", max_len=128, aliases=("name_zh", "grid_name", "名称")),
-    district("the grid's district: code or name"),
+    district("the grid's district: code or name (required)"),
     Field("street", "ref", "the grid's street: code or name within the district (required for a new grid)",
           aliases=("street_name", "street_code", "街道")),
     Field("parent", "ref", "code of the level-1 grid a level-2 grid belongs to", aliases=("parent_code",)),
