@@ -111,10 +111,11 @@ def cmd_simulate(args, settings: Settings) -> int:
 def cmd_city(args, settings: Settings) -> int:
     """The city profile: load one into the store, or show the stored one."""
     from dashboard import profile as city
-    from datasource.migrate import upgrade
 
     with _store(settings) as engine:
         if args.action == "load":
+            from datasource.migrate import upgrade
+
             try:
                 loaded = city.load_file(Path(args.file))
             except city.ProfileError as exc:

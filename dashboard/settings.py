@@ -224,7 +224,7 @@ SETTINGS: tuple[Setting, ...] = (
             "The wall map's colouring when the URL has no `?kpi=`: `open_cases`, `overdue`, "
             "`closure_rate`, `on_time_closure_rate`, `occupancy`, `visits` or `resolution_rate`.", _map_kpi),
     Setting("WALL_RELOAD_AT", "04:30",
-            "Local time (HH:MM, `DASHBOARD_TIMEZONE`) at which an open wall reloads itself once a "
+            "Local time (HH:MM, the city's time zone: the city profile's, else `DASHBOARD_TIMEZONE`) at which an open wall reloads itself once a "
             "day, after checking the server answers. Empty: no daily reload. Walls also reload "
             "when the server's build changes.", _clock_time),
     Setting("BUILD_ID", "",
@@ -299,7 +299,7 @@ SETTINGS: tuple[Setting, ...] = (
             "against the project folder.", str),
     Setting("REPORT_CRON", "0 8 * * mon",
             "When the report scheduler (`python -m dashboard reports`) exports the last finished "
-            "week: five crontab fields in `DASHBOARD_TIMEZONE`. Name the day (`mon`): APScheduler 3 "
+            "week: five crontab fields in the city's time zone (the city profile's, else `DASHBOARD_TIMEZONE`). Name the day (`mon`): APScheduler 3 "
             "counts numeric days of the week from Monday = 0.", _crontab),
     Setting("REPORT_MISFIRE_GRACE_SECONDS", "518400",
             "A scheduled export missed while no scheduler was running (the app was down) still "
@@ -331,7 +331,7 @@ SETTINGS: tuple[Setting, ...] = (
             "the simulator and imports are never held up for long.", _batch_rows),
     Setting("PRUNE_CRON", "30 3 * * *",
             "When the report scheduler (`python -m dashboard reports`) runs the prune: five crontab "
-            "fields in `DASHBOARD_TIMEZONE` (daily at 03:30 by default). Empty: never; run "
+            "fields in the city's time zone (daily at 03:30 by default). Empty: never; run "
             "`python -m dashboard prune` from the system's own scheduler instead.", _optional_crontab),
     Setting("DASHBOARD_ENV", "production",
             "`production` or `demo`. Production refuses to start without `SECRET_KEY` (32 characters "
