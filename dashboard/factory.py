@@ -39,8 +39,9 @@ def create_app(settings: Settings | Mapping[str, Any] | None = None, *,
     )
     auth.guard_server(app.server, settings)  # refuses unsafe production settings; trusted proxies
     svc = Services.from_settings(settings)
-    # the city profile's time zone, title and language win over the settings (dashboard/profile.py)
-    settings = svc.settings = with_profile(settings, svc.engine)
+    # the city profile's time zone, title and language win over the settings (dashboard/profile.py);
+    # read on an engine of its own, disposed at once: the app's pool stays empty until used
+    settings = svc.settings = with_profile(settings)
     app.title = settings["DASHBOARD_TITLE"]
     app.server.extensions[EXTENSION] = svc
 

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from sqlalchemy import Engine, func, select
 
-from datasource.schema import OPEN_STATUSES, Case, CaseCategory, District, Enterprise, ParkingFacility
+from datasource.schema import (OPEN_STATUSES, Case, CaseCategory, CaseSource, District, Enterprise,
+                               ParkingFacility)
 
 
 def open_cases_by_district(engine: Engine) -> list[dict]:
@@ -39,6 +40,14 @@ def categories(engine: Engine) -> list[dict]:
     """Case categories (top level and sub-categories) with their names."""
     stmt = select(CaseCategory.code, CaseCategory.parent_code, CaseCategory.kind,
                   CaseCategory.name_zh, CaseCategory.name_en).order_by(CaseCategory.code)
+    with engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(stmt)]
+
+
+def sources(engine: Engine) -> list[dict]:
+    """Case sources (where cases come from) with their names, in display order."""
+    stmt = select(CaseSource.code, CaseSource.name_zh, CaseSource.name_en).order_by(CaseSource.sort_order,
+                                                                                    CaseSource.code)
     with engine.connect() as conn:
         return [dict(r._mapping) for r in conn.execute(stmt)]
 

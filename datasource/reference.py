@@ -65,6 +65,10 @@ def read_categories(data_dir: Path = DATA_DIR) -> list[dict[str, str]]:
     return _read_csv(data_dir / "categories.csv")
 
 
+def read_sources(data_dir: Path = DATA_DIR) -> list[dict[str, str]]:
+    return _read_csv(data_dir / "sources.csv")
+
+
 # kind, file name (a glob) in a reference folder, in the order they refer to each other
 REFERENCE_FILES = (("districts", "districts.csv"), ("boundaries", "*.geojson"), ("streets", "streets.csv"),
                    ("departments", "departments.csv"), ("categories", "categories.csv"),

@@ -241,3 +241,15 @@ def test_reference_kinds_through_the_cli(engine, tmp_path, monkeypatch, capsys):
     assert cli.main(["import", str(empty), "--kind", "streets"]) == 0
     assert "0 rows read" in capsys.readouterr().out
     assert rows(engine, Department) == {}
+
+
+def test_the_screens_read_the_citys_sources(engine, tmp_path):
+    from dashboard.reference import ReferenceSource
+
+    run(engine, districts_csv(tmp_path), "districts")
+    run(engine, write_csv(tmp_path / "s.csv", ["code", "name_en", "name_zh"],
+                          [["email", "Email", "电子邮件"], ["phone", "Phone", "电话"]]), "sources")
+    ref = ReferenceSource(engine).get()
+    assert list(ref.sources) == ["email", "phone"]
+    assert (ref.source_name("email", "en"), ref.source_name("email", "zh-CN"), ref.source_name("fax", "en")) == \
+        ("Email", "电子邮件", "fax")
