@@ -6,7 +6,6 @@ generated here (tests/onboarding_city.py); every figure checked is counted again
 the generated rows."""
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import re
 import shlex

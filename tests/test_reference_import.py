@@ -253,3 +253,25 @@ def test_the_screens_read_the_citys_sources(engine, tmp_path):
     assert list(ref.sources) == ["email", "phone"]
     assert (ref.source_name("email", "en"), ref.source_name("email", "zh-CN"), ref.source_name("fax", "en")) == \
         ("Email", "电子邮件", "fax")
+
+
+def test_categories_and_sources_from_the_cases_export_itself(engine, tmp_path):
+    run(engine, districts_csv(tmp_path), "districts")
+    export = write_csv(tmp_path / "export.csv", ["SR", "SR_TYPE", "ORIGIN", "DIST", "CREATED"], [
+        ["1", "Pothole in Street", "Phone", "1", "2026-11-26 09:00"],
+        ["2", "Graffiti", "Email", "2", "2026-11-26 09:00"],
+        ["3", "Pothole in Street", "Phone", "2", "2026-11-26 10:00"],
+    ])
+    for kind, column in (("categories", "SR_TYPE"), ("sources", "ORIGIN")):
+        mapping = tmp_path / f"{kind}.yaml"
+        mapping.write_text(f"columns: {{name: {column}}}\n", encoding="utf-8")
+        result = run(engine, export, kind, mapping=mapping)
+        assert (result.inserted, result.rejected, result.files[0].counts["superseded"]) == (2, 0, 1)
+    cats = rows(engine, CaseCategory)
+    long = next(c for c in cats if cats[c]["name_en"] == "Pothole in Street")
+    assert len(long) == 16 and long.startswith("Pothole i~") and "Graffiti" in cats
+    mapping = tmp_path / "cases.yaml"
+    mapping.write_text("columns: {external_id: SR, category_code: SR_TYPE, source: ORIGIN, district_code: DIST, "
+                       "reported_at: CREATED}\n", encoding="utf-8")
+    assert run(engine, export, "cases", mapping=mapping).inserted == 3
+    assert rows(engine, Case, "external_id")["3"]["category_code"] == long

@@ -61,6 +61,18 @@ def _settle_names(v: dict, cols: tuple[str, ...]) -> None:
                 del v[c]
 
 
+def _code_from_name(v: dict, limit: int, what: str) -> None:
+    """No code: the name is the code (cut to `limit` with a digest of the whole name when
+    longer), so that a list of names, such as a column of the cases export, loads as is."""
+    if v.get("code"):
+        return
+    name = v.get("name_en") or v.get("name_zh")
+    if not name:
+        raise RowReject("code", E.MISSING_VALUE, f"a {what} needs a code or a name")
+    v["code"] = name if len(name) <= limit else \
+        name[:limit - 7].rstrip() + "~" + hashlib.sha1(name.encode()).hexdigest()[:6]
+
+
 def _has_name(v: dict, cols: tuple[str, ...]) -> bool:
     return any(v.get(c) for c in cols)
 
@@ -509,8 +521,8 @@ CATEGORIES = RefTable(CaseCategory.__table__)
 CATEGORY_NAMES = ("name_zh", "name_en")
 
 CATEGORY_FIELDS = (
-    _code("the category's code (S05-01, or the city's request type); the upsert key", 16, "category_code",
-          "category"),
+    _code("the category's code (S05-01); the upsert key. Without one, the name is the code (cut to 16 "
+          "characters with a digest of the whole name when longer)", 16, "category_code", "category", required=False),
     Field("parent_code", "ref", "code of the top-level category it belongs to (optional; must be in the "
           "store or the file)", aliases=("parent",)),
     Field("kind", "choice", "component (部件) or event (事件); default event", choices=("component", "event"),
@@ -528,6 +540,7 @@ CATEGORY_FIELDS = (
 def finish_category(rec: Rec, ref: Reference) -> None:
     v = rec.values
     _settle_names(v, CATEGORY_NAMES)
+    _code_from_name(v, 16, "category")
     days = v.pop("time_limit_days", None)
     if days is not None:
         if v.get("time_limit_hours") is not None and v["time_limit_hours"] != days * 24:
@@ -600,8 +613,8 @@ DEPARTMENTS_SPEC = KindSpec("departments", "departments that handle cases (optio
 # --- case sources ---------------------------------------------------------------------
 SOURCES = RefTable(CaseSource.__table__)
 SOURCE_FIELDS = (
-    _code("the source's code as cases give it (hotline, Phone, Email...); the upsert key", 16,
-          "source_code", "source"),
+    _code("the source's code (hotline, phone...); the upsert key. Without one, the name is the code (cut to "
+          "16 characters with a digest of the whole name when longer)", 16, "source_code", "source", required=False),
     *_names("source"),
     Field("sort_order", "int", "position in lists (default: after the sources already there)",
           low=-2 ** 31, high=2 ** 31 - 1, aliases=("order",)),
@@ -632,7 +645,12 @@ def report_sources(conn: Connection, seen: set) -> list[str]:
     return _not_in_files(conn, CaseSource.__table__, seen, "sources", lambda r: f"{r.code} {r.name_zh}")
 
 
-SOURCES_SPEC = KindSpec("sources", "where cases come from (app, hotline, Email...)", SOURCE_FIELDS, finish_named,
+def finish_source(rec: Rec, ref: Reference) -> None:
+    _settle_names(rec.values, ("name_zh", "name_en"))
+    _code_from_name(rec.values, 16, "source")
+
+
+SOURCES_SPEC = KindSpec("sources", "where cases come from (app, hotline, Email...)", SOURCE_FIELDS, finish_source,
                         store_sources, prepare=prepare_sources, key=_key_code, needs_districts=False,
                         report=report_sources)
 
