@@ -50,6 +50,9 @@ class Names:
     def category(self, code) -> str:
         return self.ref.category_name(code, self.lang) if code else "—"
 
+    def source(self, code) -> str:
+        return self.ref.source_name(code, self.lang) if code else "—"
+
 
 def _lang(search: str | None) -> str:
     requested = bs.query_dict(search).get("lang")
@@ -101,7 +104,8 @@ def control_options(view: B.View, lang: str) -> list:
         None if scope.city_wide else scope.filter([d.code for d in ref.districts]))
     egrids = [{"label": g["name_zh"], "value": g["id"]} for g in B.exclusive_grid_names(view, ds)]
     facilities = [{"label": f["name"], "value": f["id"]} for f in B.facility_names(view, ds)]
-    return [districts, streets, grids, cats, egrids, facilities]
+    sources = [{"label": ref.source_name(code, lang), "value": code} for code in ref.sources]
+    return [districts, streets, grids, cats, egrids, facilities, sources]
 
 
 def query_from_controls(values: dict, changed: str, search: str | None) -> dict:
@@ -433,7 +437,7 @@ def cases_export(view: B.View):
                                         for k in ("reported_at", "filed_at", "handled_at", "closed_at",
                                                   "deadline_at")],
                     names.district(r["district"]), r.get("street_name"), r.get("grid_name"),
-                    names.category(r["category"]), t_or(f"source_{r['source']}", lang, r["source"]),
+                    names.category(r["category"]), names.source(r["source"]),
                     t_or(f"status_{r['status']}", lang, r["status"]), "是" if r["overdue"] else "否",
                     r["rework_count"], "是" if r["extended"] else "否", r.get("address")])
     return "案件清单", headers, out

@@ -106,6 +106,9 @@ class StoreLookup:
     def categories(self) -> Mapping[str, str | None]:
         return {code: c["parent"] for code, c in self._ref.categories.items()}
 
+    def sources(self) -> Mapping[str, dict]:
+        return self._ref.sources
+
     def facility(self, facility_id: int) -> dict | None:
         return self.b.cache.get("ref:facility", facility_id, "all",
                                 lambda: q.facility(self.b.engine, facility_id, None), REFERENCE_TTL)

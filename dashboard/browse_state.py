@@ -24,7 +24,6 @@ from dashboard.scope import Scope
 PRESETS = ("today", "week", "last_week", "month", "year", "custom")
 COMPARES = ("prev", "custom")
 LISTS = ("reported", "filed", "closed", "open", "overdue")
-SOURCES = ("app", "hotline", "patrol", "enterprise", "sensor")
 PROBLEM_TYPES = ("hiring", "licence", "tax", "financing", "infrastructure", "safety", "other")
 # the KPI table's columns a URL may sort by ("-" in front: descending)
 TABLE_SORTS = ("name", "reported", "filed", "closed", "closure_rate", "on_time_closure_rate",
@@ -50,6 +49,7 @@ class Lookup(Protocol):
     def street(self, street_id: int) -> dict | None: ...          # {"district": ...}
     def grid(self, grid_id: int) -> dict | None: ...              # {"district", "street_id", "kind"}
     def categories(self) -> Mapping[str, str | None]: ...         # code -> parent code
+    def sources(self) -> Mapping[str, dict]: ...                  # code -> names (reference data)
     def facility(self, facility_id: int) -> dict | None: ...      # {"district": ...}
 
 
@@ -231,7 +231,7 @@ def parse(query: Mapping[str, str], *, scope: Scope, lookup: Lookup, now: dt.dat
             notices.append(("unknown_category", {"value": category}))
     source = q.get("source") or None
     if source is not None:
-        if source in SOURCES:
+        if source in lookup.sources():
             s = s.replace(source=source)
         else:
             notices.append(("unknown_source", {"value": source}))

@@ -17,6 +17,10 @@ from dashboard.settings import PROJECT_ROOT, Settings, SettingsError, settings_m
 log = logging.getLogger("dashboard")
 
 SCALES = {"100k": 100_000, "1m": 1_000_000, "10m": 10_000_000}
+# commands that work in the city's time zone: the stored city profile's, else DASHBOARD_TIMEZONE
+# (`seed` makes the demo city and writes its profile; `serve` and `demo` start processes
+# that read the profile themselves)
+CITY_COMMANDS = ("simulate", "import", "tokens", "poll", "snapshot", "reports", "prune")
 
 
 def _scale(raw: str) -> int:
@@ -63,6 +67,7 @@ def cmd_db(args, settings: Settings) -> int:
 
 
 def cmd_seed(args, settings: Settings) -> int:
+    from dashboard.profile import store_demo
     from datasource.demo.seed import clear_store, seed, store_is_empty
     from datasource.migrate import upgrade
 
@@ -79,6 +84,7 @@ def cmd_seed(args, settings: Settings) -> int:
         report = seed(engine, seed=args.seed if args.seed is not None else settings["DEMO_SEED"],
                       now=args.now, total_cases=args.scale, tz=settings["DASHBOARD_TIMEZONE"],
                       events=not args.no_events, progress=print)
+        store_demo(engine, settings["DASHBOARD_TIMEZONE"])  # the demo city is one city profile
     print("\n".join(report.lines()))
     return 0
 
@@ -97,6 +103,36 @@ def cmd_simulate(args, settings: Settings) -> int:
         print("simulator running: " + (f"{sim.rate:g} reports/s" if sim.rate is not None else
                                          "the city's own pace") , flush=True)
         sim.run(stop, max_ticks=args.ticks)
+    return 0
+
+
+def cmd_city(args, settings: Settings) -> int:
+    """The city profile: load one into the store, or show the stored one."""
+    from dashboard import profile as city
+
+    with _store(settings) as engine:
+        if args.action == "load":
+            from datasource.migrate import upgrade
+
+            try:
+                loaded = city.load_file(Path(args.file))
+            except city.ProfileError as exc:
+                print(f"city: {exc}", file=sys.stderr)
+                return 2
+            upgrade(engine)  # the profile's table comes with migration 0010
+            city.store(engine, loaded)
+            print(f"city profile {args.file} loaded: {loaded.name_zh} / {loaded.name_en}, time zone "
+                  f"{loaded.timezone}, records {', '.join(loaded.subjects)}")
+            print("restart the app, the poller and the report scheduler so that they use it")
+            return 0
+        current = city.stored(engine)
+    if current is None:
+        print(f"no city profile in the store: DASHBOARD_TIMEZONE {settings['DASHBOARD_TIMEZONE']} applies, "
+              "and every subject is recorded")
+        return 0
+    print(f"{current.name_zh} / {current.name_en}\ntitle: {current.title_zh} / {current.title_en}\n"
+          f"time zone: {current.timezone}\nlanguage: {current.language or settings['DASHBOARD_LANGUAGE']}\n"
+          f"records: {', '.join(current.subjects)}")
     return 0
 
 
@@ -265,6 +301,7 @@ def when_ready(url: str, start, stopping: threading.Event, timeout: float = 900.
 def cmd_demo(args, settings: Settings) -> int:
     """What `make run` does: migrate, seed when empty, start the simulator, serve, and once
     the app answers, the report scheduler publishing the last DEMO_REPORT_WEEKS weeks."""
+    from dashboard.profile import store_demo
     from datasource.demo.seed import seed, store_is_empty
     from datasource.migrate import upgrade
 
@@ -273,6 +310,7 @@ def cmd_demo(args, settings: Settings) -> int:
         if store_is_empty(engine):
             print("seeding the demo city (13 months or more of history; a few minutes)...", flush=True)
             report = seed(engine, **demo_seed_options(settings), progress=lambda m: print(m, flush=True))
+            store_demo(engine, settings["DASHBOARD_TIMEZONE"])  # the demo city is one city profile
             print("\n".join(report.lines()), flush=True)
     os.environ.setdefault("DASHBOARD_ENV", "demo")  # the web workers: demo secret, plain-http cookies
     logins = None
@@ -419,12 +457,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     imp = sub.add_parser("import", help="load a city's own exports (see docs/import.md)")
     imp.add_argument("files", nargs="+")
-    imp.add_argument("--kind", required=True, help="what the files hold: cases, facilities, occupancy, "
+    imp.add_argument("--kind", required=True, help="what the files hold: districts, boundaries, streets, "
+                     "grids, categories, departments, sources (reference data), cases, facilities, occupancy, "
                      "enterprises, visits or problems")
     imp.add_argument("--mapping", help="YAML or JSON mapping of the files' columns and values")
-    imp.add_argument("--format", help="csv, jsonl, json or open311 (default: from the file name)")
+    imp.add_argument("--format", help="csv, jsonl, json, open311 or geojson (default: from the file name)")
     imp.add_argument("--rejects", help="where to write rejected rows (default: beside the first file)")
     imp.set_defaults(func=cmd_import)
+
+    ci = sub.add_parser("city", help="the city profile: its name, time zone and recorded subjects "
+                        "(docs/onboarding.md)")
+    ci.add_argument("action", choices=["load", "show"])
+    ci.add_argument("file", nargs="?", help="load: the profile (YAML)")
+    ci.set_defaults(func=cmd_city)
 
     us = sub.add_parser("users", help="people who log in: add, list, disable, enable, password, role "
                         "(every change but enable ends the user's sessions)")
@@ -449,7 +494,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "for the web processes)").set_defaults(func=cmd_poll)
     snap = sub.add_parser("snapshot", help="export a finished ISO week's reports (HTML, PDF, PNG, XLSX, "
                           "manifest) into REPORTS_DIR")
-    snap.add_argument("--week", required=True, help="ISO week in DASHBOARD_TIMEZONE, e.g. 2026-W47")
+    snap.add_argument("--week", required=True, help="ISO week in the city's time zone (the city profile's, "
+                      "else DASHBOARD_TIMEZONE), e.g. 2026-W47")
     snap.add_argument("--scope", default="all", help="all (the city and every district), city or a "
                       "district code (default: all)")
     snap.add_argument("--force", action="store_true", help="replace an exported week (the earlier "
@@ -477,6 +523,8 @@ def _check_args(parser, args) -> None:
         parser.error(f"users {args.action} needs a user name")
     if args.command == "users" and args.action == "role" and not args.role:
         parser.error("users role needs --role (and --district for a district leader)")
+    if args.command == "city" and args.action == "load" and not args.file:
+        parser.error("city load needs the profile's file")
     if args.command == "tokens" and args.action == "add" and not args.label:
         parser.error("tokens add needs --label")
     if args.command == "tokens" and args.action == "revoke" and args.id is None:
@@ -495,4 +543,8 @@ def main(argv: list[str] | None = None) -> int:
     from dashboard.logs import configure as configure_logging
 
     configure_logging(settings)
+    if args.command in CITY_COMMANDS:
+        from dashboard.profile import with_profile
+
+        settings = with_profile(settings)  # the city profile's zone, title and language win
     return args.func(args, settings) or 0

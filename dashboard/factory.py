@@ -11,6 +11,7 @@ from sqlalchemy.pool import NullPool
 from dashboard import auth, guard, health, heap, logs, metrics
 from dashboard.build import build_id
 from dashboard.poller import Poller, Sections
+from dashboard.profile import with_profile
 from dashboard.scope import current_scope
 from dashboard.services import EXTENSION, Services
 from dashboard.settings import PROJECT_ROOT, Settings
@@ -37,6 +38,10 @@ def create_app(settings: Settings | Mapping[str, Any] | None = None, *,
     )
     auth.guard_server(app.server, settings)  # refuses unsafe production settings; trusted proxies
     svc = Services.from_settings(settings)
+    # the city profile's time zone, title and language win over the settings (dashboard/profile.py);
+    # read on an engine of its own, disposed at once: the app's pool stays empty until used
+    settings = svc.settings = with_profile(settings)
+    app.title = settings["DASHBOARD_TITLE"]
     app.server.extensions[EXTENSION] = svc
 
     # layouts and callbacks are imported here, after the app exists (Dash's page rule)

@@ -1,4 +1,5 @@
-"""Names and shapes the screens need beside the snapshot: districts and case categories.
+"""Names and shapes the screens need beside the snapshot: districts, case categories and
+case sources.
 
 They come from the store (an integrator loads their own city there) and change rarely,
 so each process keeps them for `REFERENCE_TTL` seconds. If the store cannot be read,
@@ -18,7 +19,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from datasource import queries
-from datasource.reference import read_categories, read_districts
+from datasource.reference import read_categories, read_districts, read_sources
 
 log = logging.getLogger(__name__)
 REFERENCE_TTL = 300.0
@@ -45,6 +46,7 @@ class Reference:
     districts: tuple[District, ...]
     categories: dict[str, dict] = field(default_factory=dict)  # code -> {name_zh, name_en, parent}
     version: str = ""  # changes when any name or shape changes (part of render keys)
+    sources: dict[str, dict] = field(default_factory=dict)  # code -> {name_zh, name_en}, in display order
 
     def district(self, code: str) -> District | None:
         return next((d for d in self.districts if d.code == code), None)
@@ -57,7 +59,13 @@ class Reference:
         """The reference as a district-scoped viewer sees it: their districts only."""
         keep = frozenset(codes)
         return Reference(tuple(d for d in self.districts if d.code in keep), self.categories,
-                         f"{self.version}:{','.join(sorted(keep))}")
+                         f"{self.version}:{','.join(sorted(keep))}", self.sources)
+
+    def source_name(self, code: str, lang: str) -> str:
+        s = self.sources.get(code)
+        if s is None:
+            return code
+        return s["name_en"] if lang == "en" else s["name_zh"]
 
     def category_name(self, code: str, lang: str) -> str:
         c = self.categories.get(code)
@@ -74,7 +82,7 @@ def _num(value) -> float | None:
     return None if f != f else f  # NaN -> None
 
 
-def build(district_rows: list[dict], category_rows: list[dict]) -> Reference:
+def build(district_rows: list[dict], category_rows: list[dict], source_rows: list[dict] = ()) -> Reference:
     districts = tuple(District(
         code=str(r["code"]), name_zh=r["name_zh"], short_zh=r.get("short_zh") or r["name_zh"],
         name_en=r.get("name_en") or r["name_zh"], kind=r.get("kind") or "district",
@@ -85,9 +93,11 @@ def build(district_rows: list[dict], category_rows: list[dict]) -> Reference:
     categories = {str(c["code"]): {"name_zh": c["name_zh"], "name_en": c.get("name_en") or c["name_zh"],
                                    "parent": c.get("parent_code") or None}
                   for c in category_rows}
-    digest = hashlib.sha256(json.dumps([[d.__dict__ for d in districts], categories],
+    sources = {str(s["code"]): {"name_zh": s["name_zh"], "name_en": s.get("name_en") or s["name_zh"]}
+               for s in source_rows}
+    digest = hashlib.sha256(json.dumps([[d.__dict__ for d in districts], categories, list(sources.items())],
                                        sort_keys=True, ensure_ascii=False).encode()).hexdigest()
-    return Reference(districts, categories, digest[:12])
+    return Reference(districts, categories, digest[:12], sources)
 
 
 def bundled() -> Reference:
@@ -95,7 +105,7 @@ def bundled() -> Reference:
     rows = [{"code": d.code, "name_zh": d.name_zh, "short_zh": d.short_zh, "name_en": d.name_en,
              "kind": d.kind, "center_lon": d.center_lon, "center_lat": d.center_lat,
              "geometry": d.geometry} for d in read_districts()]
-    return build(rows, read_categories())
+    return build(rows, read_categories(), read_sources())
 
 
 class ReferenceSource:
@@ -116,7 +126,7 @@ class ReferenceSource:
                 return self._value
             try:
                 rows = queries.districts(self.engine)
-                value = build(rows, queries.categories(self.engine)) if rows else None
+                value = build(rows, queries.categories(self.engine), queries.sources(self.engine)) if rows else None
             except SQLAlchemyError as exc:
                 log.warning("reference data unreadable (%s); keeping the last copy", exc.__class__.__name__)
                 value = None

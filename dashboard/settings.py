@@ -189,12 +189,18 @@ SETTINGS: tuple[Setting, ...] = (
             "`postgresql+psycopg://user@host/db`. A relative SQLite path is resolved "
             "against the project folder."),
     Setting("DASHBOARD_TIMEZONE", "Asia/Shanghai",
-            "Time zone that defines \"today\" and \"this week\" and in which times are shown. "
+            "Time zone that defines \"today\" and \"this week\", in which times are shown and naive "
+            "times are imported, **when the store has no city profile**: the profile's `timezone` "
+            "(`python -m dashboard city load`, docs/onboarding.md) wins over this setting everywhere "
+            "(import, periods, wall, weekly reports); a mapping's `timezone:` wins for its own import. "
             "Timestamps are always stored in UTC.", _timezone),
     Setting("DASHBOARD_LANGUAGE", "zh-CN",
-            "Default UI language (`zh-CN` or `en`); `?lang=` in a URL overrides it.", _language),
+            "Default UI language (`zh-CN` or `en`); `?lang=` in a URL overrides it. A city profile's "
+            "`language` wins over it.", _language),
     Setting("DASHBOARD_TITLE", "郑州市城市运行指挥中心",
-            "Title shown in the page header."),
+            "Title shown in the page header and on the weekly reports when the store has no city "
+            "profile; with one, the profile's `title` (default: from its `name`) in the default "
+            "language wins."),
     Setting("DASHBOARD_TITLE_EN", "Zhengzhou City Operations Center",
             "Title shown in the navigation bar of English pages (`?lang=en`). Empty: `DASHBOARD_TITLE`."),
     Setting("DASHBOARD_HOST", "127.0.0.1", "Address the app listens on (`make run`, `python -m dashboard serve`)."),
@@ -222,7 +228,7 @@ SETTINGS: tuple[Setting, ...] = (
             "The wall map's colouring when the URL has no `?kpi=`: `open_cases`, `overdue`, "
             "`closure_rate`, `on_time_closure_rate`, `occupancy`, `visits` or `resolution_rate`.", _map_kpi),
     Setting("WALL_RELOAD_AT", "04:30",
-            "Local time (HH:MM, `DASHBOARD_TIMEZONE`) at which an open wall reloads itself once a "
+            "Local time (HH:MM, the city's time zone: the city profile's, else `DASHBOARD_TIMEZONE`) at which an open wall reloads itself once a "
             "day, after checking the server answers. Empty: no daily reload. Walls also reload "
             "when the server's build changes.", _clock_time),
     Setting("BUILD_ID", "",
@@ -307,7 +313,7 @@ SETTINGS: tuple[Setting, ...] = (
             "against the project folder.", str),
     Setting("REPORT_CRON", "0 8 * * mon",
             "When the report scheduler (`python -m dashboard reports`) exports the last finished "
-            "week: five crontab fields in `DASHBOARD_TIMEZONE`. Name the day (`mon`): APScheduler 3 "
+            "week: five crontab fields in the city's time zone (the city profile's, else `DASHBOARD_TIMEZONE`). Name the day (`mon`): APScheduler 3 "
             "counts numeric days of the week from Monday = 0.", _crontab),
     Setting("REPORT_MISFIRE_GRACE_SECONDS", "518400",
             "A scheduled export missed while no scheduler was running (the app was down) still "
@@ -339,7 +345,7 @@ SETTINGS: tuple[Setting, ...] = (
             "the simulator and imports are never held up for long.", _batch_rows),
     Setting("PRUNE_CRON", "30 3 * * *",
             "When the report scheduler (`python -m dashboard reports`) runs the prune: five crontab "
-            "fields in `DASHBOARD_TIMEZONE` (daily at 03:30 by default). Empty: never; run "
+            "fields in the city's time zone (daily at 03:30 by default). Empty: never; run "
             "`python -m dashboard prune` from the system's own scheduler instead.", _optional_crontab),
     Setting("DASHBOARD_ENV", "production",
             "`production` or `demo`. Production refuses to start without `SECRET_KEY` (32 characters "
@@ -389,6 +395,7 @@ class Settings:
     """Parsed settings. Build with `Settings.from_env()` or `Settings.from_env(overrides)`."""
 
     values: Mapping[str, Any] = field(default_factory=dict)
+    city: Any = None  # the city profile laid over the values (dashboard/profile.py), or None
 
     @classmethod
     def from_env(cls, overrides: Mapping[str, Any] | None = None,
@@ -412,6 +419,12 @@ class Settings:
 
     def __getitem__(self, name: str) -> Any:
         return self.values[name]
+
+    def with_city(self, profile) -> "Settings":
+        """These settings under a city profile: its time zone, language and title win."""
+        language = profile.language or self.values["DASHBOARD_LANGUAGE"]
+        return Settings({**self.values, "DASHBOARD_TIMEZONE": profile.timezone, "DASHBOARD_LANGUAGE": language,
+                         "DASHBOARD_TITLE": profile.title(language)}, city=profile)
 
     @property
     def database_url(self) -> str:

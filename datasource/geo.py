@@ -44,3 +44,22 @@ def sample_points(rng: np.random.Generator, n: int, geometry: dict | None,
         cand = rng.uniform(lo, hi, size=(max(4 * n, 16), 2))
         out = np.vstack([out, cand[contains(geometry, cand[:, 0], cand[:, 1])]])
     return out[:n]
+
+
+def centroid(geometry: dict) -> tuple[float, float]:
+    """The area-weighted centre (lon, lat) of a Polygon or MultiPolygon's outer rings;
+    the mean of the points when the rings have no area."""
+    rings = _rings(geometry)
+    area = cx = cy = 0.0
+    for ring in rings:
+        x, y = ring[:, 0], ring[:, 1]
+        cross = x[:-1] * y[1:] - x[1:] * y[:-1]
+        a = cross.sum() / 2
+        if a:
+            area += a
+            cx += ((x[:-1] + x[1:]) * cross).sum() / 6
+            cy += ((y[:-1] + y[1:]) * cross).sum() / 6
+    if abs(area) < 1e-15:
+        pts = np.vstack(rings)
+        return float(pts[:, 0].mean()), float(pts[:, 1].mean())
+    return float(cx / area), float(cy / area)

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from sqlalchemy import Engine, func, select
 
-from datasource.schema import OPEN_STATUSES, Case, CaseCategory, District, EnterpriseProblem, EnterpriseVisit
+from datasource.schema import (OPEN_STATUSES, Case, CaseCategory, CaseSource, District, Enterprise,
+                               EnterpriseProblem, EnterpriseVisit, ParkingFacility)
 
 
 def open_cases_by_district(engine: Engine) -> list[dict]:
@@ -50,3 +51,22 @@ def categories(engine: Engine) -> list[dict]:
                   CaseCategory.name_zh, CaseCategory.name_en).order_by(CaseCategory.code)
     with engine.connect() as conn:
         return [dict(r._mapping) for r in conn.execute(stmt)]
+
+
+def sources(engine: Engine) -> list[dict]:
+    """Case sources (where cases come from) with their names, in display order."""
+    stmt = select(CaseSource.code, CaseSource.name_zh, CaseSource.name_en).order_by(CaseSource.sort_order,
+                                                                                    CaseSource.code)
+    with engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(stmt)]
+
+
+def subjects_with_data(engine: Engine) -> tuple[str, ...]:
+    """The subjects the store holds any data of: cases, enterprise (enterprises), parking
+    (facilities), in that order."""
+    out = []
+    with engine.connect() as conn:
+        for subject, table in (("cases", Case), ("enterprise", Enterprise), ("parking", ParkingFacility)):
+            if conn.execute(select(table.id).limit(1)).first() is not None:
+                out.append(subject)
+    return tuple(out)

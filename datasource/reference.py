@@ -1,18 +1,20 @@
-"""Reference data as data: districts (with geometry), streets and case categories.
+"""The demo city's reference data (Zhengzhou's eight inner districts) in datasource/data/,
+and `load_reference`, which loads a folder of reference files into the store through the
+same import a city uses (`python -m dashboard import FILE --kind districts|boundaries|
+streets|categories|departments|sources`, docs/onboarding.md).
 
-The defaults live in datasource/data/ (Zhengzhou's eight inner districts). A city
-brings its own by pointing `load_reference` at its own folder with the same files.
+`read_districts` / `read_categories` read the demo's own files directly: the demo
+generator and the screens' fallback (dashboard/reference.py) use them.
 """
 from __future__ import annotations
 
 import csv
 import json
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import Engine, func, insert, select
-
-from datasource.schema import CaseCategory, District, Street
+from sqlalchemy import Engine
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 GEOJSON = "zhengzhou-410100.geojson"
@@ -63,34 +65,27 @@ def read_categories(data_dir: Path = DATA_DIR) -> list[dict[str, str]]:
     return _read_csv(data_dir / "categories.csv")
 
 
-def load_reference(engine: Engine, data_dir: Path = DATA_DIR) -> None:
-    """Write districts, streets and categories into an empty store (idempotent)."""
-    with engine.begin() as conn:
-        if conn.execute(select(func.count()).select_from(District)).scalar_one():
-            return
-        conn.execute(insert(District), [
-            {"code": d.code, "name_zh": d.name_zh, "short_zh": d.short_zh, "name_en": d.name_en,
-             "kind": d.kind, "sort_order": d.sort_order, "center_lon": d.center_lon,
-             "center_lat": d.center_lat,
-             "geometry": json.dumps(d.geometry, ensure_ascii=False) if d.geometry else None}
-            for d in read_districts(data_dir)])
-        streets = read_streets(data_dir)
-        counters: dict[str, int] = {}
-        rows = []
-        for i, s in enumerate(streets, start=1):
-            n = counters[s["district_code"]] = counters.get(s["district_code"], 0) + 1
-            rows.append({"id": i, "code": f"{s['district_code']}{n:03d}",
-                         "district_code": s["district_code"], "name_zh": s["name_zh"],
-                         "name_en": s.get("name_en") or None})
-        conn.execute(insert(Street), rows)
-        cats = read_categories(data_dir)
-        # parents first so the self-reference holds
-        for parent_pass in (True, False):
-            batch = [{"code": c["code"], "parent_code": c["parent_code"] or None, "kind": c["kind"],
-                      "name_zh": c["name_zh"], "name_en": c["name_en"],
-                      "time_limit_hours": float(c["time_limit_hours"]) if c["time_limit_hours"] else None,
-                      "department": c["department"] or None}
-                     for c in cats if (not c["parent_code"]) == parent_pass]
-            if batch:
-                conn.execute(insert(CaseCategory), batch)
+def read_sources(data_dir: Path = DATA_DIR) -> list[dict[str, str]]:
+    return _read_csv(data_dir / "sources.csv")
 
+
+# kind, file name (a glob) in a reference folder, in the order they refer to each other
+REFERENCE_FILES = (("districts", "districts.csv"), ("boundaries", "*.geojson"), ("streets", "streets.csv"),
+                   ("departments", "departments.csv"), ("categories", "categories.csv"),
+                   ("sources", "sources.csv"))
+
+
+def load_reference(engine: Engine, data_dir: Path = DATA_DIR) -> list:
+    """Load the reference files of `data_dir` (default: the demo city's) with the import:
+    each file present, in REFERENCE_FILES' order. Loading again updates what changed.
+    Returns the ImportResults; rejected rows (the demo's GeoJSON also holds the counties
+    around the eight districts, which match no district) are counted there, their file is
+    not kept."""
+    from datasource.importer import run_import
+
+    results = []
+    with tempfile.TemporaryDirectory(prefix="reference-rejects-") as tmp:
+        for kind, pattern in REFERENCE_FILES:
+            for path in sorted(Path(data_dir).glob(pattern)):
+                results.append(run_import(engine, [path], kind, rejects=Path(tmp) / f"{kind}.rejects.csv"))
+    return results

@@ -22,6 +22,7 @@ CASE_STATUSES = ("reported", "filed", "dispatched", "handled", "verified", "clos
 OPEN_STATUSES = ("filed", "dispatched", "handled", "verified", "rework", "parked")
 RUNNING_STATUSES = tuple(s for s in OPEN_STATUSES if s != "parked")  # the clock runs: can fall overdue
 RUNNING_SQL = "status IN (%s)" % ", ".join(f"'{s}'" for s in RUNNING_STATUSES)  # for partial indexes
+# the demo city's channels; a city loads its own into case_sources (reference data)
 CASE_SOURCES = ("app", "hotline", "patrol", "enterprise", "sensor")
 PROBLEM_TYPES = ("hiring", "licence", "tax", "financing", "infrastructure", "safety", "other")
 PROBLEM_STATUSES = ("open", "resolved")
@@ -116,6 +117,35 @@ class CaseCategory(Base):
     name_en: Mapped[str] = mapped_column(String(128))
     time_limit_hours: Mapped[Optional[float]] = mapped_column(Float)  # subcategories only
     department: Mapped[Optional[str]] = mapped_column(String(64))  # usual handling department
+
+
+class CaseSource(Base):
+    """Where cases come from (the city app, the hotline, e-mail...): reference data, so that a
+    city names its own channels (`python -m dashboard import --kind sources`)."""
+    __tablename__ = "case_sources"
+    code: Mapped[str] = mapped_column(String(16), primary_key=True)
+    name_zh: Mapped[str] = mapped_column(String(64))
+    name_en: Mapped[str] = mapped_column(String(128))
+    sort_order: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Department(Base):
+    """Departments that handle cases (optional reference data; `--kind departments`).
+    Cases and categories keep the department's name as text; a code in an export is
+    written as the department's name."""
+    __tablename__ = "departments"
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name_zh: Mapped[str] = mapped_column(String(64))
+    name_en: Mapped[str] = mapped_column(String(128))
+
+
+class CityProfile(Base):
+    """The city profile (one row): its names, its time zone and the subjects it records,
+    as loaded by `python -m dashboard city load` (dashboard/profile.py validates it)."""
+    __tablename__ = "city_profile"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)  # always 1
+    body: Mapped[str] = mapped_column(Text)  # the profile as JSON
+    loaded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
 
 class Case(Base):
@@ -406,4 +436,5 @@ class DisplayToken(Base):
 DATA_TABLES = (KpiRollup.__table__, KpiOpen.__table__, KpiCaseState.__table__, KpiMeta.__table__, OccupancyHourly.__table__, OccupancyReading.__table__, EnterpriseProblem.__table__, EnterpriseVisit.__table__,
                CaseEvent.__table__, Case.__table__, ParkingFacility.__table__,
                Enterprise.__table__, Grid.__table__, Street.__table__, CaseCategory.__table__,
+               CaseSource.__table__, Department.__table__, CityProfile.__table__,
                District.__table__)  # children first: the order to empty them in

@@ -189,3 +189,20 @@ def readings_between(engine: Engine, since: dt.datetime, until: dt.datetime) -> 
     return _rows(engine, select(F.district_code.label("district"),
                                 cast(func.sum(fh.c.readings), BigInteger).label("readings"))
                  .select_from(fh).join(F, F.id == fh.c.facility_id).group_by(F.district_code))
+
+
+# -- what a subject's feed reaches ---------------------------------------------------------
+def latest_reading(engine: Engine) -> dt.datetime | None:
+    """The newest occupancy reading's observation time, folded hours included."""
+    from datasource.schema import OccupancyHourly, OccupancyReading
+
+    with engine.connect() as conn:
+        raw = conn.execute(select(func.max(OccupancyReading.observed_at))).scalar_one()
+        folded = conn.execute(select(func.max(OccupancyHourly.last_observed_at))).scalar_one()
+    return max((t for t in (raw, folded) if t is not None), default=None)
+
+
+def latest_visit_change(engine: Engine) -> dt.datetime | None:
+    """The newest `updated_at` among enterprise visits."""
+    with engine.connect() as conn:
+        return conn.execute(select(func.max(EnterpriseVisit.updated_at))).scalar_one()

@@ -21,7 +21,6 @@ from layouts.nav import nav_bar
 PAGES = {"cases": "/browse", "enterprise": "/browse/enterprise", "parking": "/browse/parking"}
 PRESETS = ("today", "week", "last_week", "month", "year", "custom")
 LISTS = ("reported", "filed", "closed", "open", "overdue")
-SOURCES = ("app", "hotline", "patrol", "enterprise", "sensor")
 PTYPES = ("hiring", "licence", "tax", "financing", "infrastructure", "safety", "other")
 METRICS = ("reported", "filed", "closed", "closure_rate", "on_time_closure_rate", "handling_rate",
            "on_time_handling_rate", "rework_rate", "extension_rate", "avg_handle_hours",
@@ -164,7 +163,6 @@ def _control(cid: str, param: str, lang: str):
         return dcc.Input(id=cid, type="date", debounce=True, className="f-date")
     static = {"period": [{"label": t(f"preset_{p}", lang), "value": p} for p in PRESETS],
               "compare": [{"label": t(f"compare_{c}", lang), "value": c} for c in ("prev", "custom")],
-              "source": [{"label": t(f"source_{s}", lang), "value": s} for s in SOURCES],
               "list": [{"label": t(f"list_{k}", lang), "value": k} for k in LISTS],
               "ptype": [{"label": t(f"ptype_{p}", lang), "value": p} for p in PTYPES]}
     clearable = param not in ("period", "compare", "list")
@@ -317,7 +315,7 @@ def case_cells(r: dict, names, lang: str, tz, back: str = "") -> dict:
         "external_id": r["external_id"], "case_href": case_href(r["id"], lang, back),
         "reported_at": fmt_time(r["reported_at"], tz), "district": names.district(r["district"]),
         "street": r.get("street_name") or "—", "grid": r.get("grid_name") or "—",
-        "category": names.category(r["category"]), "source": t_or(f"source_{r['source']}", lang, r["source"]),
+        "category": names.category(r["category"]), "source": names.source(r["source"]),
         "status": t_or(f"status_{r['status']}", lang, r["status"]),
         "deadline_at": fmt_time(r["deadline_at"], tz), "closed_at": fmt_time(r["closed_at"], tz),
         "overdue": t("yes", lang) if r["overdue"] else "", "rework_count": r["rework_count"],
@@ -351,7 +349,7 @@ def case_view(detail: dict | None, ref: str, names, lang: str, tz, back: str = "
         ("c_status", t_or(f"status_{c['status']}", lang, c["status"])),
         ("c_district", names.district(c["district"])), ("c_street", c.get("street_name") or "—"),
         ("c_grid", c.get("grid_name") or "—"), ("c_category", names.category(c["category"])),
-        ("c_source", t_or(f"source_{c['source']}", lang, c["source"])),
+        ("c_source", names.source(c["source"])),
         ("c_department", c.get("department") or "—"), ("c_address", c.get("address") or "—"),
         ("c_reported_at", fmt_time(c["reported_at"], tz, True)), ("c_filed_at", fmt_time(c["filed_at"], tz, True)),
         ("c_deadline_at", fmt_time(c["deadline_at"], tz, True)),

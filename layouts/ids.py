@@ -43,7 +43,7 @@ BROWSE_CONTROLS = (
 )
 # controls whose options depend on the store and the scope
 BROWSE_OPTIONS = ("browse-district", "browse-street", "browse-grid", "browse-category", "browse-egrid",
-                  "browse-facility")
+                  "browse-facility", "browse-source")
 BROWSE_OTHER_LANG = "browse-other-lang"  # the header's link to the other language
 CASE_LOCATION = "case-location"
 CASE_BODY = "case-body"

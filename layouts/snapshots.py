@@ -130,9 +130,12 @@ def compare_table(first: dict | None, second: dict | None, labels: tuple[str, st
     rows = []
     for section, keys in COMPARE_ROWS:
         rows.append(html.Tr(html.Th(t(f"sec_{section}", lang), colSpan=4), className="snap-group"))
+        if not (first[section].get("recorded", True) or second[section].get("recorded", True)):
+            rows.append(html.Tr(html.Td(t("not_recorded", lang), colSpan=4), **{"data-kpi": f"{section}.not_recorded"}))
+            continue
         for key in keys:
-            a = ((first[section]["kpis"].get(key)) or {}).get("value")
-            b = ((second[section]["kpis"].get(key)) or {}).get("value")
+            a = ((first[section].get("kpis", {}).get(key)) or {}).get("value")
+            b = ((second[section].get("kpis", {}).get(key)) or {}).get("value")
             diff = b - a if a is not None and b is not None else None
             rows.append(html.Tr([html.Td(t(key, lang)), html.Td(fmt(a, kinds[key])),
                                  html.Td(fmt(b, kinds[key])), html.Td(fmt_delta(diff, kinds[key], lang))],

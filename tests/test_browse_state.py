@@ -31,6 +31,9 @@ class FakeLookup:
     def categories(self):
         return {"S01": None, "S01-01": "S01"}
 
+    def sources(self):
+        return {"app": {}, "hotline": {}, "Email": {}}
+
     def facility(self, facility_id):
         return {5: {"district": "410105"}, 6: {"district": "410102"}}.get(facility_id)
 
@@ -149,3 +152,11 @@ def test_any_query_parses_to_a_valid_state(query):
         assert w.start <= w.end <= NOW
         assert scope.allows(s.district) or (s.district is None and scope.city_wide)
         assert parse(bs.query_dict(s.search()), scope)[0] == s
+
+
+def test_a_source_is_any_of_the_stores_sources():
+    """Sources are reference data: a city's own (Email) filters, one it does not have does not."""
+    s, notices = parse({"source": "Email"})
+    assert s.source == "Email" and notices == []
+    s, notices = parse({"source": "sensor"})  # a demo source this store does not have
+    assert s.source is None and keys(notices) == ["unknown_source"]

@@ -169,7 +169,8 @@ def test_open311(reference_engine, tmp_path):
     got = cases(reference_engine)
     closed, open_ = got["638344"], got["638345"]
     # service_code is the city's own; the name resolves the category
-    assert (closed["category_code"], closed["district_code"], closed["source"]) == ("S05-03", "410105", "app")
+    # a request does not say its channel: the default source (the preset gives none)
+    assert (closed["category_code"], closed["district_code"], closed["source"]) == ("S05-03", "410105", "other")
     assert (closed["status"], closed["closed_at"]) == ("closed", utc("2026-11-20T11:00:00"))
     assert (closed["deadline_at"], closed["department"]) == (utc("2026-11-20T12:00:00"), "交警支队")
     assert closed["summary"] == "占用消防通道" and closed["address"] == "花园路与农业路交叉口"
@@ -392,9 +393,10 @@ def test_batches(reference_engine, tmp_path):
 def test_missing_required_column_is_fatal_and_writes_nothing(reference_engine, tmp_path):
     good = write_csv(tmp_path / "good.csv", ["id", "source", "category", "district", "reported_at"],
                      [["F1", "app", "S05-01", "金水", "2026-11-26 09:05"]])
-    lacking = write_csv(tmp_path / "lacking.csv", ["id", "category", "district", "reported_at"],
-                        [["F2", "S05-01", "金水", "2026-11-26 09:05"]])
-    with pytest.raises(ImportError_, match=r"lacking\.csv: no column for required field\(s\) source"):
+    # (a file without a source column is a city without sources: its cases get the default source)
+    lacking = write_csv(tmp_path / "lacking.csv", ["id", "source", "category", "district", "opened"],
+                        [["F2", "app", "S05-01", "金水", "2026-11-26 09:05"]])
+    with pytest.raises(ImportError_, match=r"lacking\.csv: no column for required field\(s\) reported_at"):
         run_import(reference_engine, [good, lacking], "cases", None, None, None, "Asia/Shanghai")
     assert cases(reference_engine) == {}
 

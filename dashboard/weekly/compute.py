@@ -37,6 +37,11 @@ class IncompleteReport(RuntimeError):
     end): the report is refused rather than published partial."""
 
 
+SUBJECTS = ("cases", "enterprise", "parking")
+# a parking feed reaches the week's end when a reading was observed in its last hour or later
+PARKING_END_SLACK = dt.timedelta(hours=1)
+
+
 @dataclass
 class WeekFigures:
     """Everything the reports of one week are made of (JSON-able parts only)."""
@@ -48,6 +53,9 @@ class WeekFigures:
     cases: dict = field(default_factory=dict)
     enterprise: dict = field(default_factory=dict)
     parking: dict = field(default_factory=dict)
+    # the subjects the city records (its profile's); the others are "not recorded" in the
+    # reports, and complete-or-refuse does not apply to them
+    subjects: tuple[str, ...] = SUBJECTS
 
     @property
     def codes(self) -> list[str]:
@@ -230,18 +238,52 @@ def _parking(engine, week: Week, districts: list[str], rows: dict[str, Future]) 
     return report, wall
 
 
-def compute_week(engine, week: Week) -> WeekFigures:
+def _feeds_reach_the_end(engine, week: Week, subjects: tuple[str, ...]) -> dt.datetime:
+    """Refuse a week whose end a recorded subject's feed does not reach; returns how fresh
+    the store is (its newest change among the recorded subjects)."""
+    tz, marks = week.tz, []
+    if "cases" in subjects:
+        latest = queries.latest_change(engine)
+        if latest is None:
+            raise IncompleteReport("the store has no cases (the city records cases)")
+        if latest < week.end:
+            raise IncompleteReport(f"the store's newest case change is {latest.astimezone(tz).isoformat()}, "
+                                   f"before the end of {week.label} ({week.end.isoformat()}): the end of the "
+                                   "week is missing")
+        marks.append(latest)
+    if "parking" in subjects:
+        latest = wq.latest_reading(engine)
+        if latest is None:
+            raise IncompleteReport("the store has no occupancy reading (the city records "
+                                   "parking)")
+        if latest < week.end - PARKING_END_SLACK:
+            raise IncompleteReport(f"the store's newest occupancy reading is {latest.astimezone(tz).isoformat()}, "
+                                   f"before the last hour of {week.label}: the end of the week is missing")
+        marks.append(latest)
+    if "enterprise" in subjects:
+        latest = wq.latest_visit_change(engine)
+        if latest is not None:
+            marks.append(latest)
+    if not marks:
+        raise IncompleteReport("the store has no data of the subjects the city records "
+                               f"({', '.join(subjects)})")
+    return max(marks)
+
+
+def compute_week(engine, week: Week, subjects: tuple[str, ...] | None = None) -> WeekFigures:
     """Read the store once and compute the week for the city and every district. Raises
-    IncompleteReport when the store cannot have the whole week."""
+    IncompleteReport when the store cannot have the whole week of a subject the city
+    records (`subjects`: default the city profile's, else those the store has data of;
+    dashboard/profile.py)."""
     tz: ZoneInfo = week.tz
     check_hour_aligned(tz, week.start)
-    latest = queries.latest_change(engine)
-    if latest is None:
-        raise IncompleteReport("the store has no cases")
-    if latest < week.end:
-        raise IncompleteReport(f"the store's newest case change is {latest.astimezone(tz).isoformat()}, "
-                               f"before the end of {week.label} ({week.end.isoformat()}): the end of the "
-                               "week is missing")
+    if subjects is None:
+        from dashboard.profile import recorded_subjects
+
+        subjects = recorded_subjects(engine)
+        if not subjects:
+            raise IncompleteReport("the store has no cases, enterprises or parking facilities")
+    latest = _feeds_reach_the_end(engine, week, subjects)
     district_rows = kq.districts(engine)
     if not district_rows:
         raise IncompleteReport("the store has no districts")
@@ -264,22 +306,30 @@ def compute_week(engine, week: Week) -> WeekFigures:
         store_as_of=latest.astimezone(tz).isoformat(),
         wall_sections=to_json_data({"cases": wall_cases, "ticker": _ticker(engine, week.end),
                                     "enterprise": wall_ent, "parking": wall_park}),
-        cases=to_json_data(cases), enterprise=to_json_data(enterprise), parking=to_json_data(parking))
+        cases=to_json_data(cases), enterprise=to_json_data(enterprise), parking=to_json_data(parking),
+        subjects=tuple(subjects))
     check_complete(figures)
     return figures
 
 
 def check_complete(f: WeekFigures) -> None:
-    """Refuse a week whose sections are empty where the store says they should not be."""
-    city = f.cases["kpis"]["city"]
-    if not city["reported"]["value"]:
-        raise IncompleteReport(f"no case was reported in {f.week.label}: the store's feed is probably broken")
-    ents = f.enterprise["enterprises"].get(CITY, {}).get("enterprises", 0)
-    if ents and not f.enterprise["kpis"]["city"]["visits"]["value"]:
-        raise IncompleteReport(f"the store has {ents} enterprises but no visit in {f.week.label}")
-    park = f.parking["city"]
-    if park["facilities"] - park["non_motor_points"] > 0 and not park["readings"]:
-        raise IncompleteReport(f"the store has parking facilities but no occupancy reading in {f.week.label}")
+    """Refuse a week whose sections are empty where the store says they should not be, for
+    the subjects the city records. A week without a case is a week like any other (a quiet
+    week, a small city): that the case feed reaches the week's end is checked above."""
+    if "enterprise" in f.subjects:
+        ents = f.enterprise["enterprises"].get(CITY, {}).get("enterprises", 0)
+        if not ents:
+            raise IncompleteReport("the store has no enterprises (the city records "
+                                   "enterprise service)")
+        if not f.enterprise["kpis"]["city"]["visits"]["value"]:
+            raise IncompleteReport(f"the store has {ents} enterprises but no visit in {f.week.label}")
+    if "parking" in f.subjects:
+        park = f.parking["city"]
+        if park["facilities"] - park["non_motor_points"] <= 0:
+            raise IncompleteReport("the store has no parking facilities (the city records "
+                                   "parking)")
+        if not park["readings"]:
+            raise IncompleteReport(f"the store has parking facilities but no occupancy reading in {f.week.label}")
     for name, payload in f.wall_sections.items():
         if payload in (None, {}, []):
             raise IncompleteReport(f"the wall's {name} section is empty")

@@ -2,12 +2,14 @@
 and the tables behind the workbook and the manifest.
 
 A scope is "city" or a district code. A district's report holds that district only, so
-that a district leader can be given it alone (see scopes.py).
+that a district leader can be given it alone (see scopes.py). A subject the city does not
+record (its city profile, dashboard/profile.py) is `{"recorded": false}` in the report and
+one "not recorded" cell in its table: never a column of zeros.
 """
 from __future__ import annotations
 
 from dashboard.kpis.common import CITY
-from dashboard.weekly.compute import TOP_OVERDUE, WeekFigures
+from dashboard.weekly.compute import SUBJECTS, TOP_OVERDUE, WeekFigures
 
 FORMAT = 1  # of the report's JSON; bump on an incompatible change
 
@@ -68,6 +70,14 @@ def _table(keyed_rows: list[tuple[str, str, dict]], metrics: tuple,
     return {"columns": cols, "rows": rows}
 
 
+NOT_RECORDED = "未记录 / not recorded"
+
+
+def not_recorded_table() -> dict:
+    """The table of a subject the city does not record: one cell that says so."""
+    return {"columns": [{"key": "not_recorded", "kind": "text"}], "rows": [{"not_recorded": NOT_RECORDED}]}
+
+
 def build_tables(figures: WeekFigures, scope: str) -> dict:
     """The rows behind the workbook's sheets (and the manifest): districts, then the city."""
     codes = scope_codes(figures, scope)
@@ -82,7 +92,8 @@ def build_tables(figures: WeekFigures, scope: str) -> dict:
     enterprise = _table(ent_rows, ENTERPRISE_METRICS, extra=("open_problems_at_end",))
     parking = _table([(k, n, {**_block(figures.parking, k)}) for k, n in keys], PARKING_METRICS,
                      extra=("facilities", "capacity", "occupancy_at_end"))
-    return {"cases": cases, "enterprise": enterprise, "parking": parking}
+    tables = {"cases": cases, "enterprise": enterprise, "parking": parking}
+    return {k: v if k in figures.subjects else not_recorded_table() for k, v in tables.items()}
 
 
 def build_report(figures: WeekFigures, scope: str, *, generated_at: str, app_version: str) -> dict:
@@ -95,7 +106,7 @@ def build_report(figures: WeekFigures, scope: str, *, generated_at: str, app_ver
     open_b, overdue_b = cases["open"], cases["overdue"]
     top = [r for r in cases["top_overdue"] if scope == CITY or r["district"] == scope][:TOP_OVERDUE]
     grids = [g for g in ent["exclusive_grids"] if scope == CITY or g["district"] == scope]
-    return {
+    report = {
         "format": FORMAT,
         "week": week.label, "scope": scope, "scope_name": scope_name(figures, scope),
         "start": week.start.isoformat(), "end": week.end.isoformat(),
@@ -124,4 +135,9 @@ def build_report(figures: WeekFigures, scope: str, *, generated_at: str, app_ver
         },
         "parking": {"kpis": _block(park, key), "by_district": {c: park["by_district"][c] for c in codes}},
         "tables": build_tables(figures, scope),
+        "recorded": [s for s in SUBJECTS if s in figures.subjects],
     }
+    for subject in SUBJECTS:  # what the city does not record is said, never shown as zeros
+        report[subject] = {**report[subject], "recorded": True} if subject in figures.subjects else \
+            {"recorded": False}
+    return report

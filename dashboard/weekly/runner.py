@@ -33,6 +33,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from dashboard.build import build_id
 from dashboard.kpis.common import CITY
 from dashboard.poller import short_reason
+from dashboard.profile import with_profile
 from dashboard.settings import Settings
 from dashboard.weekly.archive import MANIFEST, Archive, file_name
 from dashboard.weekly.browser import WALL_SIZE, photograph, print_pdfs
@@ -200,6 +201,7 @@ def export_week(settings: Settings, week: str | Week, *, scope: str = "all", for
     """Export a finished week. A malformed or unfinished week (WeekError) or a malformed
     scope (ScopeError) raises before anything is written; everything else is a result.
     `wall` serves the wall to photograph (default: a child process, see wallshot.py)."""
+    settings = with_profile(settings, engine)  # weeks in the city profile's time zone
     tz = settings.tz
     week = week if isinstance(week, Week) else parse_week(week, tz)
     check_finished(week, now or dt.datetime.now(tz))

@@ -192,7 +192,9 @@ def run_forever(settings: Settings | None = None, *, stop: threading.Event | Non
     LEADER_LOCK_SECONDS; schedule while elected (and then publish the last
     `backfill_weeks` finished weeks missing from the archive). Returns when `stop` is set,
     or on SIGTERM/SIGINT when run in the main thread."""
-    settings = settings or Settings.from_env()
+    from dashboard.profile import with_profile
+
+    settings = with_profile(settings or Settings.from_env())  # the city profile's zone wins
     stop = stop or threading.Event()
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGTERM, signal.SIGINT):

@@ -1,5 +1,6 @@
 """Reference data the importer resolves names against: districts (with polygons),
-case categories, streets and grids. Loaded once per import; all small tables.
+case categories, case sources, departments, streets and grids. Loaded once per import;
+all small tables.
 """
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from sqlalchemy import Connection, select
 from datasource.geo import contains
 from datasource.importer import errors as E
 from datasource.importer.errors import RowReject
-from datasource.schema import CaseCategory, District, Grid, Street
+from datasource.importer.vocab import SYNONYMS
+from datasource.schema import CaseCategory, CaseSource, Department, District, Grid, Street
 
 
 def _key(text: str) -> str:
@@ -67,6 +69,19 @@ class Reference:
         self._grids = {_key(g.code): (g.id, g.district_code) for g in
                        conn.execute(select(Grid.id, Grid.code, Grid.district_code))}
 
+        sources = conn.execute(select(CaseSource.code, CaseSource.name_zh, CaseSource.name_en)).all()
+        self.source_codes = {s.code for s in sources}
+        self._source_codes = {_key(s.code): s.code for s in sources}
+        # the store's names, then the built-in words of the demo's channels (12345 -> hotline)
+        # for the codes the store has
+        self._source_names = _index([(s.name_zh, s.code) for s in sources] + [(s.name_en, s.code) for s in sources]
+                                    + [(w, c) for w, c in SYNONYMS.get("source", {}).items()
+                                       if c in self.source_codes])
+        departments = conn.execute(select(Department.code, Department.name_zh, Department.name_en)).all()
+        self._departments = _index([(d.code, d.name_zh) for d in departments]
+                                   + [(d.name_zh, d.name_zh) for d in departments]
+                                   + [(d.name_en, d.name_zh) for d in departments])
+
     # -- districts ----------------------------------------------------------------
     def district(self, value: str, field: str = "district_code") -> str:
         code = self._districts.get(_key(value))
@@ -92,8 +107,13 @@ class Reference:
         k = _key(value)
         code = self._category_codes.get(k) or self._category_names.get(k)
         if code is None:
-            why = "ambiguous name, give the code" if k in self._category_names else \
-                "not a known category code or name"
+            if k in self._category_names:
+                why = "ambiguous name, give the code"
+            elif set(self.categories) <= {"other"}:  # none, or only the default
+                why = ("the store has no case categories: load them with `python -m dashboard import "
+                       "FILE --kind categories` (the cases export itself can be that file)")
+            else:
+                why = "not a known category code or name"
             raise RowReject(field, E.UNKNOWN_CATEGORY, f"{value!r}: {why}")
         return self.categories[code]
 
@@ -110,3 +130,23 @@ class Reference:
         if found is None:
             raise RowReject(field, E.UNKNOWN_GRID, f"{value!r} is not a known grid code")
         return found
+
+    # -- sources and departments ---------------------------------------------------
+    def source(self, value: str, field: str = "source") -> str:
+        k = _key(value)
+        code = self._source_codes.get(k) or self._source_names.get(k)
+        if code is None:
+            if k in self._source_names:
+                why = "ambiguous name, give the code"
+            elif self.source_codes <= {"other"}:  # none, or only the default
+                why = ("the store has no case sources: load them with `python -m dashboard import "
+                       "FILE --kind sources` (the cases export itself can be that file)")
+            else:
+                why = "not a known source code or name (`--kind sources` adds one)"
+            raise RowReject(field, E.INVALID_VALUE, f"{value!r}: {why}")
+        return code
+
+    def department(self, value: str) -> str:
+        """A department's name for a code or name of the departments table; any other
+        text stands as it is (departments are optional reference data)."""
+        return self._departments.get(_key(value)) or value

@@ -20,7 +20,7 @@ from datasource.importer.errors import ImportError_
 from datasource.importer.fields import Field
 from datasource.importer.values import TimeParser
 
-FORMATS = ("csv", "jsonl", "json", "open311")
+FORMATS = ("csv", "jsonl", "json", "open311", "geojson")
 TOP_KEYS = ("kind", "format", "encoding", "encoding_errors", "delimiter", "header_line",
             "timezone", "time_formats", "null_values", "columns", "values", "defaults")
 DELIMITER_WORDS = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}

@@ -28,11 +28,12 @@ from datasource.importer.mapping import Mapping, load_mapping
 from datasource.importer.readers import RawRow, open_source
 from datasource.importer.rejects import RejectsWriter, default_path
 from datasource.importer.rowparse import Rec, RowParser
+from datasource.profile import stored_timezone
 
 BATCH_SIZE = 5000
 # reference-typed fields whose mapped values and defaults can be checked before the import
 _CHECKABLE = {"district_code": "district", "enterprise_district": "district",
-              "category_code": "category", "category_name": "category"}
+              "category_code": "category", "category_name": "category", "source": "source"}
 
 
 @dataclass
@@ -70,6 +71,13 @@ class FileStats:
         if c["above_capacity"] or c["below_zero"]:
             out.append(f"  readings out of range, stored as read and clamped to [0, capacity] in the KPIs: "
                        f"{c['above_capacity']:,} above capacity, {c['below_zero']:,} below zero")
+        if c["merged"]:
+            out.append(f"  features merged into the boundary of a district an earlier feature named: "
+                       f"{c['merged']:,}")
+        for what in ("category", "source"):
+            if c[f"default_{what}"]:
+                out.append(f"  no {what} column: {c[f'default_{what}']:,} cases in the default {what} "
+                           f"`other` (其他 / Other)")
         out += hints.dominant_lines(self.read, c["rejected"], self.problems, self.examples, self.sources)
         return out
 
@@ -80,6 +88,10 @@ class ImportResult:
     files: list[FileStats]
     rejects_path: Path
     reasons: Counter
+    timezone: str = ""  # the zone naive times were read in
+    timezone_from: str = ""  # where it came from: the mapping, the city profile or the setting
+    notes: list[str] = field(default_factory=list)  # the kind's own lines (what the files left out)
+    times: bool = True  # the kind has time fields (the zone is worth stating)
 
     def total(self, outcome: str) -> int:
         return sum(f.counts[outcome] for f in self.files)
@@ -106,8 +118,11 @@ class ImportResult:
 
     def summary_lines(self) -> list[str]:
         lines = []
+        if self.times and self.timezone:
+            lines.append(f"times without a zone read in {self.timezone} ({self.timezone_from})")
         for f in self.files:
             lines += [f.line(), *f.extra_lines()]
+        lines += self.notes
         if len(self.files) > 1:
             lines.append(f"total: {self.read:,} rows read: {self.inserted:,} inserted, "
                          f"{self.updated:,} updated, {self.unchanged:,} unchanged, "
@@ -138,9 +153,9 @@ def _zone(name: str, where: str) -> ZoneInfo:
 
 
 def _check_references(mapping: Mapping, ref: Reference) -> None:
-    """Mapped values and defaults that name a district or category must exist."""
+    """Mapped values and defaults that name a district, category or source must exist."""
     for name, what in _CHECKABLE.items():
-        resolve = ref.district if what == "district" else ref.category
+        resolve = {"district": ref.district, "category": ref.category, "source": ref.source}[what]
         checks = [(f"defaults.{name}", mapping.defaults.get(name))]
         checks += [(f"values.{name}.{src}", dst) for src, dst in mapping.values.get(name, {}).items()]
         for key, value in checks:
@@ -156,6 +171,7 @@ class _Importer:
                  batch_size: int, now: dt.datetime | None):
         self.engine, self.spec, self.ref, self.writer = engine, spec, ref, writer
         self.batch_size, self.now = batch_size, now
+        self.seen: set = set()  # keys of the rows written (for the kind's report)
 
     def run_file(self, source, parser: RowParser, stats: FileStats) -> None:
         rows = source.rows()
@@ -243,6 +259,8 @@ class _Importer:
                 latest[key] = rec
         counts = self.spec.store(conn, list(latest.values()), self.ref, now) + prepared
         counts["superseded"] += len(recs) - len(refused) - len(latest)
+        if self.spec.report is not None:
+            self.seen.update(latest)
         return counts, [(rec.row, exc) for rec, exc in rejects]
 
     def _write(self, recs: list[Rec]) -> tuple[Counter, list]:
@@ -283,7 +301,16 @@ def run_import(engine: Engine, files: list[Path], kind: str, mapping: Path | Non
     if user.kind and user.kind != kind:
         raise ImportError_(f"mapping {user.origin}: `kind`: the mapping is for {user.kind}, "
                            f"the import is --kind {kind}")
-    zone = _zone(user.timezone, f"mapping {user.origin}: `timezone`") if user.timezone else _zone(tz, "tz")
+    zone_from = f"the mapping's `timezone:`" if user.timezone else None
+    if zone_from is None:
+        try:  # the city profile's zone is the deployment's; DASHBOARD_TIMEZONE (tz) only without one
+            stored = stored_timezone(engine)
+        except (OperationalError, ProgrammingError):
+            stored = None  # an unmigrated store: said below, once the reference is read
+        tz, zone_from = (stored, "the city profile") if stored else (tz, "DASHBOARD_TIMEZONE")
+    zone = _zone(user.timezone, f"mapping {user.origin}: `timezone`") if user.timezone else _zone(tz, zone_from)
+    if fmt is None and user.format is None and spec.formats == ("geojson",):
+        fmt = "geojson"  # a .json FeatureCollection, whatever its first key
 
     sources, parsers = [], {}
     for path in files:  # open and check every file before writing anything
@@ -302,9 +329,9 @@ def run_import(engine: Engine, files: list[Path], kind: str, mapping: Path | Non
     except (OperationalError, ProgrammingError) as exc:
         raise ImportError_(f"cannot read the store's reference tables ({exc.orig}); "
                            "is it migrated? `python -m dashboard db upgrade`") from None
-    if not ref.district_codes and kind != "occupancy":
-        raise ImportError_("the store has no districts: load the reference data (districts, "
-                           "streets, case categories) before importing")
+    if not ref.district_codes and spec.needs_districts:
+        raise ImportError_("the store has no districts: load them first with `python -m dashboard import "
+                           "DISTRICTS.csv --kind districts` (docs/onboarding.md)")
     _check_references(user, ref)
 
     rejects_path = Path(rejects) if rejects else default_path(files[0])
@@ -320,4 +347,9 @@ def run_import(engine: Engine, files: list[Path], kind: str, mapping: Path | Non
             importer.run_file(source, parsers[source.format], stats[-1])
     finally:
         writer.close()
-    return ImportResult(kind, stats, writer.path, writer.reasons)
+    notes = []
+    if spec.report is not None:
+        with engine.connect() as conn:
+            notes = spec.report(conn, importer.seen)
+    times = any(f.type in ("time", "date") for f in spec.fields)
+    return ImportResult(kind, stats, writer.path, writer.reasons, zone.key, zone_from, notes, times)

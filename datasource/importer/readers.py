@@ -11,16 +11,19 @@ from __future__ import annotations
 import codecs
 import csv
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
 from datasource.importer.errors import ImportError_
 
-EXTENSIONS = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+EXTENSIONS = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl",
+              ".geojson": "geojson"}
 FORMAT_ALIASES = {"ndjson": "jsonl", "georeport": "open311"}
 CANDIDATE_DELIMITERS = (",", "\t", ";", "|")
 _CHUNK = 1 << 20
+_GEOJSON_TYPE = re.compile(r'^\{\s*(?:"[^"]*"\s*:\s*(?:"[^"]*"|[^,{}\[\]]*)\s*,\s*)*"type"\s*:\s*"Feature(?:Collection)?"')
 
 csv.field_size_limit(1 << 24)  # long free-text cells are data, not an attack
 
@@ -162,8 +165,8 @@ def _guess(path: Path, sample: int = 1 << 20) -> str | None:
 def detect_format(path: Path, fmt: str | None, encoding: str) -> str:
     if fmt:
         fmt = FORMAT_ALIASES.get(fmt.lower(), fmt.lower())
-        if fmt not in ("csv", "jsonl", "json", "open311"):
-            raise ImportError_(f"{path}: unknown format {fmt!r}; use csv, jsonl, json or open311")
+        if fmt not in ("csv", "jsonl", "json", "open311", "geojson"):
+            raise ImportError_(f"{path}: unknown format {fmt!r}; use csv, jsonl, json, open311 or geojson")
         return fmt
     suffix = path.suffix.lower()
     if suffix in EXTENSIONS:
@@ -172,13 +175,14 @@ def detect_format(path: Path, fmt: str | None, encoding: str) -> str:
         with path.open(encoding=encoding, errors="replace") as fh:
             head = fh.read(1 << 16).lstrip("\ufeff \t\r\n")
         if head.startswith("{"):
-            return "jsonl"
+            # a FeatureCollection on one line (or pretty-printed) is GeoJSON, not JSON lines
+            return "geojson" if _GEOJSON_TYPE.search(head[:4096]) else "jsonl"
         if head.startswith("["):
             first = head[1:].lstrip()
             return "open311" if first.startswith("{") and '"service_request_id"' in head else "json"
         raise ImportError_(f"{path}: a .json file must hold a JSON array or JSON lines")
     raise ImportError_(f"{path}: cannot tell the format from the extension {suffix!r}; "
-                       "give --format csv, jsonl, json or open311")
+                       "give --format csv, jsonl, json, open311 or geojson")
 
 
 class CsvSource:
@@ -335,6 +339,10 @@ def open_source(path: Path, fmt: str | None, encoding: str | None, errors: str,
         source = CsvSource(path, enc, errors, delimiter, header_line)
     elif kind == "jsonl":
         source = JsonLinesSource(path, enc, errors)
+    elif kind == "geojson":
+        from datasource.importer.geojson import GeoJsonSource
+
+        source = GeoJsonSource(path, enc, errors)
     else:
         source = JsonArraySource(path, enc, errors)
     source.format = kind

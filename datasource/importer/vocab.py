@@ -38,4 +38,9 @@ SYNONYMS: dict[str, dict[str, str]] = {
     },
     "problem_status": {"待解决": "open", "未解决": "open", "办理中": "open",
                        "已解决": "resolved", "解决": "resolved", "办结": "resolved"},
+    # reference data (--kind districts, grids, categories)
+    "district_kind": {"区": "district", "县": "district", "市辖区": "district", "开发区": "zone",
+                      "功能区": "zone", "新区": "zone"},
+    "grid_kind": {"普通": "ordinary", "普通网格": "ordinary", "专属": "exclusive", "专属网格": "exclusive"},
+    "category_kind": {"部件": "component", "事件": "event"},
 }

@@ -43,6 +43,8 @@ th { background: #eef3f9; font-weight: 600; text-align: center; }
 td.text { text-align: left; }
 td .d { display: block; color: #6b7785; font-size: 9.5px; }
 tr.total td { font-weight: 700; background: #f7f9fc; }
+.not-recorded { color: #5a6675; font-size: 13px; border: 1px dashed #c5ccd6; border-radius: 4px; padding: 8px 10px;
+                margin: 4px 0 8px; }
 """
 
 SUMMARY_CASES = ("reported", "filed", "closed", "closure_rate", "on_time_closure_rate", "handling_rate",
@@ -140,18 +142,37 @@ def _chart(fig_id: str) -> str:
     return f'<div class="chart" id="{fig_id}"></div>'
 
 
+def _not_recorded(lang: str) -> str:
+    return (f'<div class="not-recorded" data-not-recorded="1"><b>{t("not_recorded", lang)}</b> · '
+            f'{t("not_recorded_note", lang)}</div>')
+
+
+def recorded(report: dict, subject: str) -> bool:
+    """Whether the city records the subject (reports made before profiles record them all)."""
+    return report[subject].get("recorded", True)
+
+
 def render_report(report: dict, *, kinds: dict, title: str, categories: dict, tz, lang: str = "zh-CN") -> "ReportPage":
     """The whole report. `kinds` says how each metric is written (count, rate, number);
     `categories` maps category codes to names."""
     names = {d["code"]: (d["name_en"] if lang == "en" else d["short_zh"]) for d in report["districts"]}
     names["city"] = t("total", lang)
     city = report["scope"] == "city"
-    figs = {"f-daily": fg.daily_cases(report, lang), "f-stage": fg.open_by_stage(report, lang),
-            "f-ageing": fg.ageing(report, lang), "f-visits": fg.daily_visits(report, lang),
-            "f-occupancy": fg.daily_occupancy(report, lang)}
-    if city:
-        figs.update({"f-rates": fg.district_rates(report, names, lang), "f-types": fg.problem_types(report, lang),
-                     "f-occ-district": fg.district_occupancy(report, names, lang)})
+    has = {s: recorded(report, s) for s in ("cases", "enterprise", "parking")}
+    figs = {}
+    if has["cases"]:
+        figs.update({"f-daily": fg.daily_cases(report, lang), "f-stage": fg.open_by_stage(report, lang),
+                     "f-ageing": fg.ageing(report, lang)})
+        if city:
+            figs["f-rates"] = fg.district_rates(report, names, lang)
+    if has["enterprise"]:
+        figs["f-visits"] = fg.daily_visits(report, lang)
+        if city:
+            figs["f-types"] = fg.problem_types(report, lang)
+    if has["parking"]:
+        figs["f-occupancy"] = fg.daily_occupancy(report, lang)
+        if city:
+            figs["f-occ-district"] = fg.district_occupancy(report, names, lang)
     first, last = report["days"][0], report["days"][-1]
     heading = (f"<h1>{escape(title)} · {escape(report['scope_name'])} · {t('title', lang)}</h1>"
                f'<div class="meta">{t("week_range", lang, week=report["week"], first=first, last=last)} · '
@@ -159,31 +180,44 @@ def render_report(report: dict, *, kinds: dict, title: str, categories: dict, tz
                f' · {t("app_version", lang)} {escape(report["app_version"])}</div>')
     note = f'<div class="note">{t("as_of_note", lang)}</div>'
     cases, ent, park = report["cases"], report["enterprise"], report["parking"]
-    pages = [
-        heading + f"<h2>{t('summary', lang)}</h2>"
-        + f'<div class="group">{t("sec_cases", lang)}</div>' + _cards(cases["kpis"], SUMMARY_CASES, kinds, lang)
-        + f'<div class="group">{t("sec_enterprise", lang)}</div>'
-        + _cards({**ent["kpis"], "open_problems_at_end": {"value": ent["open_problems_at_end"]}},
-                 SUMMARY_ENTERPRISE, kinds, lang)
-        + f'<div class="group">{t("sec_parking", lang)}</div>' + _cards(park["kpis"], SUMMARY_PARKING, kinds, lang)
-        + note,
-        f"<h2>{t('sec_cases', lang)}</h2>" + '<div class="charts">' + _chart("f-daily") + _chart("f-stage")
-        + _chart("f-ageing") + "</div>" + note,
-        f"<h2>{t('sec_districts', lang)}</h2>"
-        + _district_table(cases["by_district"], cases["kpis"] if city else None, CASE_COLUMNS, kinds, names, lang)
-        + ('<div class="charts" style="margin-top:8px">' + _chart("f-rates") + "</div>" if city else "") + note,
-        f"<h2>{t('sec_overdue', lang, n=len(cases['top_overdue']))}</h2>"
-        + _overdue_table(cases["top_overdue"], names, categories, lang, tz) + note,
-        f"<h2>{t('sec_enterprise', lang)}</h2>"
-        + _district_table(ent["by_district"], ent["kpis"] if city else None, ENT_COLUMNS, kinds, names, lang)
-        + '<div class="charts" style="margin-top:8px">' + _chart("f-visits")
-        + (_chart("f-types") if city else "") + "</div>" + note,
-        f"<h2>{t('sec_parking', lang)}</h2>"
-        + _district_table(park["by_district"], park["kpis"] if city else None, PARK_COLUMNS, kinds, names, lang,
-                          extra=("facilities", "capacity", "occupancy_at_end"))
-        + '<div class="charts" style="margin-top:8px">' + _chart("f-occupancy")
-        + (_chart("f-occ-district") if city else "") + "</div>" + note,
-    ]
+    nr = _not_recorded(lang)
+    summary = heading + f"<h2>{t('summary', lang)}</h2>"
+    summary += f'<div class="group">{t("sec_cases", lang)}</div>' + (
+        _cards(cases["kpis"], SUMMARY_CASES, kinds, lang) if has["cases"] else nr)
+    summary += f'<div class="group">{t("sec_enterprise", lang)}</div>' + (
+        _cards({**ent["kpis"], "open_problems_at_end": {"value": ent["open_problems_at_end"]}},
+               SUMMARY_ENTERPRISE, kinds, lang) if has["enterprise"] else nr)
+    summary += f'<div class="group">{t("sec_parking", lang)}</div>' + (
+        _cards(park["kpis"], SUMMARY_PARKING, kinds, lang) if has["parking"] else nr)
+    pages = [summary + note]
+    if has["cases"]:
+        pages += [
+            f"<h2>{t('sec_cases', lang)}</h2>" + '<div class="charts">' + _chart("f-daily") + _chart("f-stage")
+            + _chart("f-ageing") + "</div>" + note,
+            f"<h2>{t('sec_districts', lang)}</h2>"
+            + _district_table(cases["by_district"], cases["kpis"] if city else None, CASE_COLUMNS, kinds, names, lang)
+            + ('<div class="charts" style="margin-top:8px">' + _chart("f-rates") + "</div>" if city else "") + note,
+            f"<h2>{t('sec_overdue', lang, n=len(cases['top_overdue']))}</h2>"
+            + _overdue_table(cases["top_overdue"], names, categories, lang, tz) + note]
+    else:
+        pages.append(f"<h2>{t('sec_cases', lang)}</h2>" + nr + note)
+    if has["enterprise"]:
+        pages.append(
+            f"<h2>{t('sec_enterprise', lang)}</h2>"
+            + _district_table(ent["by_district"], ent["kpis"] if city else None, ENT_COLUMNS, kinds, names, lang)
+            + '<div class="charts" style="margin-top:8px">' + _chart("f-visits")
+            + (_chart("f-types") if city else "") + "</div>" + note)
+    else:
+        pages.append(f"<h2>{t('sec_enterprise', lang)}</h2>" + nr + note)
+    if has["parking"]:
+        pages.append(
+            f"<h2>{t('sec_parking', lang)}</h2>"
+            + _district_table(park["by_district"], park["kpis"] if city else None, PARK_COLUMNS, kinds, names, lang,
+                              extra=("facilities", "capacity", "occupancy_at_end"))
+            + '<div class="charts" style="margin-top:8px">' + _chart("f-occupancy")
+            + (_chart("f-occ-district") if city else "") + "</div>" + note)
+    else:
+        pages.append(f"<h2>{t('sec_parking', lang)}</h2>" + nr + note)
     body = "".join(f'<section class="page">{p}</section>' for p in pages)
     return ReportPage(title=f"{title} {report['week']} {report['scope_name']}", lang=lang, body=body,
                       data=script_json(report), figures=script_json(figs))

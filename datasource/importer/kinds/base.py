@@ -49,6 +49,10 @@ class KindSpec:
     locate: bool = False  # find the district from lat/lon when it is missing
     formats: tuple[str, ...] = ("csv", "jsonl", "json")
     presets: dict[str, Mapping] = field(default_factory=dict)  # per format
+    needs_districts: bool = True  # refused on a store without districts
+    # after every file: lines for the summary, from the store and the keys the files held
+    # (reference kinds: what the store has that the files did not name)
+    report: Callable[[Connection, set], list[str]] | None = None
 
     @property
     def field_map(self) -> dict[str, Field]:

@@ -4,18 +4,18 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, insert, select
 
 from datasource.importer import errors as E
 from datasource.importer.errors import RowReject
 from datasource.importer.fields import Field, coordinates, district, external_id
 from datasource.importer.kinds.base import (KindSpec, check_grid_district, counts, fill,
                                             resolve_district, resolve_grid)
-from datasource.importer.lookups import Reference
+from datasource.importer.lookups import CategoryInfo, Reference
 from datasource.importer.mapping import Mapping
 from datasource.importer.rowparse import Rec
 from datasource.importer.store import Target, bulk_insert, upsert
-from datasource.schema import CASE_SOURCES, CASE_STATUSES, Case, CaseEvent
+from datasource.schema import CASE_STATUSES, Case, CaseCategory, CaseEvent, CaseSource
 
 ACTOR = "import"
 # the happy path and the column that records when a case reached each step
@@ -30,10 +30,11 @@ def _time(name: str, doc: str, *aliases: str, required: bool = False) -> Field:
 
 FIELDS = (
     external_id("the case number in the city's system; the upsert key", "case_id", "case_no"),
-    Field("source", "choice", "app, hotline, patrol, enterprise or sensor (郑好拍, 12345, 巡查... "
-          "are understood)", required=True, choices=CASE_SOURCES),
-    Field("category_code", "ref", "category code (S05-01) or zh/en name (占道经营)",
-          aliases=("category", "category_id")),
+    Field("source", "ref", "where the case came from: a source's code or zh/en name (--kind sources; "
+          "the demo's 郑好拍, 12345, 巡查... are understood). Without a source column: the default "
+          "source `other`", aliases=("origin", "channel")),
+    Field("category_code", "ref", "category code (S05-01) or zh/en name (占道经营). Without a category "
+          "column: the default category `other`", aliases=("category", "category_id")),
     Field("category_name", "ref", "category name, tried when category_code is empty or unknown"),
     district(),
     Field("street", "ref", "street code or name within the district (optional)", aliases=("street_name",)),
@@ -42,7 +43,8 @@ FIELDS = (
     *coordinates(),
     Field("address", "text", "address", max_len=256),
     Field("summary", "text", "description of the problem", aliases=("description",)),
-    Field("department", "text", "handling department (default: the category's)", max_len=64),
+    Field("department", "text", "handling department (default: the category's; a code of the departments "
+          "table is written as the department's name)", max_len=64),
     Field("status", "choice", "lifecycle status; derived from the lifecycle times when empty "
           "(上报/立案/派遣/处置/核查/结案/返工/挂账/作废 are understood)", choices=CASE_STATUSES),
     _time("status_at", "when the case reached its status: fills that status's time column "
@@ -68,12 +70,19 @@ TARGET = Target(Case.__table__, insert_defaults={
     "rework_count": 0, "extended": False, "voided": False})
 
 
+# A city without categories or sources: cases go to these (created on first use)
+DEFAULT_CATEGORY = {"code": "other", "parent_code": None, "kind": "event", "name_zh": "其他", "name_en": "Other",
+                    "time_limit_hours": None, "department": None}
+DEFAULT_SOURCE = {"code": "other", "name_zh": "其他", "name_en": "Other", "sort_order": 999}
+
+
 def finish(rec: Rec, ref: Reference) -> None:
     """References and derivations; every problem of the row is collected before it is
     rejected (RowReject.of)."""
     v = rec.values
     problems: list[RowReject] = []
-    # category: the code first, then the name
+    # category: the code first, then the name; no category column at all: the default
+    carried = "category_code" in v or "category_name" in v
     code, name = v.pop("category_code", None), v.pop("category_name", None)
     cat, problem = None, None
     for field, value in (("category_code", code), ("category_name", name)):
@@ -82,10 +91,28 @@ def finish(rec: Rec, ref: Reference) -> None:
                 cat = ref.category(value, field)
             except RowReject as exc:
                 problem = problem or exc
+    if cat is None and not carried:
+        cat = ref.categories.get(DEFAULT_CATEGORY["code"]) or CategoryInfo(DEFAULT_CATEGORY["code"], None, None)
+        rec.extra["default_category"] = True
     if cat is None:
         problems.append(problem or RowReject("category_code", E.MISSING_VALUE, "no category"))
     else:
         v["category_code"] = cat.code
+    if "source" not in v:
+        v["source"] = DEFAULT_SOURCE["code"]
+        rec.extra["default_source"] = True
+    elif not v["source"]:
+        problems.append(RowReject("source", E.MISSING_VALUE, "source is empty"))
+    else:
+        try:
+            v["source"] = ref.source(v["source"])
+        except RowReject as exc:
+            problems.append(exc)
+    if v.get("department"):
+        try:
+            v["department"] = ref.department(v["department"])
+        except RowReject as exc:
+            problems.append(exc)
 
     grid_district = district_code = None
     try:
@@ -146,6 +173,19 @@ def _events(case_id: int, rec: dict, old) -> list[dict]:
     return out
 
 
+def prepare(conn: Connection, recs: list[Rec], ref: Reference, now: dt.datetime):
+    """The default category and source, when rows use them and the store lacks them."""
+    made = Counter()
+    for what, table, row in (("category", CaseCategory.__table__, DEFAULT_CATEGORY),
+                             ("source", CaseSource.__table__, DEFAULT_SOURCE)):
+        used = sum(1 for r in recs if r.extra.get(f"default_{what}"))
+        if used:
+            made[f"default_{what}"] += used
+            if conn.execute(select(table.c.code).where(table.c.code == row["code"])).first() is None:
+                conn.execute(insert(table), [row])
+    return [], made
+
+
 def store(conn: Connection, recs: list[Rec], ref: Reference, now: dt.datetime) -> Counter:
     out = upsert(conn, TARGET, [r.values for r in recs], now, ids=True)
     events = [e for rec, case_id in out.inserted for e in _events(case_id, rec, None)]
@@ -155,7 +195,8 @@ def store(conn: Connection, recs: list[Rec], ref: Reference, now: dt.datetime) -
 
 
 # Open311 GeoReport v2 service requests, mapped onto cases. A city's own mapping file
-# is laid over this, so it can map its service_code values or pick another source.
+# is laid over this, so it can map its service_code values or give a source (a request
+# does not say its channel: without one, cases get the default source `other`).
 OPEN311 = Mapping(
     origin="(built-in Open311 preset)",
     columns={"external_id": ("service_request_id",), "category_code": ("service_code",),
@@ -166,8 +207,7 @@ OPEN311 = Mapping(
     # Open311's "open" says nothing about the step: leave it to the lifecycle times
     values={"status": {"open": "", "closed": "closed", "acknowledged": "filed",
                        "in_progress": "dispatched"}},
-    defaults={"source": "app"},
 )
 
-SPEC = KindSpec("cases", "cases (案件) with their lifecycle", FIELDS, finish, store,
+SPEC = KindSpec("cases", "cases (案件) with their lifecycle", FIELDS, finish, store, prepare=prepare,
                 locate=True, formats=("csv", "jsonl", "json", "open311"), presets={"open311": OPEN311})
