@@ -134,9 +134,10 @@ def test_every_problem_of_a_row_is_reported(reference_engine, tmp_path):
     result = run(reference_engine, path, now=T0)
     assert (result.inserted, result.rejected) == (1, 2)
     b1, b2 = rejects(path)
-    assert b1["field"].split("; ") == ["source", "reported_at", "extended", "category_code", "district_code"]
-    assert b1["reason"].split("; ") == ["invalid_value", "unparseable_time", "invalid_value",
-                                        "unknown_category", "unknown_district"]
+    # cells first, then the references (sources are the store's reference data)
+    assert b1["field"].split("; ") == ["reported_at", "extended", "category_code", "source", "district_code"]
+    assert b1["reason"].split("; ") == ["unparseable_time", "invalid_value", "unknown_category",
+                                        "invalid_value", "unknown_district"]
     assert len(b1["message"].split("\n")) == 5
     assert b2["field"].split("; ") == ["category_code", "street"]
     assert b2["reason"].split("; ") == ["unknown_category", "unknown_street"]
