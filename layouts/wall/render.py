@@ -182,13 +182,16 @@ def cards(ctx: Context) -> list:
                     delta=st.signed(reported_delta, "count"), vs=t("vs_yesterday", lang), status=st_c),
             pn.card("closed_today", t("card_closed", lang), st.count(closed), closed, lang,
                     delta=st.signed(closed_delta, "count"), vs=t("vs_yesterday", lang),
-                    better=None if not closed_delta else closed_delta > 0, status=st_c),
+                    better=None if not closed_delta else closed_delta > 0, status=st_c,
+                    not_recorded=bool(((today_b or {}).get("closed") or {}).get("not_recorded"))),
         ]
         for key, label in (("closure_rate", "card_closure"), ("on_time_closure_rate", "card_on_time")):
             value, delta = _cmp(month_b, key)
+            missing = bool(((month_b or {}).get(key) or {}).get("not_recorded"))
             out.append(pn.card(key, t(label, lang), st.percent(value), value, lang,
                                delta=st.signed(delta, "rate"), vs=f"{_period(view)} {t('vs_last_month', lang)}",
-                               better=rules.better(key, delta), level=rules.level(key, value), status=st_c))
+                               better=rules.better(key, delta), level=rules.level(key, value), status=st_c,
+                               not_recorded=missing))
     else:
         out += [pn.card(k, t(label, lang), "—", None, lang, status=status(cases_s))
                 for k, label in (("open_cases", "card_open"), ("overdue", "card_overdue"),
