@@ -18,7 +18,7 @@ from flask import current_app
 
 from dashboard import browse_state as bs
 from dashboard.adhoc import AdhocCache
-from dashboard.kpis.cases import compare_cohorts
+from dashboard.kpis.cases import NEEDS, compare_cohorts
 from dashboard.kpis.common import compare, delta, ratio
 from dashboard.scope import Scope, current_scope
 from dashboard.services import EXTENSION as SERVICES
@@ -182,11 +182,11 @@ def _cohort(counts: dict, suffix: str) -> dict:
     return {"closed": g("closed_c"), **{f: g(f) for f in q.COHORT_FIELDS if f != "closed"}}
 
 
-def recorded_stages() -> frozenset[str]:
+def recorded_inputs() -> frozenset[str]:
     """The lifecycle stages the city records (datasource/stages.py), asked once per poll
     interval whoever browses: it is a fact about the whole store, not a scope's."""
     b = browse()
-    return b.cache.get("stages", None, "all", lambda: sorted(stages.recorded_stages(b.engine)), b.ttl)
+    return b.cache.get("stages", None, "all", lambda: sorted(stages.recorded_inputs(b.engine)), b.ttl)
 
 
 def _sum_into(target: dict, row: dict, rename: Mapping[str, str] = {}) -> None:
@@ -217,8 +217,10 @@ def _compare(counts: dict, recorded) -> dict:
         return counts.get(name + suffix) or 0
     cohorts = compare_cohorts(_cohort(counts, "_cur"), _cohort(counts, "_prev"), recorded,
                               (g("closed", "_cur"), g("closed", "_prev")))
-    out = {"reported": compare(g("reported", "_cur"), g("reported", "_prev")), **cohorts,
-           **{m: compare(g(m, "_cur"), g(m, "_prev")) for m in STOCK_METRICS}}
+    out = {"reported": compare(g("reported", "_cur"), g("reported", "_prev")), **cohorts}
+    for m in STOCK_METRICS:  # overdue needs deadlines
+        out[m] = compare(g(m, "_cur"), g(m, "_prev")) if NEEDS.get(m, set()) <= recorded else \
+            compare(None, None, True, True)
     return {m: out[m] for m in METRICS}
 
 
@@ -240,7 +242,7 @@ def kpi_table(view: View, lang: str) -> dict:
     raw = b.cached("case_kpis", params, view.scope,
                    lambda: q.case_kpis(b.engine, level, flt, view.window.cur, view.window.prev))
     merged = _table_rows(raw)
-    recorded = frozenset(recorded_stages())
+    recorded = frozenset(recorded_inputs())
     members = _members(view, level, lang)
     rows = []
     seen = set()
@@ -254,7 +256,7 @@ def kpi_table(view: View, lang: str) -> dict:
                          "metrics": _ints(_compare(counts, recorded))})
     rows = sort_rows(rows, view.state.sort)
     return {"level": level, "rows": rows, "total": _ints(_compare(merged["total"], recorded)),
-            "recorded_stages": sorted(recorded)}
+            "recorded": sorted(recorded)}
 
 
 def _unassigned(key, lang) -> str:

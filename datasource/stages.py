@@ -31,6 +31,9 @@ STAGE_TIMES = (("filed", "filed_at"), ("dispatched", "dispatched_at"), ("handled
                ("verified", "verified_at"), ("closed", "closed_at"))
 STAGES_WITH_TIME = tuple(s for s, _ in STAGE_TIMES)
 LIFECYCLE_TIMES = ("reported_at",) + tuple(c for _, c in STAGE_TIMES)
+# what a city may not record at all: those stages' times, and deadlines
+RECORDABLE = STAGE_TIMES + (("deadline", "deadline_at"),)
+INPUTS = tuple(s for s, _ in RECORDABLE)
 
 
 def stage_now():
@@ -90,23 +93,29 @@ def open_at(at: dt.datetime, events: bool = True):
 
 
 # -- which stages the city records ------------------------------------------------------
-def stages_present(engine: Engine, before: dt.datetime | None = None) -> tuple[bool, frozenset[str]]:
-    """(whether the store has a case, the lifecycle stages with a time column that at
-    least one case has a time for), counting only times before `before` when given."""
+def inputs_present(engine: Engine, before: dt.datetime | None = None) -> tuple[bool, frozenset[str]]:
+    """(whether the store has a case, the INPUTS that at least one case has a time for:
+    the lifecycle stages with a time column, and `deadline`), counting only cases
+    reported before `before` when given (and their times before it)."""
     def some(col):
-        return exists().where(col.is_not(None) if before is None else _before(col, before))
-    cols = [some(Case.reported_at).label("any")] + [some(getattr(Case, c)).label(s) for s, c in STAGE_TIMES]
+        if before is None:
+            return exists().where(col.is_not(None))
+        cond = [Case.reported_at < before, col.is_not(None)]
+        if col is not Case.deadline_at:  # a deadline is set when the case is: a later one counts
+            cond.append(col < before)
+        return exists().where(*cond)
+    cols = [some(Case.reported_at).label("any")] + [some(getattr(Case, c)).label(s) for s, c in RECORDABLE]
     with engine.connect() as conn:
         row = conn.execute(select(*cols)).one()._mapping
-    return bool(row["any"]), frozenset(s for s in STAGES_WITH_TIME if row[s])
+    return bool(row["any"]), frozenset(s for s in INPUTS if row[s])
 
 
 def recorded(has_cases: bool, present) -> frozenset[str]:
-    """The stages a city records: those some case has a time for. A store without cases
-    has shown no gap yet: every stage counts as recorded."""
-    return frozenset(present) if has_cases else frozenset(STAGES_WITH_TIME)
+    """The INPUTS a city records: those some case has. A store without cases has shown no
+    gap yet: everything counts as recorded."""
+    return frozenset(present) if has_cases else frozenset(INPUTS)
 
 
-def recorded_stages(engine: Engine, before: dt.datetime | None = None) -> frozenset[str]:
-    """The stages the city records (see `recorded`), from its cases (before `before`)."""
-    return recorded(*stages_present(engine, before))
+def recorded_inputs(engine: Engine, before: dt.datetime | None = None) -> frozenset[str]:
+    """The INPUTS the city records (see `recorded`), from its cases (before `before`)."""
+    return recorded(*inputs_present(engine, before))

@@ -44,11 +44,12 @@ def local_bounds(now: dt.datetime, tz, name: str):
 
 
 STAGE_COLUMNS = {"filed": "filed_at", "dispatched": "dispatched_at", "handled": "handled_at",
-                 "verified": "verified_at", "closed": "closed_at"}
+                 "verified": "verified_at", "closed": "closed_at", "deadline": "deadline_at"}
 
 
-def recorded_stages(cases: pd.DataFrame) -> set[str]:
-    """Stages some case has a time for; every stage when there is no case at all."""
+def recorded_inputs(cases: pd.DataFrame) -> set[str]:
+    """Stages some case has a time for, and "deadline" when some case has one; all of
+    them when there is no case at all."""
     if cases.empty:
         return set(STAGE_COLUMNS)
     return {s for s, col in STAGE_COLUMNS.items() if cases[col].notna().any()}
@@ -64,7 +65,7 @@ def case_period(cases: pd.DataFrame, start, end, inclusive_end: bool) -> dict:
         s = cases[col]
         return (s >= start) & ((s <= end) if inclusive_end else (s < end))
 
-    stages = recorded_stages(cases)
+    stages = recorded_inputs(cases)
     out = {}
     cohort_all = cases[within("filed_at") & ~cases.voided]
     for key in list(cases.district_code.unique()) + ["city"]:
@@ -104,7 +105,7 @@ def case_period(cases: pd.DataFrame, start, end, inclusive_end: bool) -> dict:
             missing |= {"closed", "closure_rate", "on_time_closure_rate", "avg_close_hours"}
         if "handled" not in stages:
             missing |= {"handling_rate", "on_time_handling_rate", "avg_handle_hours"}
-        if filed and dated.empty:
+        if (filed and dated.empty) or "deadline" not in stages:
             missing |= {"on_time_closure_rate", "on_time_handling_rate"}
         out[key] = {**{k: (None if k in missing else v) for k, v in got.items()}, "not_recorded": missing}
     return out

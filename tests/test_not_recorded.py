@@ -89,11 +89,11 @@ def test_the_wall_shows_not_recorded_without_a_level(no_deadlines):
     month = live["periods_kpis"]["month"]
     assert month["city"]["filed"]["value"] > 0 and month["city"]["closure_rate"]["value"] > 0
     for key, block in _blocks(month):
-        if block["filed"]["value"]:
-            for kpi in ON_TIME:
-                assert block[kpi] == NOT_RECORDED, (key, kpi)
-                assert thresholds.level(kpi, block[kpi]["value"]) is None
-            assert block["closure_rate"]["value"] is not None and "not_recorded" not in block["closure_rate"]
+        for kpi in ON_TIME:  # no case of the city has a deadline: whether or not it had cases
+            assert block[kpi] == NOT_RECORDED, (key, kpi)
+            assert thresholds.level(kpi, block[kpi]["value"]) is None
+        assert "not_recorded" not in block["closure_rate"]
+        assert (block["closure_rate"]["value"] is None) == (block["filed"]["value"] == 0)
     sections = {"cases": {"status": "fresh", "since": None, "error": None, "data": live}}
     out = render(sections, bundled(), parse_view({}, CODES, "zh-CN")[0], thresholds, TZ)
     cards = out["ov-cards-body.children"]
@@ -105,6 +105,11 @@ def test_the_wall_shows_not_recorded_without_a_level(no_deadlines):
     assert "0.0%" not in _text(card)
     closure = next(c for c in cards if c["props"]["id"] == "card-closure_rate")
     assert "not-recorded" not in closure["props"]["className"]  # closing is recorded: a figure
+    # without deadlines nothing can be overdue: not "0, good"
+    assert live["overdue"]["not_recorded"] and "deadline" not in live["recorded"]
+    overdue = next(c for c in cards if c["props"]["id"] == "card-overdue")
+    assert "not-recorded" in overdue["props"]["className"] and "level-none" in overdue["props"]["className"]
+    assert "data-level" not in _text(overdue) and "未记录" in _text(overdue)
     table = out["cs-rates-body.children"]
     cells = [p for p in _props(table) if p.get("data-kpi") in ON_TIME]
     assert len(cells) == 2 * (len(CODES) + 1)
@@ -149,10 +154,11 @@ def test_browsing_and_its_exports_say_not_recorded(no_deadlines):
         assert len(filed) == len(CODES) + 1 and filed[-1] not in ("", "0")  # every district and the total
         for metric in ON_TIME:
             cells = _table_cells(raw, metric)
-            for cell, n in zip(cells, filed):
-                if n != "0":  # a district without a case in the month has nothing to count (—)
-                    assert cell["data-value"] == "" and cell["data-not-recorded"] == "true", metric
-                    assert "未记录" in cell["title"]
+            assert len(cells) == len(filed)
+            for cell in cells:
+                assert cell["data-value"] == "" and cell["data-not-recorded"] == "true", metric
+                assert "未记录" in cell["title"]
+        assert all(c["data-not-recorded"] == "true" for c in _table_cells(raw, "overdue"))
         total_closure = _table_cells(raw, "closure_rate")[-1]
         assert float(total_closure["data-value"]) > 0 and "data-not-recorded" not in total_closure
         assert "— 未记录" in raw  # the legend under the table
@@ -162,10 +168,10 @@ def test_browsing_and_its_exports_say_not_recorded(no_deadlines):
             on_time, closure, filed_col = head.index("按期结案率(%)"), head.index("结案率(%)"), head.index("立案")
             assert len(rows) == len(CODES) + 2
             for row in rows[1:]:
+                assert row[on_time] == row[on_time + 1] == "未记录", (fmt, row)
                 if row[filed_col] not in ("0", "0.0"):
-                    assert row[on_time] == "未记录", (fmt, row)
                     assert float(row[closure]) > 0, (fmt, row)
-            assert rows[-1][on_time] == "未记录" and rows[-1][on_time + 1] == "未记录"
+            assert float(rows[-1][filed_col]) > 0
     finally:
         app.server.extensions[EXTENSION].engine.dispose()
         B.browse(app.server).engine.dispose()
@@ -179,9 +185,10 @@ def test_the_weekly_report_says_not_recorded(no_deadlines):
     for kpi in ON_TIME:
         assert kpis[kpi] == NOT_RECORDED
         for code, block in report["cases"]["by_district"].items():
-            if block["filed"]["value"]:
-                assert block[kpi]["not_recorded"], (code, kpi)
+            assert block[kpi] == NOT_RECORDED, (code, kpi)
     assert kpis["closure_rate"]["value"] > 0
+    assert kpis["overdue_at_end"] == kpis["overdue_share_at_end"] == NOT_RECORDED
+    assert kpis["open_at_end"]["value"] > 0
     wall_month = figures.wall_sections["cases"]["periods_kpis"]["month"]["city"]
     assert wall_month["on_time_closure_rate"]["not_recorded"]  # the wall's PNG of the week too
     page = render_report(report, kinds=KINDS, title="城市运行", categories={}, tz=TZ)
@@ -195,10 +202,9 @@ def test_the_weekly_report_says_not_recorded(no_deadlines):
     rows = [list(r) for r in book["各区案件指标"].iter_rows(values_only=True)]
     col, filed = rows[0].index("按期结案率"), rows[0].index("立案")
     assert len(rows) == len(CODES) + 2
-    for row in rows[1:]:  # this week, the week before, the change
-        assert row[col] == ("未记录" if row[filed] else None) and row[col + 2] is None, row
-        assert row[col + 1] == ("未记录" if row[filed + 1] else None), row
-    assert rows[-1][col] == "未记录" and isinstance(rows[-1][rows[0].index("结案率")], float)
+    for row in rows[1:]:  # this week, the week before, the change: no deadline in the whole store
+        assert row[col] == row[col + 1] == "未记录" and row[col + 2] is None, row
+    assert rows[-1][filed] > 0 and isinstance(rows[-1][rows[0].index("结案率")], float)
 
 
 # --- some cases without a deadline; a city without a handling step -------------------
@@ -242,13 +248,13 @@ def test_rates_match_an_independent_computation(engine, gap):
         on_time = (cohort.closed_at.notna() & (cohort.closed_at <= cohort.deadline_at)).sum()
         assert city["on_time_closure_rate"]["value"] == pytest.approx(on_time / cohort.deadline_at.notna().sum())
         assert city["on_time_closure_rate"]["value"] > on_time / len(cohort) + 0.1
-        assert full["recorded_stages"] == ["filed", "dispatched", "handled", "verified", "closed"]
+        assert full["recorded"] == ["filed", "dispatched", "handled", "verified", "closed", "deadline"]
     else:
         for kpi in HANDLING:
             assert city[kpi]["not_recorded"] and city[kpi]["value"] is None
             assert thresholds.level(kpi, city[kpi]["value"]) is None
         assert city["closure_rate"]["value"] > 0 and city["on_time_closure_rate"]["value"] > 0
-        assert full["recorded_stages"] == ["filed", "verified", "closed"]
+        assert full["recorded"] == ["filed", "verified", "closed", "deadline"]
 
 
 def test_an_empty_period_is_not_not_recorded(reference_engine):
@@ -257,7 +263,7 @@ def test_an_empty_period_is_not_not_recorded(reference_engine):
     week = got["periods_kpis"]["week"]["city"]
     assert week["filed"] == {"value": 0, "prev": 0, "delta": 0}
     assert week["on_time_closure_rate"] == {"value": None, "prev": None, "delta": None}
-    assert got["recorded_stages"] == ["filed", "dispatched", "handled", "verified", "closed"]
+    assert got["recorded"] == ["filed", "dispatched", "handled", "verified", "closed", "deadline"]
 
 
 def test_a_handling_time_arriving_makes_handling_recorded_again(reference_engine):
@@ -281,3 +287,27 @@ def test_a_handling_time_arriving_makes_handling_recorded_again(reference_engine
     assert city["handling_rate"] == {"value": 1.0, "prev": None, "delta": None}
     assert city["closure_rate"]["not_recorded"]  # nothing closed yet in this store: no closing time at all
     assert second == to_json_data(compute_cases(reference_engine, later, TZ))
+
+
+def test_a_cohort_without_deadlines_in_a_city_that_records_them(reference_engine):
+    """The city records deadlines, one district's cases of the day have none: there the
+    on-time rates are not recorded; the city's leave those cases out."""
+    t = FIXED_NOW - dt.timedelta(hours=3)
+
+    def case(cid, district, deadline, closed):
+        return dict(external_id=cid, source="hotline", category_code="S01-01", district_code=district,
+                    status="closed", reported_at=t, filed_at=t, handled_at=closed, closed_at=closed,
+                    deadline_at=deadline, updated_at=FIXED_NOW)
+    with reference_engine.begin() as conn:
+        conn.execute(schema.Case.__table__.insert(), [
+            case("D-1", "410105", t + dt.timedelta(hours=2), t + dt.timedelta(hours=1)),   # on time
+            case("D-2", "410105", t + dt.timedelta(hours=1), t + dt.timedelta(hours=2)),   # late
+            case("D-3", "410102", None, t + dt.timedelta(hours=1)),
+            case("D-4", "410102", None, t + dt.timedelta(hours=2))])
+    today = compute_cases(reference_engine, FIXED_NOW, TZ)["periods_kpis"]["today"]
+    with_deadlines, without = today["by_district"]["410105"], today["by_district"]["410102"]
+    assert with_deadlines["on_time_closure_rate"]["value"] == 0.5
+    assert without["on_time_closure_rate"] == {"value": None, "prev": None, "delta": None, "not_recorded": True}
+    assert without["closure_rate"]["value"] == 1.0 and without["handling_rate"]["value"] == 1.0
+    assert today["city"]["on_time_closure_rate"]["value"] == 0.5  # D-3 and D-4 left out, not counted late
+    assert today["city"]["on_time_handling_rate"]["value"] == 0.5

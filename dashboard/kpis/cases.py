@@ -17,7 +17,7 @@ from dashboard.kpis.common import CITY, compare, iso, ratio
 from dashboard.periods import (HOUR_US, UTC, Period, all_periods, check_hour_aligned, epoch_us, floor_hour,
                                hour_key, local_day, parse_hour_key, period)
 from datasource import kpi_queries as q
-from datasource.stages import STAGES_WITH_TIME, recorded_stages
+from datasource.stages import INPUTS, recorded_inputs
 
 # an hour key is parsed for every changed case, and strptime is slow: the same few keys recur
 hour_of = lru_cache(maxsize=1 << 15)(parse_hour_key)
@@ -36,15 +36,17 @@ def _cells_at(hours: np.ndarray, districts: list[str], since: dt.datetime,
 
 COHORT_FIELDS = ("filed", "closed", "closed_on_time", "handled", "handled_on_time", "reworked",
                  "extended", "handle_seconds", "close_seconds", "with_deadline")
-ALL_STAGES = frozenset(STAGES_WITH_TIME)
-# the lifecycle stages whose times each figure needs: when the city records none of a
-# stage's times, the figure is "not recorded" (docs/kpis.md, "Not recorded")
+ALL_STAGES = frozenset(INPUTS)
+# what each figure needs (datasource/stages.py, INPUTS: the lifecycle stages with a time,
+# and deadlines): when no case of the city has one of them, the figure is "not recorded"
+# (docs/kpis.md, "Not recorded")
 NEEDS = {
     "filed": {"filed"}, "closed": {"closed"},
-    "closure_rate": {"filed", "closed"}, "on_time_closure_rate": {"filed", "closed"},
-    "handling_rate": {"filed", "handled"}, "on_time_handling_rate": {"filed", "handled"},
+    "closure_rate": {"filed", "closed"}, "on_time_closure_rate": {"filed", "closed", "deadline"},
+    "handling_rate": {"filed", "handled"}, "on_time_handling_rate": {"filed", "handled", "deadline"},
     "rework_rate": {"filed"}, "extension_rate": {"filed"},
     "avg_handle_hours": {"filed", "handled"}, "avg_close_hours": {"filed", "closed"},
+    "overdue": {"deadline"},
 }
 ON_TIME = ("on_time_closure_rate", "on_time_handling_rate")  # they also need deadlines
 # stages of an open case, in lifecycle order (status -> stage)
@@ -223,7 +225,7 @@ def not_recorded(c: dict, recorded=ALL_STAGES) -> set[str]:
     """The figures of a cohort `c` whose inputs the city does not record: those needing a
     stage outside `recorded`, and the on-time rates of a cohort none of whose cases has
     a deadline. (An empty cohort is not "not recorded": there is nothing to count.)"""
-    out = {k for k, need in NEEDS.items() if not need <= recorded}
+    out = {k for k, need in NEEDS.items() if not need <= recorded and k != "overdue"}
     if c.get("filed", 0) and not c.get("with_deadline", 0):
         out.update(ON_TIME)
     return out
@@ -299,7 +301,16 @@ def open_block(rows: list[dict], districts: list[str], parents: dict[str, str]) 
             "by_district_category_stage": detail}
 
 
-def overdue_block(rows: list[dict], districts: list[str]) -> dict:
+def overdue_block(rows: list[dict], districts: list[str], recorded=ALL_STAGES) -> dict:
+    """Overdue open cases per district and ageing bucket; marked `not_recorded` (the
+    counts then all zero) when no case of the city has a deadline."""
+    out = _overdue_counts(rows, districts)
+    if not NEEDS["overdue"] <= recorded:
+        out["not_recorded"] = True
+    return out
+
+
+def _overdue_counts(rows: list[dict], districts: list[str]) -> dict:
     buckets = []
     for i, lo in enumerate(OVERDUE_EDGES_H):
         hi = OVERDUE_EDGES_H[i + 1] if i + 1 < len(OVERDUE_EDGES_H) else None
@@ -416,7 +427,7 @@ def compute_cases(engine, now: dt.datetime, tz: ZoneInfo, roll: CaseRollup | Non
     check_hour_aligned(tz, now)
     districts, parents = reference or load_reference(engine)
     if recorded is None:
-        recorded = recorded_stages(engine)
+        recorded = recorded_inputs(engine)
     if roll is None:
         roll = load_rollup(engine, districts, window_start(now, tz))
     periods: dict[str, Period] = all_periods(now, tz)
@@ -434,9 +445,9 @@ def compute_cases(engine, now: dt.datetime, tz: ZoneInfo, roll: CaseRollup | Non
         "periods": {n: p.as_dict() for n, p in periods.items()},
         "periods_kpis": blocks,
         "open": open_block(open_rows, districts, parents),
-        "overdue": overdue_block(overdue_rows, districts),
+        "overdue": overdue_block(overdue_rows, districts, recorded),
         "series_30d": daily_series(roll, now, tz),
-        "recorded_stages": [s for s in STAGES_WITH_TIME if s in recorded],
+        "recorded": [s for s in INPUTS if s in recorded],
     }
 
 

@@ -126,12 +126,12 @@ class IncrementalCases:
     def _load_stages(self, engine) -> None:
         """Which lifecycle stages the cases have times for; kept up with each changed case
         (a stage once seen stays: it is counted again at the periodic check)."""
-        has_cases, present = stages.stages_present(engine)
+        has_cases, present = stages.inputs_present(engine)
         self._has_cases, self._stages = has_cases, set(present)
 
     def _see_stages(self, row: dict) -> None:
         self._has_cases = True
-        for stage, col in stages.STAGE_TIMES:
+        for stage, col in stages.RECORDABLE:
             if row.get(col) is not None:
                 self._stages.add(stage)
 

@@ -91,7 +91,7 @@ def prefetch(engine, week: Week, since: dt.datetime, pool: ThreadPoolExecutor) -
         "overdue": (wq.overdue_at, end, edges), "overdue_prev": (wq.overdue_at, prev_end, edges),
         "top_overdue": (wq.top_overdue_at, end, TOP_OVERDUE),
         "occupancy": (kq.occupancy_by_hour, week.previous.start, end - LAST_INSTANT),
-        "stages": (stages.recorded_stages, end),
+        "stages": (stages.recorded_inputs, end),
     }
     return {name: pool.submit(fn, engine, *args) for name, (fn, *args) in jobs.items()}
 
@@ -143,12 +143,18 @@ def _cases(engine, week: Week, districts: list[str], parents: dict, roll: CaseRo
     open_rows, open_prev = rows["open"].result(), rows["open_prev"].result()
     overdue_rows, overdue_prev = rows["overdue"].result(), rows["overdue_prev"].result()
     opened, opened_prev = open_block(open_rows, districts, parents), open_block(open_prev, districts, parents)
-    overdue, overdue_p = overdue_block(overdue_rows, districts), overdue_block(overdue_prev, districts)
+    overdue, overdue_p = overdue_block(overdue_rows, districts, recorded), overdue_block(overdue_prev, districts,
+                                                                                        recorded)
+    missing = bool(overdue.get("not_recorded"))  # no deadlines in the city's data: no overdue either
     for key in districts + [CITY]:
         block = kpis["city"] if key == CITY else kpis["by_district"][key]
         get_open = (lambda o: o["total"]) if key == CITY else (lambda o: o["by_district"].get(key, {}).get("total", 0))
         get_over = (lambda o: o["total"]) if key == CITY else (lambda o: o["by_district"].get(key, 0))
         block["open_at_end"] = compare(get_open(opened), get_open(opened_prev))
+        if missing:
+            block["overdue_at_end"] = compare(None, None, True, True)
+            block["overdue_share_at_end"] = compare(None, None, True, True)
+            continue
         block["overdue_at_end"] = compare(get_over(overdue), get_over(overdue_p))
         block["overdue_share_at_end"] = compare(ratio(get_over(overdue), get_open(opened)),
                                                 ratio(get_over(overdue_p), get_open(opened_prev)))
@@ -161,7 +167,7 @@ def _cases(engine, week: Week, districts: list[str], parents: dict, roll: CaseRo
                          overdue_rows=overdue_rows, reference=(districts, parents), recorded=recorded)
     report = {"kpis": kpis, "open": opened, "overdue": overdue, "top_overdue": top,
               "daily": _daily_cases(roll, week, districts), "stages": list(STAGES),
-              "recorded_stages": wall["recorded_stages"]}
+              "recorded": wall["recorded"]}
     return report, wall
 
 

@@ -55,7 +55,7 @@ def card(key: str, label: str, value: str, raw, lang: str, *, sub: str | None = 
     trend = "up-good" if better else "up-bad" if better is False else "neutral"
     marks = not_recorded_attrs(lang) if not_recorded else {}
     if not_recorded:
-        value, level, sub = "—", None, t("not_recorded", lang)
+        value, raw, level, sub, delta = "—", None, None, t("not_recorded", lang), None
     children = [html.Div(label, className="card-label"),
                 html.Div(value, className="card-value", **{"data-kpi": key, "data-value": _raw(raw)}, **marks)]
     if delta is not None:

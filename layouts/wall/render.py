@@ -64,8 +64,8 @@ def map_values(kpi: str, ctx: Context) -> dict:
     data = ctx.data(KPI_SECTION[kpi])
     if kpi == "open_cases":
         return {c: v["total"] for c, v in data["open"]["by_district"].items()}
-    if kpi == "overdue":
-        return dict(data["overdue"]["by_district"])
+    if kpi == "overdue":  # without deadlines in the city's data: no value to colour
+        return {c: (None if data["overdue"].get("not_recorded") else n) for c, n in data["overdue"]["by_district"].items()}
     if kpi in ("closure_rate", "on_time_closure_rate"):
         return fg.values_of(data["periods_kpis"][PERIOD]["by_district"], kpi)
     if kpi == "occupancy":
@@ -177,7 +177,7 @@ def cards(ctx: Context) -> list:
                     sub=t("today_flow", lang, filed=st.count(filed), closed=st.count(closed)), status=st_c),
             pn.card("overdue", t("card_overdue", lang), st.count(overdue_n), overdue_n, lang,
                     sub=t("overdue_new", lang, n=st.count(new_overdue)), level=rules.level("overdue_share", share),
-                    status=st_c),
+                    status=st_c, not_recorded=bool(cases["overdue"].get("not_recorded"))),
             pn.card("reported_today", t("card_reported", lang), st.count(reported), reported, lang,
                     delta=st.signed(reported_delta, "count"), vs=t("vs_yesterday", lang), status=st_c),
             pn.card("closed_today", t("card_closed", lang), st.count(closed), closed, lang,
