@@ -24,6 +24,11 @@ ROLLUPS_WATERMARK = "rollups_watermark"  # equal to WATERMARK while kpi_rollup a
 # cases whose state the prune retired (closed before the KPI window: they touch no hour a
 # screen reads); `counts` adds them, a rebuild holds every case again and resets it
 RETIRED = "state_retired"
+# the rules the state was written under, with the watermark of the write: a poller of
+# another version (during a rolling upgrade) moves the watermark without it, and a poller
+# of this one loading the state then rebuilds it (2: stages, with_deadline)
+STATE = "state_version"
+STATE_VERSION = "2"
 DONE_STATUSES = ("closed", "voided")
 # kpi_rollup's figures per district and hour, in the order the poller's cell deltas use
 CELL_FIELDS = ("reported", "closed", "filed", "cohort_closed", "cohort_closed_on_time", "cohort_handled",
@@ -87,8 +92,21 @@ def rebuild(engine: Engine, token: int | None = None) -> dt.datetime | None:
         conn.execute(insert(KpiCaseState).from_select([c.name for c in cols], select(*cols)))
         _rebuild_rollups(conn)
         _set_watermark(conn, watermark, WATERMARK, ROLLUPS_WATERMARK)
-        conn.execute(delete(KpiMeta).where(KpiMeta.key == RETIRED))  # every case has its row again
+        conn.execute(delete(KpiMeta).where(KpiMeta.key.in_([RETIRED, STATE])))  # every case has its row again
+        conn.execute(insert(KpiMeta).values(key=STATE, value=_stamp(watermark)))
     return watermark
+
+
+def _stamp(watermark: dt.datetime | None) -> str:
+    return f"{STATE_VERSION} {watermark.isoformat() if watermark else ''}"
+
+
+def state_current(engine: Engine) -> bool:
+    """Was the state last written by a poller of this version (STATE_VERSION)?"""
+    with engine.connect() as conn:
+        meta = dict(conn.execute(select(KpiMeta.key, KpiMeta.value).where(KpiMeta.key.in_([WATERMARK, STATE]))).all())
+    raw = meta.get(WATERMARK)
+    return meta.get(STATE) == _stamp(dt.datetime.fromisoformat(raw) if raw else None)
 
 
 def rebuild_rollups(engine: Engine, token: int | None = None) -> None:
@@ -223,7 +241,8 @@ def save(engine: Engine, rows: list[dict], new_watermark: dt.datetime | None,
             _upsert(conn, KpiOpen.__table__, list(opens), ("district_code", "category_code", "status"), add=True)
         if new_watermark is not None:
             _upsert(conn, KpiMeta.__table__, [{"key": k, "value": new_watermark.isoformat()}
-                                              for k in (WATERMARK, ROLLUPS_WATERMARK)], ("key",))
+                                              for k in (WATERMARK, ROLLUPS_WATERMARK)]
+                    + [{"key": STATE, "value": _stamp(new_watermark)}], ("key",))
 
 
 def counts(engine: Engine, watermark: dt.datetime | None = None) -> tuple[int, int]:

@@ -311,3 +311,31 @@ def test_a_cohort_without_deadlines_in_a_city_that_records_them(reference_engine
     assert without["closure_rate"]["value"] == 1.0 and without["handling_rate"]["value"] == 1.0
     assert today["city"]["on_time_closure_rate"]["value"] == 0.5  # D-3 and D-4 left out, not counted late
     assert today["city"]["on_time_handling_rate"]["value"] == 0.5
+
+
+def test_a_state_written_by_an_older_poller_is_rebuilt(reference_engine):
+    """During a rolling upgrade a poller of the previous version may still write the state
+    (after migration 0010): rows without `with_deadline`, its watermark moved on without
+    this version's stamp. The next poller of this version to load it rebuilds it."""
+    from sqlalchemy import insert
+
+    from datasource import kpi_state
+
+    t = FIXED_NOW - dt.timedelta(hours=2)
+    with reference_engine.begin() as conn:
+        conn.execute(insert(schema.Case), [dict(
+            external_id=f"V-{i}", source="hotline", category_code="S01-01", district_code="410105",
+            status="closed", reported_at=t, filed_at=t, handled_at=t, closed_at=t + dt.timedelta(minutes=30),
+            deadline_at=t + dt.timedelta(hours=1), updated_at=t) for i in range(3)])
+    IncrementalCases(save_every=0)(reference_engine, FIXED_NOW, TZ)
+    assert kpi_state.state_current(reference_engine)
+    with reference_engine.begin() as conn:  # what the older poller leaves
+        conn.execute(update(schema.KpiCaseState).values(with_deadline=0))
+        conn.execute(update(schema.KpiRollup).values(cohort_with_deadline=0))
+        conn.execute(update(schema.KpiMeta).where(schema.KpiMeta.key.in_([kpi_state.WATERMARK,
+                                                                         kpi_state.ROLLUPS_WATERMARK]))
+                     .values(value=FIXED_NOW.isoformat()))
+    assert not kpi_state.state_current(reference_engine)
+    fresh = IncrementalCases()
+    city = fresh(reference_engine, FIXED_NOW, TZ)["periods_kpis"]["today"]["city"]
+    assert fresh.rebuilds == 1 and city["on_time_closure_rate"]["value"] == 1.0

@@ -94,7 +94,8 @@ class IncrementalCases:
         # its own state (counting every case is left to the periodic check)
         saved = kpi_state.watermark(engine)
         token = self._token = owner.current()
-        if rebuild or saved is None or (not current and self._incomplete(engine, saved)):
+        if rebuild or saved is None or not kpi_state.state_current(engine) \
+                or (not current and self._incomplete(engine, saved)):
             log.info("rebuilding the KPI case state")
             kpi_state.rebuild(engine, token)
             self.rebuilds += 1
