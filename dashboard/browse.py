@@ -18,7 +18,7 @@ from flask import current_app
 
 from dashboard import browse_state as bs
 from dashboard.adhoc import AdhocCache
-from dashboard.kpis.cases import NEEDS, compare_cohorts
+from dashboard.kpis.cases import STOCK_NEEDS, compare_cohorts
 from dashboard.kpis.common import compare, delta, ratio
 from dashboard.scope import Scope, current_scope
 from dashboard.services import EXTENSION as SERVICES
@@ -183,8 +183,8 @@ def _cohort(counts: dict, suffix: str) -> dict:
 
 
 def recorded_inputs() -> frozenset[str]:
-    """The lifecycle stages the city records (datasource/stages.py), asked once per poll
-    interval whoever browses: it is a fact about the whole store, not a scope's."""
+    """The inputs the city records (datasource/stages.py), asked once per poll interval
+    whoever browses: it is a fact about the whole store, not a scope's."""
     b = browse()
     return b.cache.get("stages", None, "all", lambda: sorted(stages.recorded_inputs(b.engine)), b.ttl)
 
@@ -219,7 +219,7 @@ def _compare(counts: dict, recorded) -> dict:
                               (g("closed", "_cur"), g("closed", "_prev")))
     out = {"reported": compare(g("reported", "_cur"), g("reported", "_prev")), **cohorts}
     for m in STOCK_METRICS:  # overdue needs deadlines
-        out[m] = compare(g(m, "_cur"), g(m, "_prev")) if NEEDS.get(m, set()) <= recorded else \
+        out[m] = compare(g(m, "_cur"), g(m, "_prev")) if STOCK_NEEDS[m] <= recorded else \
             compare(None, None, True, True)
     return {m: out[m] for m in METRICS}
 

@@ -36,7 +36,7 @@ def _cells_at(hours: np.ndarray, districts: list[str], since: dt.datetime,
 
 COHORT_FIELDS = ("filed", "closed", "closed_on_time", "handled", "handled_on_time", "reworked",
                  "extended", "handle_seconds", "close_seconds", "with_deadline")
-ALL_STAGES = frozenset(INPUTS)
+ALL_INPUTS = frozenset(INPUTS)
 # what each figure needs (datasource/stages.py, INPUTS: the lifecycle stages with a time,
 # and deadlines): when no case of the city has one of them, the figure is "not recorded"
 # (docs/kpis.md, "Not recorded")
@@ -46,8 +46,8 @@ NEEDS = {
     "handling_rate": {"filed", "handled"}, "on_time_handling_rate": {"filed", "handled", "deadline"},
     "rework_rate": {"filed"}, "extension_rate": {"filed"},
     "avg_handle_hours": {"filed", "handled"}, "avg_close_hours": {"filed", "closed"},
-    "overdue": {"deadline"},
 }
+STOCK_NEEDS = {"open": set(), "overdue": {"deadline"}}  # the stocks: open now, overdue now
 ON_TIME = ("on_time_closure_rate", "on_time_handling_rate")  # they also need deadlines
 # stages of an open case, in lifecycle order (status -> stage)
 STAGES = ("filed", "dispatched", "handled", "verified", "rework", "parked")
@@ -221,17 +221,17 @@ def previous_windows(engine, roll: CaseRollup, periods: dict[str, Period], part_
     return out
 
 
-def not_recorded(c: dict, recorded=ALL_STAGES) -> set[str]:
-    """The figures of a cohort `c` whose inputs the city does not record: those needing a
-    stage outside `recorded`, and the on-time rates of a cohort none of whose cases has
-    a deadline. (An empty cohort is not "not recorded": there is nothing to count.)"""
-    out = {k for k, need in NEEDS.items() if not need <= recorded and k != "overdue"}
+def not_recorded(c: dict, recorded=ALL_INPUTS) -> set[str]:
+    """The figures of a cohort `c` whose inputs the city does not record: those needing
+    a stage or deadlines outside `recorded`, and the on-time rates of a cohort none of
+    whose cases has a deadline. (An empty cohort is not "not recorded": nothing to count.)"""
+    out = {k for k, need in NEEDS.items() if not need <= recorded}
     if c.get("filed", 0) and not c.get("with_deadline", 0):
         out.update(ON_TIME)
     return out
 
 
-def cohort_rates(c: dict, recorded=ALL_STAGES) -> dict:
+def cohort_rates(c: dict, recorded=ALL_INPUTS) -> dict:
     """Rates of one cohort of filed cases (see docs/kpis.md); None when there is nothing
     to divide by or the city does not record the inputs (`not_recorded` tells which)."""
     filed, due = c.get("filed", 0), c.get("with_deadline", 0)
@@ -256,7 +256,7 @@ RATE_KEYS = ("closure_rate", "on_time_closure_rate", "handling_rate", "on_time_h
              "rework_rate", "extension_rate", "avg_handle_hours", "avg_close_hours")
 
 
-def compare_cohorts(cur: dict, prev: dict, recorded=ALL_STAGES, closed: tuple = (0, 0)) -> dict:
+def compare_cohorts(cur: dict, prev: dict, recorded=ALL_INPUTS, closed: tuple = (0, 0)) -> dict:
     """"filed", "closed" (the counts `closed` of the two windows) and every rate of two
     cohorts, each marked when not recorded (common.compare)."""
     c_rates, p_rates = cohort_rates(cur, recorded), cohort_rates(prev, recorded)
@@ -269,9 +269,9 @@ def compare_cohorts(cur: dict, prev: dict, recorded=ALL_STAGES, closed: tuple = 
     return {k: compare(c_rates[k], p_rates[k], k in c_nr, k in p_nr) for k in ("filed", "closed") + RATE_KEYS}
 
 
-def period_block(cur: dict, prev: dict, districts: list[str], recorded=ALL_STAGES) -> dict:
+def period_block(cur: dict, prev: dict, districts: list[str], recorded=ALL_INPUTS) -> dict:
     """Counts and rates of one period against its previous equal period; `recorded`: the
-    lifecycle stages the city records (datasource/stages.py)."""
+    inputs the city records (datasource/stages.py, `recorded_inputs`)."""
     def one(d):
         return {
             "reported": compare(cur["reported"].get(d, {}).get("n", 0), prev["reported"].get(d, {}).get("n", 0)),
@@ -301,11 +301,11 @@ def open_block(rows: list[dict], districts: list[str], parents: dict[str, str]) 
             "by_district_category_stage": detail}
 
 
-def overdue_block(rows: list[dict], districts: list[str], recorded=ALL_STAGES) -> dict:
+def overdue_block(rows: list[dict], districts: list[str], recorded=ALL_INPUTS) -> dict:
     """Overdue open cases per district and ageing bucket; marked `not_recorded` (the
     counts then all zero) when no case of the city has a deadline."""
     out = _overdue_counts(rows, districts)
-    if not NEEDS["overdue"] <= recorded:
+    if not STOCK_NEEDS["overdue"] <= recorded:
         out["not_recorded"] = True
     return out
 
@@ -422,7 +422,7 @@ def compute_cases(engine, now: dt.datetime, tz: ZoneInfo, roll: CaseRollup | Non
                   reference: tuple[list[str], dict[str, str]] | None = None, part_hours=None,
                   recorded: frozenset[str] | None = None) -> dict:
     """The "cases" section of the snapshot. An incremental poller passes what it maintains
-    (rollups, open counts, overdue rows, the part-hours' cases, the recorded stages);
+    (rollups, open counts, overdue rows, the part-hours' cases, the recorded inputs);
     anything not passed is recomputed from SQL."""
     check_hour_aligned(tz, now)
     districts, parents = reference or load_reference(engine)

@@ -65,7 +65,8 @@ def map_values(kpi: str, ctx: Context) -> dict:
     if kpi == "open_cases":
         return {c: v["total"] for c, v in data["open"]["by_district"].items()}
     if kpi == "overdue":  # without deadlines in the city's data: no value to colour
-        return {c: (None if data["overdue"].get("not_recorded") else n) for c, n in data["overdue"]["by_district"].items()}
+        missing = data["overdue"].get("not_recorded")
+        return {c: (None if missing else n) for c, n in data["overdue"]["by_district"].items()}
     if kpi in ("closure_rate", "on_time_closure_rate"):
         return fg.values_of(data["periods_kpis"][PERIOD]["by_district"], kpi)
     if kpi == "occupancy":
