@@ -15,7 +15,7 @@ from datasource.schema import (OPEN_STATUSES, RUNNING_SQL, RUNNING_STATUSES, Cas
                                OccupancyReading, ParkingFacility)
 from datasource import occupancy
 from datasource.sqlfuncs import epoch_seconds, epoch_us, exact_mean, utc_hour
-from datasource.stages import current_in
+from datasource.stages import current_in, status_holds
 
 # open cases that count against their deadline (挂账 parked cases are suspended)
 
@@ -154,8 +154,7 @@ def newly_overdue(engine: Engine, now: dt.datetime, since: dt.datetime, limit: i
     return _rows(engine, select(*_TICKER_COLUMNS)
                  # the predicate of ix_cases_running_deadline as literal SQL: with bound
                  # statuses a generic plan could not prove that the partial index applies
-                 .where(Case.deadline_at >= since, Case.deadline_at < now, text(RUNNING_SQL),
-                        current_in(RUNNING_STATUSES))
+                 .where(Case.deadline_at >= since, Case.deadline_at < now, text(RUNNING_SQL), status_holds())
                  .order_by(Case.deadline_at.desc(), Case.id.desc()).limit(limit))
 
 
