@@ -117,6 +117,11 @@ def test_the_wall_shows_not_recorded_without_a_level(no_deadlines):
         assert cell["data-not-recorded"] == "true" and cell["data-value"] == ""
         assert "alert" not in cell["className"] and "watch" not in cell["className"]
     assert "— 未记录" in _text(table)  # the legend, for a wall nobody hovers over
+    for kpi in ("on_time_closure_rate", "overdue"):  # the map of a KPI not recorded: no colour, no value
+        figure = render(sections, bundled(), parse_view({"kpi": kpi}, CODES, "zh-CN")[0], thresholds, TZ)[
+            "ov-map-body.figure"]
+        labels = [t for trace in figure["data"] if trace.get("meta") == "labels" for t in trace["text"]]
+        assert labels and all(label.endswith("<br>—") for label in labels), (kpi, labels)
 
 
 def _browse_app(url, folder):
