@@ -424,9 +424,10 @@ class Store:
         `at`; with `since`, the cases changed / reported after it (what a snapshot read
         before `since` cannot have seen)."""
         day = at.astimezone(TZ).replace(hour=0, minute=0, second=0, microsecond=0)
-        q = (f"SELECT (SELECT count(*) FROM cases WHERE status IN ({OPEN_SQL})),"
+        now = "NOT voided AND closed_at IS NULL"  # the stage now (datasource/stages.py)
+        q = (f"SELECT (SELECT count(*) FROM cases WHERE status IN ({OPEN_SQL}) AND {now}),"
              f" (SELECT count(*) FROM cases WHERE reported_at >= :d0 AND reported_at < :d1),"
-             f" (SELECT count(*) FROM cases WHERE status IN ({RUNNING_SQL}) AND deadline_at < :at),"
+             f" (SELECT count(*) FROM cases WHERE status IN ({RUNNING_SQL}) AND {now} AND deadline_at < :at),"
              f" (SELECT count(*) FROM cases WHERE updated_at > :since),"
              f" (SELECT count(*) FROM cases WHERE reported_at > :since)")
         with self.engine.connect() as conn:

@@ -410,12 +410,15 @@ def kpi_export(view: B.View):
         else:
             headers += [name, f"{name}对比期", f"{name}变化"]
 
+    missing = t("not_recorded", lang)  # a figure the city's data has no input for: said, not left blank
+
     def cells(metrics):
         out = []
         for m in L.METRICS:
             v = metrics[m]
             f = _pct if m in L.RATES else _num if m in L.HOURS else (lambda x: x)
-            out += [f(v["value"]), f(v["prev"]), f(v["delta"])]
+            out += [missing if v.get("not_recorded") else f(v["value"]),
+                    missing if v.get("prev_not_recorded") else f(v["prev"]), f(v["delta"])]
         return out
 
     rows = [[r["name"], "" if r["key"] is None else str(r["key"])] + cells(r["metrics"]) for r in table["rows"]]

@@ -18,11 +18,13 @@ from flask import current_app
 
 from dashboard import browse_state as bs
 from dashboard.adhoc import AdhocCache
-from dashboard.kpis.common import delta, ratio
+from dashboard.kpis.cases import STOCK_NEEDS, compare_cohorts
+from dashboard.kpis.common import compare, delta, ratio
 from dashboard.scope import Scope, current_scope
 from dashboard.services import EXTENSION as SERVICES
 from dashboard.services import Services
 from datasource import browse_queries as q
+from datasource import stages
 
 EXTENSION = "command_center_browse"
 REFERENCE_TTL = 300.0  # names of streets, grids, facilities: they change rarely
@@ -176,25 +178,18 @@ def level_of(state: bs.ViewState) -> str:
     return "grid"
 
 
-def _metrics(counts: dict, suffix: str) -> dict:
-    """Counts, rates and average hours of one window from the queries' sums."""
-    filed = counts.get("filed" + suffix) or 0
-
+def _cohort(counts: dict, suffix: str) -> dict:
+    """One window's cohort sums, in the shape dashboard.kpis.cases reads."""
     def g(name):
         return counts.get(name + suffix) or 0
+    return {"closed": g("closed_c"), **{f: g(f) for f in q.COHORT_FIELDS if f != "closed"}}
 
-    return {
-        "reported": g("reported"), "filed": filed, "closed": g("closed"),
-        "closure_rate": ratio(g("closed_c"), filed),
-        "on_time_closure_rate": ratio(g("closed_on_time"), filed),
-        "handling_rate": ratio(g("handled"), filed),
-        "on_time_handling_rate": ratio(g("handled_on_time"), filed),
-        "rework_rate": ratio(g("reworked"), filed),
-        "extension_rate": ratio(g("extended"), filed),
-        "avg_handle_hours": ratio(g("handle_seconds") / 3600, g("handled")),
-        "avg_close_hours": ratio(g("close_seconds") / 3600, g("closed_c")),
-        "open": g("open"), "overdue": g("overdue"),
-    }
+
+def recorded_inputs() -> frozenset[str]:
+    """The inputs the city records (datasource/stages.py), asked once per poll interval
+    whoever browses: it is a fact about the whole store, not a scope's."""
+    b = browse()
+    return b.cache.get("stages", None, "all", lambda: sorted(stages.recorded_inputs(b.engine)), b.ttl)
 
 
 def _sum_into(target: dict, row: dict, rename: Mapping[str, str] = {}) -> None:
@@ -218,9 +213,18 @@ def _table_rows(raw: dict[str, list[dict]]) -> dict:
     return {"keys": sums, "total": total}
 
 
-def _compare(counts: dict) -> dict:
-    cur, prev = _metrics(counts, "_cur"), _metrics(counts, "_prev")
-    return {m: {"value": cur[m], "prev": prev[m], "delta": delta(cur[m], prev[m])} for m in METRICS}
+def _compare(counts: dict, recorded) -> dict:
+    """Every metric of the two windows from the queries' sums: counts, rates and average
+    hours (those whose inputs the city does not record marked, as on the wall)."""
+    def g(name, suffix):
+        return counts.get(name + suffix) or 0
+    cohorts = compare_cohorts(_cohort(counts, "_cur"), _cohort(counts, "_prev"), recorded,
+                              (g("closed", "_cur"), g("closed", "_prev")))
+    out = {"reported": compare(g("reported", "_cur"), g("reported", "_prev")), **cohorts}
+    for m in STOCK_METRICS:  # overdue needs deadlines
+        out[m] = compare(g(m, "_cur"), g(m, "_prev")) if STOCK_NEEDS[m] <= recorded else \
+            compare(None, None, True, True)
+    return {m: out[m] for m in METRICS}
 
 
 def _ints(m: dict) -> dict:
@@ -241,18 +245,21 @@ def kpi_table(view: View, lang: str) -> dict:
     raw = b.cached("case_kpis", params, view.scope,
                    lambda: q.case_kpis(b.engine, level, flt, view.window.cur, view.window.prev))
     merged = _table_rows(raw)
+    recorded = frozenset(recorded_inputs())
     members = _members(view, level, lang)
     rows = []
     seen = set()
     for key, name in members:
         seen.add(key)
-        rows.append({"key": key, "name": name, "metrics": _ints(_compare(merged["keys"].get(key, {})))})
+        rows.append({"key": key, "name": name,
+                     "metrics": _ints(_compare(merged["keys"].get(key, {}), recorded))})
     for key, counts in merged["keys"].items():  # cases without a street or grid, or unknown ones
         if key not in seen:
             rows.append({"key": key, "name": _unassigned(key, lang),
-                         "metrics": _ints(_compare(counts))})
+                         "metrics": _ints(_compare(counts, recorded))})
     rows = sort_rows(rows, view.state.sort)
-    return {"level": level, "rows": rows, "total": _ints(_compare(merged["total"]))}
+    return {"level": level, "rows": rows, "total": _ints(_compare(merged["total"], recorded)),
+            "recorded": sorted(recorded)}
 
 
 def _unassigned(key, lang) -> str:
@@ -368,7 +375,7 @@ def _parse_time(value) -> dt.datetime | None:
 def _case_flags(row: dict, now: dt.datetime) -> dict:
     """Overdue now (running open case past its deadline), and by how many hours."""
     deadline = _parse_time(row.get("deadline_at"))
-    overdue = row["status"] in RUNNING and deadline is not None and deadline < now
+    overdue = row.get("stage", row["status"]) in RUNNING and deadline is not None and deadline < now
     return {**row, "overdue": overdue,
             "overdue_hours": (now - deadline).total_seconds() / 3600 if overdue else None}
 

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine, and_, case, false, func, or_, select
 
-from datasource.schema import (OPEN_STATUSES, RUNNING_STATUSES, Case, CaseEvent, Enterprise,
+from datasource.schema import (RUNNING_STATUSES, Case, CaseEvent, Enterprise,
                                EnterpriseProblem, EnterpriseVisit, Grid, OccupancyReading,
                                ParkingFacility, Street)
-from datasource import occupancy
+from datasource import occupancy, stages
 from datasource.sqlfuncs import epoch_seconds, exact_mean, utc_hour
 
 GROUPS = {"district": Case.district_code, "street": Case.street_id, "grid": Case.grid_id}
@@ -80,15 +80,16 @@ def _district_in(col, districts):
 
 # -- predicates of the case sets a list can show ------------------------------------
 def open_at(t: dt.datetime):
-    """Open at instant t: filed before t, not voided, and still open now or closed at/after t.
-    At t = now this is exactly the open statuses (see docs/browsing.md)."""
-    return and_(Case.filed_at < t, Case.voided.is_(False),
-                or_(Case.status.in_(OPEN_STATUSES), Case.closed_at >= t))
+    """Open at instant t: its stage at t is an open one (datasource/stages.py, from the
+    lifecycle times without the case events, so that any window stays cheap). At t = now
+    exactly the live open set (see docs/browsing.md)."""
+    return stages.open_at(t, events=False)
 
 
 def overdue_at(t: dt.datetime):
-    """Open at t with its deadline before t, not parked now (the store keeps no parking time)."""
-    return and_(open_at(t), Case.deadline_at < t, Case.status != "parked")
+    """Open at t in a running stage (not parked) with its deadline before t."""
+    return and_(stages.may_be_open_at(t), Case.deadline_at < t,
+                stages.stage_at(t, events=False).in_(RUNNING_STATUSES))
 
 
 def list_predicate(kind: str, window: tuple[dt.datetime, dt.datetime]):
@@ -108,7 +109,7 @@ def list_predicate(kind: str, window: tuple[dt.datetime, dt.datetime]):
 
 # -- the KPI table: one row per district, street or grid, two windows at once --------
 COHORT_FIELDS = ("filed", "closed", "closed_on_time", "handled", "handled_on_time", "reworked",
-                 "extended", "handle_seconds", "close_seconds")
+                 "extended", "handle_seconds", "close_seconds", "with_deadline")
 
 
 def _cohort_sums(inside, suffix: str) -> list:
@@ -124,7 +125,8 @@ def _cohort_sums(inside, suffix: str) -> list:
             _count_if(and_(inside, Case.rework_count > 0)).label("reworked" + suffix),
             _count_if(and_(inside, Case.extended)).label("extended" + suffix),
             _sum_if(and_(inside, handled), handle_s).label("handle_seconds" + suffix),
-            _sum_if(and_(inside, closed), close_s).label("close_seconds" + suffix)]
+            _sum_if(and_(inside, closed), close_s).label("close_seconds" + suffix),
+            _count_if(and_(inside, Case.deadline_at.is_not(None))).label("with_deadline" + suffix)]
 
 
 def case_kpis(engine: Engine, group: str, flt: CaseFilter, cur: tuple[dt.datetime, dt.datetime],
@@ -155,8 +157,8 @@ def case_kpis(engine: Engine, group: str, flt: CaseFilter, cur: tuple[dt.datetim
     for s, t in ends.items():
         stock_cols += [_count_if(open_at(t)).label("open" + s), _count_if(overdue_at(t)).label("overdue" + s)]
     out["stock"] = _rows(engine, select(key.label("key"), *stock_cols)
-                         .where(*where, Case.voided.is_(False), Case.filed_at < max(ends.values()),
-                                or_(Case.status.in_(OPEN_STATUSES), Case.closed_at >= earliest))
+                         .where(*where, Case.voided.is_(False), Case.reported_at < max(ends.values()),
+                                or_(Case.closed_at.is_(None), Case.closed_at >= earliest))
                          .group_by(key))
     return out
 
@@ -165,7 +167,7 @@ def case_kpis(engine: Engine, group: str, flt: CaseFilter, cur: tuple[dt.datetim
 _LIST_COLUMNS = (Case.id, Case.external_id, Case.source, Case.category_code.label("category"),
                  Case.district_code.label("district"), Case.street_id, Street.name_zh.label("street_name"),
                  Case.grid_id, Grid.name_zh.label("grid_name"), Case.address, Case.status,
-                 Case.reported_at, Case.filed_at, Case.handled_at, Case.closed_at, Case.deadline_at,
+                 stages.stage_now().label("stage"), Case.reported_at, Case.filed_at, Case.handled_at, Case.closed_at, Case.deadline_at,
                  Case.rework_count, Case.extended)
 
 

@@ -15,6 +15,7 @@ from datasource.schema import (OPEN_STATUSES, RUNNING_SQL, RUNNING_STATUSES, Cas
                                OccupancyReading, ParkingFacility)
 from datasource import occupancy
 from datasource.sqlfuncs import epoch_seconds, epoch_us, exact_mean, utc_hour
+from datasource.stages import current_in, status_holds
 
 # open cases that count against their deadline (挂账 parked cases are suspended)
 
@@ -75,7 +76,8 @@ def _cohort_columns() -> list:
             _flag(Case.rework_count > 0).label("reworked"),
             _flag(Case.extended).label("extended"),
             func.coalesce(func.sum(case((handled, handle_s), else_=None)), 0.0).label("handle_seconds"),
-            func.coalesce(func.sum(case((closed, close_s), else_=None)), 0.0).label("close_seconds")]
+            func.coalesce(func.sum(case((closed, close_s), else_=None)), 0.0).label("close_seconds"),
+            _flag(Case.deadline_at.is_not(None)).label("with_deadline")]
 
 
 def filed_cohorts_by_hour(engine: Engine, since: dt.datetime,
@@ -115,10 +117,11 @@ def in_ranges(engine: Engine, ranges: list[tuple[dt.datetime, dt.datetime]]) -> 
 
 # -- cases: the open set (small, whatever the history) -------------------------------
 def open_by_district_category_status(engine: Engine) -> list[dict]:
+    """Open cases now per district, category and stage (datasource/stages.py)."""
     return _rows(engine, select(Case.district_code.label("district"),
                                 Case.category_code.label("category"), Case.status,
                                 func.count().label("n"))
-                 .where(Case.status.in_(OPEN_STATUSES))
+                 .where(current_in(OPEN_STATUSES))
                  .group_by(Case.district_code, Case.category_code, Case.status))
 
 
@@ -132,7 +135,7 @@ def overdue_by_age(engine: Engine, now: dt.datetime, edges_hours: list[float]) -
     bucket = case(*whens, else_=len(edges_hours) - 1) if whens else literal(0)
     return _rows(engine, select(Case.district_code.label("district"), bucket.label("bucket"),
                                 func.count().label("n"))
-                 .where(Case.status.in_(RUNNING_STATUSES), Case.deadline_at < now)
+                 .where(current_in(RUNNING_STATUSES), Case.deadline_at < now)
                  .group_by(Case.district_code, bucket))
 
 
@@ -151,7 +154,7 @@ def newly_overdue(engine: Engine, now: dt.datetime, since: dt.datetime, limit: i
     return _rows(engine, select(*_TICKER_COLUMNS)
                  # the predicate of ix_cases_running_deadline as literal SQL: with bound
                  # statuses a generic plan could not prove that the partial index applies
-                 .where(Case.deadline_at >= since, Case.deadline_at < now, text(RUNNING_SQL))
+                 .where(Case.deadline_at >= since, Case.deadline_at < now, text(RUNNING_SQL), status_holds())
                  .order_by(Case.deadline_at.desc(), Case.id.desc()).limit(limit))
 
 

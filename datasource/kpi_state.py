@@ -15,24 +15,31 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from datasource.kpi_owner import fence
-from datasource.schema import RUNNING_STATUSES
-from datasource.schema import OPEN_STATUSES, Case, KpiCaseState, KpiMeta, KpiOpen, KpiRollup
+from datasource.schema import OPEN_STATUSES, RUNNING_STATUSES, Case, KpiCaseState, KpiMeta, KpiOpen, KpiRollup
 from datasource.sqlfuncs import epoch_seconds, utc_hour
+from datasource.stages import current_in, stage_now
 
 WATERMARK = "cases_watermark"
 ROLLUPS_WATERMARK = "rollups_watermark"  # equal to WATERMARK while kpi_rollup and kpi_open are current
 # cases whose state the prune retired (closed before the KPI window: they touch no hour a
 # screen reads); `counts` adds them, a rebuild holds every case again and resets it
 RETIRED = "state_retired"
+# the rules the state was written under, with the watermark of the write: a poller of
+# another version (during a rolling upgrade) moves the watermark without it, and a poller
+# of this one loading the state then rebuilds it (2: stages, with_deadline)
+STATE = "state_version"
+STATE_VERSION = "2"
 DONE_STATUSES = ("closed", "voided")
 # kpi_rollup's figures per district and hour, in the order the poller's cell deltas use
 CELL_FIELDS = ("reported", "closed", "filed", "cohort_closed", "cohort_closed_on_time", "cohort_handled",
                "cohort_handled_on_time", "cohort_reworked", "cohort_extended", "cohort_handle_seconds",
-               "cohort_close_seconds", "due")
+               "cohort_close_seconds", "cohort_with_deadline", "due")
 FIELDS = ("district_code", "category_code", "status", "deadline_hour", "reported_hour", "closed_hour", "filed_hour", "closed", "closed_on_time",
-          "handled", "handled_on_time", "reworked", "extended", "handle_seconds", "close_seconds")
+          "handled", "handled_on_time", "reworked", "extended", "handle_seconds", "close_seconds", "with_deadline")
 CHUNK = 1000
 TIMES = ("reported_at", "closed_at", "filed_at", "deadline_at")  # exact, beside the hour keys
+# read with each changed case, not kept in the state: which lifecycle stages the city records
+STAGE_TIMES = ("dispatched_at", "handled_at", "verified_at")
 HOUR = dt.timedelta(hours=1)
 
 
@@ -48,8 +55,8 @@ def contribution_columns():
         Case.id.label("case_id"),
         Case.district_code.label("district_code"),
         Case.category_code.label("category_code"),
-        Case.status.label("status"),
-        case((and_(Case.status.in_(RUNNING_STATUSES), Case.deadline_at.is_not(None)),
+        stage_now().label("status"),
+        case((and_(current_in(RUNNING_STATUSES), Case.deadline_at.is_not(None)),
               utc_hour(Case.deadline_at)), else_=None).label("deadline_hour"),
         utc_hour(Case.reported_at).label("reported_hour"),
         utc_hour(Case.closed_at).label("closed_hour"),
@@ -64,6 +71,7 @@ def contribution_columns():
         .label("handle_seconds"),
         case((closed, epoch_seconds(Case.closed_at) - epoch_seconds(Case.filed_at)), else_=0.0)
         .label("close_seconds"),
+        _bit(and_(in_cohort, Case.deadline_at.is_not(None))).label("with_deadline"),
     ]
 
 
@@ -84,8 +92,21 @@ def rebuild(engine: Engine, token: int | None = None) -> dt.datetime | None:
         conn.execute(insert(KpiCaseState).from_select([c.name for c in cols], select(*cols)))
         _rebuild_rollups(conn)
         _set_watermark(conn, watermark, WATERMARK, ROLLUPS_WATERMARK)
-        conn.execute(delete(KpiMeta).where(KpiMeta.key == RETIRED))  # every case has its row again
+        conn.execute(delete(KpiMeta).where(KpiMeta.key.in_([RETIRED, STATE])))  # every case has its row again
+        conn.execute(insert(KpiMeta).values(key=STATE, value=_stamp(watermark)))
     return watermark
+
+
+def _stamp(watermark: dt.datetime | None) -> str:
+    return f"{STATE_VERSION} {watermark.isoformat() if watermark else ''}"
+
+
+def state_current(engine: Engine) -> bool:
+    """Was the state last written by a poller of this version (STATE_VERSION)?"""
+    with engine.connect() as conn:
+        meta = dict(conn.execute(select(KpiMeta.key, KpiMeta.value).where(KpiMeta.key.in_([WATERMARK, STATE]))).all())
+    raw = meta.get(WATERMARK)
+    return meta.get(STATE) == _stamp(dt.datetime.fromisoformat(raw) if raw else None)
 
 
 def rebuild_rollups(engine: Engine, token: int | None = None) -> None:
@@ -110,7 +131,7 @@ def _rebuild_rollups(conn) -> None:
         cells(S.closed_hour, closed=func.count()),
         cells(S.filed_hour, filed=func.count(), **{f"cohort_{f}": func.sum(getattr(S, f)) for f in (
             "closed", "closed_on_time", "handled", "handled_on_time", "reworked", "extended",
-            "handle_seconds", "close_seconds")}),
+            "handle_seconds", "close_seconds", "with_deadline")}),
         cells(S.deadline_hour, due=func.count())).subquery()
     conn.execute(delete(KpiRollup))
     conn.execute(insert(KpiRollup).from_select(["district_code", "hour", *CELL_FIELDS], select(
@@ -143,7 +164,7 @@ def rollups_current(engine: Engine) -> bool:
 
 
 def _with_times() -> list:
-    return [*contribution_columns(), *(getattr(Case, t).label(t) for t in TIMES)]
+    return [*contribution_columns(), *(getattr(Case, t).label(t) for t in TIMES + STAGE_TIMES)]
 
 
 def stamps_since(engine: Engine, since: dt.datetime) -> list[tuple]:
@@ -183,7 +204,7 @@ def touching_hours(engine: Engine, hours: list[dt.datetime]) -> list[dict]:
         return or_(*[and_(col >= h, col < h + HOUR) for h in hours])
     stmt = select(*_with_times()).where(or_(
         within(Case.reported_at), within(Case.closed_at), within(Case.filed_at),
-        and_(within(Case.deadline_at), Case.status.in_(RUNNING_STATUSES))))
+        and_(within(Case.deadline_at), current_in(RUNNING_STATUSES))))
     with engine.connect() as conn:
         return [dict(r._mapping) for r in conn.execute(stmt)]
 
@@ -220,7 +241,8 @@ def save(engine: Engine, rows: list[dict], new_watermark: dt.datetime | None,
             _upsert(conn, KpiOpen.__table__, list(opens), ("district_code", "category_code", "status"), add=True)
         if new_watermark is not None:
             _upsert(conn, KpiMeta.__table__, [{"key": k, "value": new_watermark.isoformat()}
-                                              for k in (WATERMARK, ROLLUPS_WATERMARK)], ("key",))
+                                              for k in (WATERMARK, ROLLUPS_WATERMARK)]
+                    + [{"key": STATE, "value": _stamp(new_watermark)}], ("key",))
 
 
 def counts(engine: Engine, watermark: dt.datetime | None = None) -> tuple[int, int]:
@@ -324,7 +346,7 @@ def live_totals(engine: Engine, reported_from: dt.datetime, reported_to: dt.date
     def count(*where):
         return select(func.count()).select_from(Case).where(*where).scalar_subquery()
     with engine.connect() as conn:
-        row = conn.execute(select(count(Case.status.in_(OPEN_STATUSES)),
+        row = conn.execute(select(count(current_in(OPEN_STATUSES)),
                                   count(Case.reported_at >= reported_from, Case.reported_at < reported_to),
                                   select(func.max(Case.updated_at)).scalar_subquery())).one()
     return int(row[0]), int(row[1]), row[2]

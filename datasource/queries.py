@@ -5,12 +5,13 @@ from sqlalchemy import Engine, func, select
 
 from datasource.schema import (OPEN_STATUSES, Case, CaseCategory, CaseSource, District, Enterprise,
                                EnterpriseProblem, EnterpriseVisit, ParkingFacility)
+from datasource.stages import current_in
 
 
 def open_cases_by_district(engine: Engine) -> list[dict]:
     """Every district (in display order) with its count of open cases, zero included."""
     counts = (select(Case.district_code, func.count().label("n"))
-              .where(Case.status.in_(OPEN_STATUSES))
+              .where(current_in(OPEN_STATUSES))
               .group_by(Case.district_code).subquery())
     stmt = (select(District.code, District.name_zh, District.short_zh, District.name_en,
                    func.coalesce(counts.c.n, 0).label("open_cases"))

@@ -320,7 +320,7 @@ class KpiCaseState(Base):
                                          autoincrement=False)
     district_code: Mapped[str] = mapped_column(String(12))
     category_code: Mapped[str] = mapped_column(String(16))
-    status: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))  # the stage now (datasource/stages.py: stage_now)
     deadline_hour: Mapped[Optional[str]] = mapped_column(String(13))  # running open cases only
     reported_hour: Mapped[Optional[str]] = mapped_column(String(13))
     closed_hour: Mapped[Optional[str]] = mapped_column(String(13))
@@ -333,6 +333,7 @@ class KpiCaseState(Base):
     extended: Mapped[int] = mapped_column(SmallInteger)
     handle_seconds: Mapped[float] = mapped_column(Float)
     close_seconds: Mapped[float] = mapped_column(Float)
+    with_deadline: Mapped[int] = mapped_column(SmallInteger, server_default=text("0"))  # filed with a deadline
 
 
 class KpiRollup(Base):
@@ -353,6 +354,7 @@ class KpiRollup(Base):
     cohort_extended: Mapped[int] = mapped_column(Integer)
     cohort_handle_seconds: Mapped[float] = mapped_column(Float)
     cohort_close_seconds: Mapped[float] = mapped_column(Float)
+    cohort_with_deadline: Mapped[int] = mapped_column(Integer, server_default=text("0"))  # the on-time rates' cohort
     due: Mapped[int] = mapped_column(Integer)  # running open cases whose deadline is this hour
 
 

@@ -4,11 +4,10 @@ The live KPIs (kpi_queries.py) count the open set and cohort outcomes as they ar
 A report of a past week reconstructs them at the week's end from the timestamps the
 store keeps, so that re-running a week later gives the same figures:
 
-- open at T: filed before T, not closed before T, not voided (a voided case has no void
-  time in the store, so it is left out whenever it was voided);
-- its stage at T: the newest case event before T whose status is an open one; a case
-  without events falls back to its lifecycle timestamps (verified, handled, dispatched,
-  filed), which cannot show rework or parking;
+- its stage at T, and so whether it was open at T: datasource/stages.py's `stage_at`, the
+  definition the live KPIs share (a case with nothing recorded after T stood at T as it
+  stands now; otherwise its newest open event before T, else its lifecycle times; a
+  voided case is never open, the store keeps no void time);
 - an outcome at T (closed, handled, on time): its timestamp is before T.
 
 Every count happens in SQL; rows come back as plain dicts.
@@ -20,8 +19,9 @@ import datetime as dt
 from sqlalchemy import BigInteger, Engine, and_, case, cast, func, literal, or_, select
 
 from datasource import occupancy
-from datasource.schema import OPEN_STATUSES, Case, CaseEvent, EnterpriseProblem, EnterpriseVisit, ParkingFacility
+from datasource.schema import OPEN_STATUSES, Case, EnterpriseProblem, EnterpriseVisit, ParkingFacility
 from datasource.sqlfuncs import epoch_seconds, utc_hour
+from datasource.stages import may_be_open_at, stage_at
 
 
 def _rows(engine: Engine, stmt) -> list[dict]:
@@ -37,26 +37,11 @@ def _before(col, at: dt.datetime):
     return and_(col.is_not(None), col < at)
 
 
-def open_at_clause(at: dt.datetime):
-    """Cases open at `at`: filed before it, not closed before it, never voided."""
-    return and_(Case.filed_at < at, Case.voided.is_(False),
-                or_(Case.closed_at.is_(None), Case.closed_at >= at))
-
-
-def stage_at(at: dt.datetime):
-    """The open stage of a case at `at` (see the module's docstring)."""
-    E = CaseEvent
-    by_event = (select(E.to_status).where(E.case_id == Case.id, E.at < at, E.to_status.in_(OPEN_STATUSES))
-                .order_by(E.at.desc(), E.id.desc()).limit(1).scalar_subquery())
-    by_time = case((_before(Case.verified_at, at), "verified"), (_before(Case.handled_at, at), "handled"),
-                   (_before(Case.dispatched_at, at), "dispatched"), else_="filed")
-    return func.coalesce(by_event, by_time)
-
-
 def _open_cases_at(at: dt.datetime, *columns):
     """A subquery of the cases open at `at` with their stage and the given columns."""
-    return (select(Case.id, Case.district_code.label("district"), stage_at(at).label("stage"), *columns)
-            .where(open_at_clause(at)).subquery())
+    staged = (select(Case.id, Case.district_code.label("district"), stage_at(at).label("stage"), *columns)
+              .where(may_be_open_at(at)).subquery())
+    return select(staged).where(staged.c.stage.in_(OPEN_STATUSES)).subquery()
 
 
 def open_at(engine: Engine, at: dt.datetime) -> list[dict]:
@@ -132,7 +117,8 @@ def cohorts_by_hour_at(engine: Engine, since: dt.datetime, at: dt.datetime) -> l
         _flag(Case.rework_count > 0).label("reworked"),
         _flag(Case.extended).label("extended"),
         func.coalesce(func.sum(case((handled, handle_s), else_=None)), 0.0).label("handle_seconds"),
-        func.coalesce(func.sum(case((closed, close_s), else_=None)), 0.0).label("close_seconds"))
+        func.coalesce(func.sum(case((closed, close_s), else_=None)), 0.0).label("close_seconds"),
+        _flag(Case.deadline_at.is_not(None)).label("with_deadline"))
         .where(Case.filed_at >= since, Case.filed_at < at, Case.voided.is_(False))
         .group_by(Case.district_code, hour))
 

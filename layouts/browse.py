@@ -224,19 +224,25 @@ def kpi_table(table: dict, sort: str | None, lang: str, drill_to, sort_to) -> ht
     for r in table["rows"]:
         to = drill_to(r["key"])
         name = nav(r["name"], to, "drill", title=t("drill_to", lang, name=r["name"])) if to else r["name"]
-        body.append(_row(r, name, {"data-key": "" if r["key"] is None else str(r["key"])}))
-    body.append(_row({"metrics": table["total"]}, t("total_row", lang), {"data-key": "total"}, "total-row"))
-    return html.Div(html.Table([html.Thead(html.Tr(head)), html.Tbody(body)], className="kpi-table"),
+        body.append(_row(r, name, {"data-key": "" if r["key"] is None else str(r["key"])}, lang=lang))
+    body.append(_row({"metrics": table["total"]}, t("total_row", lang), {"data-key": "total"}, "total-row",
+                     lang=lang))
+    missing = any(v.get("not_recorded") for r in table["rows"] + [{"metrics": table["total"]}]
+                  for v in r["metrics"].values())
+    legend = [html.Div(t("not_recorded_legend", lang), className="not-recorded-legend")] if missing else []
+    return html.Div([html.Table([html.Thead(html.Tr(head)), html.Tbody(body)], className="kpi-table"), *legend],
                     className="kpi-wrap")
 
 
-def _row(r: dict, name, attrs: dict, cls: str = "") -> html.Tr:
+def _row(r: dict, name, attrs: dict, cls: str = "", lang: str = "zh-CN") -> html.Tr:
     cells = [html.Td(name, className="name")]
     for m in METRICS:
         v = r["metrics"][m]
+        marks = {"title": t("not_recorded_hint", lang), "data-not-recorded": "true"} if v.get("not_recorded") else {}
         cells.append(html.Td([html.Span(fmt_value(m, v["value"]), className="value"), _delta_cell(m, v)],
-                             className="num", **{"data-metric": m, "data-value": "" if v["value"] is None
-                                                 else repr(v["value"])}))
+                             className="num" + (" not-recorded" if marks else ""),
+                             **{"data-metric": m, "data-value": "" if v["value"] is None
+                                else repr(v["value"])}, **marks))
     return html.Tr(cells, className=cls, **attrs)
 
 

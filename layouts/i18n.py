@@ -39,6 +39,12 @@ STRINGS: dict[str, dict[str, str]] = {
     "level_good": {"zh-CN": "良好", "en": "Good"},
     "level_watch": {"zh-CN": "关注", "en": "Watch"},
     "level_alert": {"zh-CN": "告警", "en": "Alert"},
+    # a figure whose inputs the city's data does not record (docs/kpis.md, "Not recorded")
+    "not_recorded": {"zh-CN": "未记录", "en": "not recorded"},
+    "not_recorded_hint": {"zh-CN": "未记录：该市数据不含此指标所需的信息（如处置时限、处置环节）",
+                          "en": "Not recorded: the city's data holds no input for this figure "
+                                "(e.g. deadlines, a handling step)"},
+    "not_recorded_legend": {"zh-CN": "— 未记录：该市数据不含所需信息", "en": "— not recorded: the city's data holds no input"},
     "vs_yesterday": {"zh-CN": "较昨日", "en": "vs yesterday"},
     "vs_last_week": {"zh-CN": "较上周", "en": "vs last week"},
     "vs_last_month": {"zh-CN": "较上月", "en": "vs last month"},

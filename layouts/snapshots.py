@@ -134,11 +134,18 @@ def compare_table(first: dict | None, second: dict | None, labels: tuple[str, st
             rows.append(html.Tr(html.Td(t("not_recorded", lang), colSpan=4), **{"data-kpi": f"{section}.not_recorded"}))
             continue
         for key in keys:
-            a = ((first[section].get("kpis", {}).get(key)) or {}).get("value")
-            b = ((second[section].get("kpis", {}).get(key)) or {}).get("value")
+            ca = (first[section].get("kpis", {}).get(key)) or {}
+            cb = (second[section].get("kpis", {}).get(key)) or {}
+            a, b = ca.get("value"), cb.get("value")
             diff = b - a if a is not None and b is not None else None
-            rows.append(html.Tr([html.Td(t(key, lang)), html.Td(fmt(a, kinds[key])),
-                                 html.Td(fmt(b, kinds[key])), html.Td(fmt_delta(diff, kinds[key], lang))],
+
+            def cell(c, v):  # a figure the city's data does not record says so
+                if c.get("not_recorded"):
+                    return html.Td(f"— {t('not_recorded', lang)}", title=t("not_recorded_hint", lang),
+                                   **{"data-not-recorded": "true"})
+                return html.Td(fmt(v, kinds[key]))
+            rows.append(html.Tr([html.Td(t(key, lang)), cell(ca, a), cell(cb, b),
+                                 html.Td(fmt_delta(diff, kinds[key], lang))],
                                 **{"data-kpi": f"{section}.{key}"}))
     head = html.Tr([html.Th(t("metric", lang)), html.Th(labels[0]), html.Th(labels[1]), html.Th(t("difference", lang))])
     return html.Table([html.Thead(head), html.Tbody(rows)])

@@ -43,12 +43,29 @@ def local_bounds(now: dt.datetime, tz, name: str):
     return start, pd.Timestamp(now), prev_start, prev_end
 
 
+STAGE_COLUMNS = {"filed": "filed_at", "dispatched": "dispatched_at", "handled": "handled_at",
+                 "verified": "verified_at", "closed": "closed_at", "deadline": "deadline_at"}
+
+
+def recorded_inputs(cases: pd.DataFrame) -> set[str]:
+    """Stages some case has a time for, and "deadline" when some case has one; all of
+    them when there is no case at all."""
+    if cases.empty:
+        return set(STAGE_COLUMNS)
+    return {s for s, col in STAGE_COLUMNS.items() if cases[col].notna().any()}
+
+
 def case_period(cases: pd.DataFrame, start, end, inclusive_end: bool) -> dict:
-    """Counts and cohort rates for [start, end) (or [start, end]) per district and city."""
+    """Counts and cohort rates for [start, end) (or [start, end]) per district and city.
+    A figure whose inputs the city does not record is None, and listed under
+    "not_recorded": one needing a stage no case has a time for (the filed cohort needs
+    filing, closure figures closing, handling figures handling), and the on-time rates of
+    a cohort with cases but no deadline at all (their cohort is the cases with one)."""
     def within(col):
         s = cases[col]
         return (s >= start) & ((s <= end) if inclusive_end else (s < end))
 
+    stages = recorded_inputs(cases)
     out = {}
     cohort_all = cases[within("filed_at") & ~cases.voided]
     for key in list(cases.district_code.unique()) + ["city"]:
@@ -57,18 +74,22 @@ def case_period(cases: pd.DataFrame, start, end, inclusive_end: bool) -> dict:
         filed = len(cohort)
         closed = cohort.closed_at.notna()
         handled = cohort.handled_at.notna()
+        dated = cohort[cohort.deadline_at.notna()]
 
         def r(x):
             return x / filed if filed else None
 
-        out[key] = {
+        def on_time(col):
+            return ((dated[col].notna() & (dated[col] <= dated.deadline_at)).sum() / len(dated)) if len(dated) else None
+
+        got = {
             "reported": int((within("reported_at") & sel).sum()),
             "closed": int((within("closed_at") & sel).sum()),
             "filed": filed,
             "closure_rate": r(closed.sum()),
-            "on_time_closure_rate": r((closed & (cohort.closed_at <= cohort.deadline_at)).sum()),
+            "on_time_closure_rate": on_time("closed_at"),
             "handling_rate": r(handled.sum()),
-            "on_time_handling_rate": r((handled & (cohort.handled_at <= cohort.deadline_at)).sum()),
+            "on_time_handling_rate": on_time("handled_at"),
             "rework_rate": r((cohort.rework_count > 0).sum()),
             "extension_rate": r(cohort.extended.sum()),
             "avg_handle_hours": ((cohort.handled_at - cohort.filed_at)[handled].dt.total_seconds().mean() / 3600)
@@ -76,20 +97,36 @@ def case_period(cases: pd.DataFrame, start, end, inclusive_end: bool) -> dict:
             "avg_close_hours": ((cohort.closed_at - cohort.filed_at)[closed].dt.total_seconds().mean() / 3600)
             if closed.any() else None,
         }
+        missing = set()
+        if "filed" not in stages:
+            missing |= {"filed", "closure_rate", "on_time_closure_rate", "handling_rate", "on_time_handling_rate",
+                        "rework_rate", "extension_rate", "avg_handle_hours", "avg_close_hours"}
+        if "closed" not in stages:
+            missing |= {"closed", "closure_rate", "on_time_closure_rate", "avg_close_hours"}
+        if "handled" not in stages:
+            missing |= {"handling_rate", "on_time_handling_rate", "avg_handle_hours"}
+        if (filed and dated.empty) or "deadline" not in stages:
+            missing |= {"on_time_closure_rate", "on_time_handling_rate"}
+        out[key] = {**{k: (None if k in missing else v) for k, v in got.items()}, "not_recorded": missing}
     return out
 
 
 OPEN = set(schema.OPEN_STATUSES)
 
 
+def stage_now(cases: pd.DataFrame) -> pd.Series:
+    """Voided cases are voided, cases with a closing time closed, the rest their status."""
+    return cases.status.where(~cases.voided, "voided").where(cases.closed_at.isna() | cases.voided, "closed")
+
+
 def open_counts(cases: pd.DataFrame) -> dict:
-    open_ = cases[cases.status.isin(OPEN)]
+    open_ = cases[stage_now(cases).isin(OPEN)]
     return {"total": len(open_),
             "by_district_stage": open_.groupby(["district_code", "status"]).size().to_dict()}
 
 
 def overdue(cases: pd.DataFrame, now: dt.datetime, edges_h) -> dict:
-    running = cases[cases.status.isin(OPEN - {"parked"}) & (cases.deadline_at < pd.Timestamp(now))]
+    running = cases[stage_now(cases).isin(OPEN - {"parked"}) & (cases.deadline_at < pd.Timestamp(now))]
     hours = (pd.Timestamp(now) - running.deadline_at).dt.total_seconds() / 3600
     bucket = pd.cut(hours, bins=list(edges_h) + [float("inf")], right=False, labels=False)
     return {"total": len(running), "by_district": running.groupby("district_code").size().to_dict(),

@@ -17,6 +17,7 @@ from dashboard.kpis.common import CITY, compare, iso, ratio
 from dashboard.periods import (HOUR_US, UTC, Period, all_periods, check_hour_aligned, epoch_us, floor_hour,
                                hour_key, local_day, parse_hour_key, period)
 from datasource import kpi_queries as q
+from datasource.stages import INPUTS, recorded_inputs
 
 # an hour key is parsed for every changed case, and strptime is slow: the same few keys recur
 hour_of = lru_cache(maxsize=1 << 15)(parse_hour_key)
@@ -34,7 +35,20 @@ def _cells_at(hours: np.ndarray, districts: list[str], since: dt.datetime,
     return h, np.array([index.get(d, -1) for d in districts], dtype=np.int64)
 
 COHORT_FIELDS = ("filed", "closed", "closed_on_time", "handled", "handled_on_time", "reworked",
-                 "extended", "handle_seconds", "close_seconds")
+                 "extended", "handle_seconds", "close_seconds", "with_deadline")
+ALL_INPUTS = frozenset(INPUTS)
+# what each figure needs (datasource/stages.py, INPUTS: the lifecycle stages with a time,
+# and deadlines): when no case of the city has one of them, the figure is "not recorded"
+# (docs/kpis.md, "Not recorded")
+NEEDS = {
+    "filed": {"filed"}, "closed": {"closed"},
+    "closure_rate": {"filed", "closed"}, "on_time_closure_rate": {"filed", "closed", "deadline"},
+    "handling_rate": {"filed", "handled"}, "on_time_handling_rate": {"filed", "handled", "deadline"},
+    "rework_rate": {"filed"}, "extension_rate": {"filed"},
+    "avg_handle_hours": {"filed", "handled"}, "avg_close_hours": {"filed", "closed"},
+}
+STOCK_NEEDS = {"open": set(), "overdue": {"deadline"}}  # the stocks: open now, overdue now
+ON_TIME = ("on_time_closure_rate", "on_time_handling_rate")  # they also need deadlines
 # stages of an open case, in lifecycle order (status -> stage)
 STAGES = ("filed", "dispatched", "handled", "verified", "rework", "parked")
 OVERDUE_EDGES_H = (0, 24, 72, 168, 720)  # <1 d, 1-3 d, 3-7 d, 7-30 d, >30 d
@@ -207,35 +221,62 @@ def previous_windows(engine, roll: CaseRollup, periods: dict[str, Period], part_
     return out
 
 
-def cohort_rates(c: dict) -> dict:
-    """Rates of one cohort of filed cases (see docs/kpis.md)."""
-    filed = c.get("filed", 0)
-    return {
+def not_recorded(c: dict, recorded=ALL_INPUTS) -> set[str]:
+    """The figures of a cohort `c` whose inputs the city does not record: those needing
+    a stage or deadlines outside `recorded`, and the on-time rates of a cohort none of
+    whose cases has a deadline. (An empty cohort is not "not recorded": nothing to count.)"""
+    out = {k for k, need in NEEDS.items() if not need <= recorded}
+    if c.get("filed", 0) and not c.get("with_deadline", 0):
+        out.update(ON_TIME)
+    return out
+
+
+def cohort_rates(c: dict, recorded=ALL_INPUTS) -> dict:
+    """Rates of one cohort of filed cases (see docs/kpis.md); None when there is nothing
+    to divide by or the city does not record the inputs (`not_recorded` tells which)."""
+    filed, due = c.get("filed", 0), c.get("with_deadline", 0)
+    rates = {
         "filed": filed,
         "closure_rate": ratio(c.get("closed", 0), filed),
-        "on_time_closure_rate": ratio(c.get("closed_on_time", 0), filed),
+        # of the cohort's cases with a deadline: a case without one is neither late nor on time
+        "on_time_closure_rate": ratio(c.get("closed_on_time", 0), due),
         "handling_rate": ratio(c.get("handled", 0), filed),
-        "on_time_handling_rate": ratio(c.get("handled_on_time", 0), filed),
+        "on_time_handling_rate": ratio(c.get("handled_on_time", 0), due),
         "rework_rate": ratio(c.get("reworked", 0), filed),
         "extension_rate": ratio(c.get("extended", 0), filed),
         "avg_handle_hours": ratio(c.get("handle_seconds", 0) / 3600, c.get("handled", 0)),
         "avg_close_hours": ratio(c.get("close_seconds", 0) / 3600, c.get("closed", 0)),
     }
+    for k in not_recorded(c, recorded) & rates.keys():
+        rates[k] = None
+    return rates
 
 
-RATE_KEYS = tuple(k for k in cohort_rates({}) if k != "filed")
+RATE_KEYS = ("closure_rate", "on_time_closure_rate", "handling_rate", "on_time_handling_rate",
+             "rework_rate", "extension_rate", "avg_handle_hours", "avg_close_hours")
 
 
-def period_block(cur: dict, prev: dict, districts: list[str]) -> dict:
-    """Counts and rates of one period against its previous equal period."""
+def compare_cohorts(cur: dict, prev: dict, recorded=ALL_INPUTS, closed: tuple = (0, 0)) -> dict:
+    """"filed", "closed" (the counts `closed` of the two windows) and every rate of two
+    cohorts, each marked when not recorded (common.compare)."""
+    c_rates, p_rates = cohort_rates(cur, recorded), cohort_rates(prev, recorded)
+    c_nr, p_nr = not_recorded(cur, recorded), not_recorded(prev, recorded)
+    c_rates["closed"], p_rates["closed"] = closed
+    for k in ("filed", "closed"):
+        for rates, nr in ((c_rates, c_nr), (p_rates, p_nr)):
+            if k in nr:
+                rates[k] = None
+    return {k: compare(c_rates[k], p_rates[k], k in c_nr, k in p_nr) for k in ("filed", "closed") + RATE_KEYS}
+
+
+def period_block(cur: dict, prev: dict, districts: list[str], recorded=ALL_INPUTS) -> dict:
+    """Counts and rates of one period against its previous equal period; `recorded`: the
+    inputs the city records (datasource/stages.py, `recorded_inputs`)."""
     def one(d):
-        c_rates = cohort_rates(cur["filed"].get(d, {}))
-        p_rates = cohort_rates(prev["filed"].get(d, {}))
         return {
             "reported": compare(cur["reported"].get(d, {}).get("n", 0), prev["reported"].get(d, {}).get("n", 0)),
-            "filed": compare(c_rates["filed"], p_rates["filed"]),
-            "closed": compare(cur["closed"].get(d, {}).get("n", 0), prev["closed"].get(d, {}).get("n", 0)),
-            **{k: compare(c_rates[k], p_rates[k]) for k in RATE_KEYS},
+            **compare_cohorts(cur["filed"].get(d, {}), prev["filed"].get(d, {}), recorded,
+                              (cur["closed"].get(d, {}).get("n", 0), prev["closed"].get(d, {}).get("n", 0))),
         }
     return {"city": one(CITY), "by_district": {d: one(d) for d in districts}}
 
@@ -260,7 +301,16 @@ def open_block(rows: list[dict], districts: list[str], parents: dict[str, str]) 
             "by_district_category_stage": detail}
 
 
-def overdue_block(rows: list[dict], districts: list[str]) -> dict:
+def overdue_block(rows: list[dict], districts: list[str], recorded=ALL_INPUTS) -> dict:
+    """Overdue open cases per district and ageing bucket; marked `not_recorded` (the
+    counts then all zero) when no case of the city has a deadline."""
+    out = _overdue_counts(rows, districts)
+    if not STOCK_NEEDS["overdue"] <= recorded:
+        out["not_recorded"] = True
+    return out
+
+
+def _overdue_counts(rows: list[dict], districts: list[str]) -> dict:
     buckets = []
     for i, lo in enumerate(OVERDUE_EDGES_H):
         hi = OVERDUE_EDGES_H[i + 1] if i + 1 < len(OVERDUE_EDGES_H) else None
@@ -369,12 +419,15 @@ def ticker_row(r: dict) -> dict:
 # -- sections -------------------------------------------------------------------------
 def compute_cases(engine, now: dt.datetime, tz: ZoneInfo, roll: CaseRollup | None = None,
                   open_rows: list[dict] | None = None, overdue_rows: list[dict] | None = None,
-                  reference: tuple[list[str], dict[str, str]] | None = None, part_hours=None) -> dict:
+                  reference: tuple[list[str], dict[str, str]] | None = None, part_hours=None,
+                  recorded: frozenset[str] | None = None) -> dict:
     """The "cases" section of the snapshot. An incremental poller passes what it maintains
-    (rollups, open counts, overdue rows, the part-hours' cases); anything not passed is
-    recomputed from SQL."""
+    (rollups, open counts, overdue rows, the part-hours' cases, the recorded inputs);
+    anything not passed is recomputed from SQL."""
     check_hour_aligned(tz, now)
     districts, parents = reference or load_reference(engine)
+    if recorded is None:
+        recorded = recorded_inputs(engine)
     if roll is None:
         roll = load_rollup(engine, districts, window_start(now, tz))
     periods: dict[str, Period] = all_periods(now, tz)
@@ -382,7 +435,7 @@ def compute_cases(engine, now: dt.datetime, tz: ZoneInfo, roll: CaseRollup | Non
     previous = previous_windows(engine, roll, periods, part_hours)
     for name, p in periods.items():
         cur = roll.window(p.start, p.end + dt.timedelta(hours=1))  # the current hour is whole so far
-        blocks[name] = period_block(cur, previous[name], districts)
+        blocks[name] = period_block(cur, previous[name], districts, recorded)
     if open_rows is None:
         open_rows = q.open_by_district_category_status(engine)
     if overdue_rows is None:
@@ -392,8 +445,9 @@ def compute_cases(engine, now: dt.datetime, tz: ZoneInfo, roll: CaseRollup | Non
         "periods": {n: p.as_dict() for n, p in periods.items()},
         "periods_kpis": blocks,
         "open": open_block(open_rows, districts, parents),
-        "overdue": overdue_block(overdue_rows, districts),
+        "overdue": overdue_block(overdue_rows, districts, recorded),
         "series_30d": daily_series(roll, now, tz),
+        "recorded": [s for s in INPUTS if s in recorded],
     }
 
 

@@ -17,8 +17,16 @@ def delta(value: float | None, prev: float | None) -> float | None:
     return None if value is None or prev is None else value - prev
 
 
-def compare(value, prev) -> dict:
-    return {"value": value, "prev": prev, "delta": delta(value, prev)}
+def compare(value, prev, not_recorded: bool = False, prev_not_recorded: bool = False) -> dict:
+    """A figure against the previous period's. `not_recorded`: the value is None because
+    the city does not record the figure's inputs (shown as "not recorded", docs/kpis.md),
+    not because there was nothing to count; the flags appear only when set."""
+    out = {"value": value, "prev": prev, "delta": delta(value, prev)}
+    if not_recorded:
+        out["not_recorded"] = True
+    if prev_not_recorded:
+        out["prev_not_recorded"] = True
+    return out
 
 
 def iso(t: dt.datetime | None) -> str | None:

@@ -38,7 +38,7 @@ from dashboard.kpis.cases import (COHORT_FIELDS, CaseRollup, DeadlineHistogram, 
 from dashboard.kpis.common import Overlap
 from dashboard.kpis.part_hours import PartHours
 from dashboard.periods import all_periods, floor_hour, hour_key
-from datasource import kpi_state
+from datasource import kpi_state, stages
 from datasource.schema import OPEN_STATUSES
 
 log = logging.getLogger(__name__)
@@ -94,7 +94,8 @@ class IncrementalCases:
         # its own state (counting every case is left to the periodic check)
         saved = kpi_state.watermark(engine)
         token = self._token = owner.current()
-        if rebuild or saved is None or (not current and self._incomplete(engine, saved)):
+        if rebuild or saved is None or not kpi_state.state_current(engine) \
+                or (not current and self._incomplete(engine, saved)):
             log.info("rebuilding the KPI case state")
             kpi_state.rebuild(engine, token)
             self.rebuilds += 1
@@ -108,6 +109,7 @@ class IncrementalCases:
         self.part_hours = PartHours()
         self._cells, self._opens = defaultdict(lambda: [0] * len(CELLS)), defaultdict(int)
         self.reference = load_reference(engine)  # reloaded with the state, not every poll
+        self._load_stages(engine)
         districts = self.reference[0]
         self.roll = CaseRollup(window_start(now, tz), districts)
         self.deadlines = DeadlineHistogram(window_start(now, tz), districts)
@@ -121,6 +123,22 @@ class IncrementalCases:
         self.open = defaultdict(int, {(d, c, s): n for d, c, s, n in opens})
         self._verified_at = time.monotonic()
         self._check_at = 0.0  # what was loaded is checked before it is trusted
+
+    def _load_stages(self, engine) -> None:
+        """Which lifecycle stages the cases have times for; kept up with each changed case
+        (a stage once seen stays: it is counted again at the periodic check)."""
+        has_cases, present = stages.inputs_present(engine)
+        self._has_cases, self._stages = has_cases, set(present)
+
+    def _see_stages(self, row: dict) -> None:
+        self._has_cases = True
+        for stage, col in stages.RECORDABLE:
+            if row.get(col) is not None:
+                self._stages.add(stage)
+
+    @property
+    def recorded(self) -> frozenset[str]:
+        return stages.recorded(self._has_cases, self._stages)
 
     def _incomplete(self, engine, watermark: dt.datetime | None) -> bool:
         cases, state = kpi_state.counts(engine, watermark)
@@ -167,6 +185,8 @@ class IncrementalCases:
                 self._save(engine)  # the check counts the state the store holds
                 if self._incomplete(engine, self.watermark):
                     self._load(engine, now, tz, rebuild=True)
+                else:
+                    self._load_stages(engine)
                 self._verified_at = time.monotonic()
             rows, newest = self._read_changes(engine)
             self.part_hours.update(new for new, _ in rows)  # exact times may move within an hour
@@ -175,6 +195,8 @@ class IncrementalCases:
                 old = self._pending.get(new["case_id"], old)  # applied in memory, not saved yet
                 if not _same(old, new):
                     changed.append((new, old))
+            for new, old in rows:
+                self._see_stages(new)
             for new, old in changed:
                 if old is not None:
                     self._apply(old, -1)
@@ -245,7 +267,7 @@ class IncrementalCases:
         self.part_hours.track(engine, part_hours_needed(all_periods(now, tz), now))
         return compute_cases(engine, now, tz, roll=self.roll, open_rows=self.open_rows(),
                              overdue_rows=self.overdue_rows(now), reference=self.reference,
-                             part_hours=self.part_hours)
+                             part_hours=self.part_hours, recorded=self.recorded)
 
     def __call__(self, engine, now: dt.datetime, tz: ZoneInfo) -> dict:
         if self._rebuild_due:

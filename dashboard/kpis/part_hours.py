@@ -18,7 +18,7 @@ from dashboard.periods import epoch_us as _us
 from dashboard.periods import floor_hour, hour_key
 from datasource import kpi_state
 
-COUNTED = ("closed", "closed_on_time", "handled", "handled_on_time", "reworked", "extended")
+COUNTED = ("closed", "closed_on_time", "handled", "handled_on_time", "reworked", "extended", "with_deadline")
 SECONDS = ("handle_seconds", "close_seconds")
 
 

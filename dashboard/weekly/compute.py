@@ -22,7 +22,7 @@ from dashboard.periods import UTC, all_periods, check_hour_aligned, parse_hour_k
 from dashboard.poller import to_json_data
 from dashboard.weekly.weeks import Week
 from datasource import kpi_queries as kq
-from datasource import queries
+from datasource import queries, stages
 from datasource import weekly_queries as wq
 
 # the wall and the period functions see the week's last instant: at Monday 00:00 itself
@@ -99,6 +99,7 @@ def prefetch(engine, week: Week, since: dt.datetime, pool: ThreadPoolExecutor) -
         "overdue": (wq.overdue_at, end, edges), "overdue_prev": (wq.overdue_at, prev_end, edges),
         "top_overdue": (wq.top_overdue_at, end, TOP_OVERDUE),
         "occupancy": (kq.occupancy_by_hour, week.previous.start, end - LAST_INSTANT),
+        "stages": (stages.recorded_inputs, end),
     }
     return {name: pool.submit(fn, engine, *args) for name, (fn, *args) in jobs.items()}
 
@@ -144,16 +145,24 @@ def _cases(engine, week: Week, districts: list[str], parents: dict, roll: CaseRo
            rows: dict[str, Future]) -> tuple[dict, dict]:
     """(the report's case figures, the wall's cases section)."""
     end, prev_end = week.end, week.previous.end
-    kpis = period_block(roll.window(week.start, end), roll.window(week.previous.start, prev_end), districts)
+    recorded = rows["stages"].result()
+    kpis = period_block(roll.window(week.start, end), roll.window(week.previous.start, prev_end), districts,
+                        recorded)
     open_rows, open_prev = rows["open"].result(), rows["open_prev"].result()
     overdue_rows, overdue_prev = rows["overdue"].result(), rows["overdue_prev"].result()
     opened, opened_prev = open_block(open_rows, districts, parents), open_block(open_prev, districts, parents)
-    overdue, overdue_p = overdue_block(overdue_rows, districts), overdue_block(overdue_prev, districts)
+    overdue, overdue_p = overdue_block(overdue_rows, districts, recorded), overdue_block(overdue_prev, districts,
+                                                                                        recorded)
+    missing = bool(overdue.get("not_recorded"))  # no deadlines in the city's data: no overdue either
     for key in districts + [CITY]:
         block = kpis["city"] if key == CITY else kpis["by_district"][key]
         get_open = (lambda o: o["total"]) if key == CITY else (lambda o: o["by_district"].get(key, {}).get("total", 0))
         get_over = (lambda o: o["total"]) if key == CITY else (lambda o: o["by_district"].get(key, 0))
         block["open_at_end"] = compare(get_open(opened), get_open(opened_prev))
+        if missing:
+            block["overdue_at_end"] = compare(None, None, True, True)
+            block["overdue_share_at_end"] = compare(None, None, True, True)
+            continue
         block["overdue_at_end"] = compare(get_over(overdue), get_over(overdue_p))
         block["overdue_share_at_end"] = compare(ratio(get_over(overdue), get_open(opened)),
                                                 ratio(get_over(overdue_p), get_open(opened_prev)))
@@ -163,9 +172,10 @@ def _cases(engine, week: Week, districts: list[str], parents: dict, roll: CaseRo
                     "filed_at": r["filed_at"].isoformat() if r["filed_at"] else None,
                     "overdue_hours": round((end - r["deadline_at"]).total_seconds() / 3600, 1)})
     wall = compute_cases(engine, end - LAST_INSTANT, week.tz, roll=roll, open_rows=open_rows,
-                         overdue_rows=overdue_rows, reference=(districts, parents))
+                         overdue_rows=overdue_rows, reference=(districts, parents), recorded=recorded)
     report = {"kpis": kpis, "open": opened, "overdue": overdue, "top_overdue": top,
-              "daily": _daily_cases(roll, week, districts), "stages": list(STAGES)}
+              "daily": _daily_cases(roll, week, districts), "stages": list(STAGES),
+              "recorded": wall["recorded"]}
     return report, wall
 
 

@@ -63,9 +63,13 @@ def _table(keyed_rows: list[tuple[str, str, dict]], metrics: tuple,
         row = {"code": code, "name": name}
         for m in extra:
             row[m] = block.get(m)
+        missing = []  # the columns whose figure the city's data does not record (None, said in words)
         for m in metrics:
             c = block.get(m) or {}
             row[m], row[f"{m}_prev"], row[f"{m}_delta"] = c.get("value"), c.get("prev"), c.get("delta")
+            missing += [m] * bool(c.get("not_recorded")) + [f"{m}_prev"] * bool(c.get("prev_not_recorded"))
+        if missing:
+            row["not_recorded"] = missing
         rows.append(row)
     return {"columns": cols, "rows": rows}
 

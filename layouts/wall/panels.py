@@ -41,13 +41,23 @@ def head(title: str, section, lang: str, tz) -> list:
 
 
 # --- stat cards ---------------------------------------------------------------------
+def not_recorded_attrs(lang: str) -> dict:
+    """What marks a value the city does not record: a tooltip, and a data attribute."""
+    return {"title": t("not_recorded_hint", lang), "data-not-recorded": "true"}
+
+
 def card(key: str, label: str, value: str, raw, lang: str, *, sub: str | None = None,
          delta: str | None = None, vs: str | None = None, better: bool | None = None,
-         level: str | None = None, status: str = "fresh") -> html.Div:
+         level: str | None = None, status: str = "fresh", not_recorded: bool = False) -> html.Div:
+    """A stat card. `not_recorded`: the value is "—" because the city's data lacks its
+    inputs, said in words under it (a wall has no mouse for a tooltip) and never judged."""
     arrow = "" if delta in (None, "—") else ("▲" if delta.startswith("+") else "▼" if delta.startswith("-") else "")
     trend = "up-good" if better else "up-bad" if better is False else "neutral"
+    marks = not_recorded_attrs(lang) if not_recorded else {}
+    if not_recorded:
+        value, raw, level, sub, delta = "—", None, None, t("not_recorded", lang), None
     children = [html.Div(label, className="card-label"),
-                html.Div(value, className="card-value", **{"data-kpi": key, "data-value": _raw(raw)})]
+                html.Div(value, className="card-value", **{"data-kpi": key, "data-value": _raw(raw)}, **marks)]
     if delta is not None:
         children.append(html.Div([html.Span(f"{arrow}{delta}", className=f"delta {trend}",
                                             **{"data-delta": key}), html.Span(vs or "", className="vs")],
@@ -57,8 +67,8 @@ def card(key: str, label: str, value: str, raw, lang: str, *, sub: str | None = 
     if level:
         children.append(html.Div(f"{st.LEVEL_ICONS[level]} {t('level_' + level, lang)}",
                                  className=f"card-level level-{level}", **{"data-level": level}))
-    return html.Div(children, className=f"stat-card level-{level or 'none'} status-{status}",
-                    id=f"card-{key}")
+    return html.Div(children, className=f"stat-card level-{level or 'none'} status-{status}"
+                    + (" not-recorded" if not_recorded else ""), id=f"card-{key}")
 
 
 def _raw(value) -> str:
@@ -96,8 +106,9 @@ def merge_ticker(ticker_data: dict, district: str | None) -> list[dict]:
     return items
 
 
-def rates_table(cases: dict, ref, view, rules) -> html.Table:
-    """Per district: the six rates and the average time to close, with threshold words."""
+def rates_table(cases: dict, ref, view, rules) -> list:
+    """Per district: the six rates and the average time to close, with threshold words;
+    a legend under it when a value is not recorded."""
     lang = view.lang
     cols = ("closure_rate", "on_time_closure_rate", "handling_rate", "on_time_handling_rate",
             "rework_rate", "extension_rate")
@@ -105,22 +116,34 @@ def rates_table(cases: dict, ref, view, rules) -> html.Table:
     head_row = html.Tr([html.Th(t("district", lang))] + [html.Th(t(c, lang)) for c in cols]
                        + [html.Th(t("avg_close_hours", lang))])
     body = []
+    missing = False
     for code in [d.code for d in ref.districts if d.code in block["by_district"]] + ["city"]:
         kpis = block["city"] if code == "city" else block["by_district"][code]
         cells = [html.Td(t("city", lang) if code == "city" else ref.district_name(code, lang))]
         for c in cols:
-            v = (kpis.get(c) or {}).get("value")
-            lv = rules.level(c, v)
+            cmp = kpis.get(c) or {}
+            v = cmp.get("value")
+            nr = bool(cmp.get("not_recorded"))
+            missing |= nr
+            lv = None if nr else rules.level(c, v)
             cells.append(html.Td([st.percent(v), html.Span(f" {st.LEVEL_ICONS[lv]}" if lv else "",
                                                            className="lv")],
-                                 className=f"level-{lv or 'none'}", **{"data-kpi": c, "data-district": code,
-                                                                        "data-value": _raw(v)}))
-        hours = (kpis.get("avg_close_hours") or {}).get("value")
+                                 className=f"level-{lv or 'none'}" + (" not-recorded" if nr else ""),
+                                 **{"data-kpi": c, "data-district": code, "data-value": _raw(v)},
+                                 **(not_recorded_attrs(lang) if nr else {})))
+        hours_cmp = kpis.get("avg_close_hours") or {}
+        hours = hours_cmp.get("value")
+        nr = bool(hours_cmp.get("not_recorded"))
+        missing |= nr
         cells.append(html.Td(st.number(hours), **{"data-kpi": "avg_close_hours", "data-district": code,
-                                                   "data-value": _raw(hours)}))
+                                                   "data-value": _raw(hours)},
+                             **(not_recorded_attrs(lang) if nr else {})))
         cls = "city-row" if code == "city" else "focus-row" if code == view.district else None
         body.append(html.Tr(cells, className=cls))
-    return html.Table([html.Thead(head_row), html.Tbody(body)], className="wall-table")
+    out = [html.Table([html.Thead(head_row), html.Tbody(body)], className="wall-table")]
+    if missing:
+        out.append(html.Div(t("not_recorded_legend", lang), className="not-recorded-legend"))
+    return out
 
 
 def stat_grid(items: list[tuple[str, str, object]]) -> html.Div:

@@ -64,8 +64,9 @@ def map_values(kpi: str, ctx: Context) -> dict:
     data = ctx.data(KPI_SECTION[kpi])
     if kpi == "open_cases":
         return {c: v["total"] for c, v in data["open"]["by_district"].items()}
-    if kpi == "overdue":
-        return dict(data["overdue"]["by_district"])
+    if kpi == "overdue":  # without deadlines in the city's data: no value to colour
+        missing = data["overdue"].get("not_recorded")
+        return {c: (None if missing else n) for c, n in data["overdue"]["by_district"].items()}
     if kpi in ("closure_rate", "on_time_closure_rate"):
         return fg.values_of(data["periods_kpis"][PERIOD]["by_district"], kpi)
     if kpi == "occupancy":
@@ -177,18 +178,21 @@ def cards(ctx: Context) -> list:
                     sub=t("today_flow", lang, filed=st.count(filed), closed=st.count(closed)), status=st_c),
             pn.card("overdue", t("card_overdue", lang), st.count(overdue_n), overdue_n, lang,
                     sub=t("overdue_new", lang, n=st.count(new_overdue)), level=rules.level("overdue_share", share),
-                    status=st_c),
+                    status=st_c, not_recorded=bool(cases["overdue"].get("not_recorded"))),
             pn.card("reported_today", t("card_reported", lang), st.count(reported), reported, lang,
                     delta=st.signed(reported_delta, "count"), vs=t("vs_yesterday", lang), status=st_c),
             pn.card("closed_today", t("card_closed", lang), st.count(closed), closed, lang,
                     delta=st.signed(closed_delta, "count"), vs=t("vs_yesterday", lang),
-                    better=None if not closed_delta else closed_delta > 0, status=st_c),
+                    better=None if not closed_delta else closed_delta > 0, status=st_c,
+                    not_recorded=bool(((today_b or {}).get("closed") or {}).get("not_recorded"))),
         ]
         for key, label in (("closure_rate", "card_closure"), ("on_time_closure_rate", "card_on_time")):
             value, delta = _cmp(month_b, key)
+            missing = bool(((month_b or {}).get(key) or {}).get("not_recorded"))
             out.append(pn.card(key, t(label, lang), st.percent(value), value, lang,
                                delta=st.signed(delta, "rate"), vs=f"{_period(view)} {t('vs_last_month', lang)}",
-                               better=rules.better(key, delta), level=rules.level(key, value), status=st_c))
+                               better=rules.better(key, delta), level=rules.level(key, value), status=st_c,
+                               not_recorded=missing))
     else:
         out += [pn.card(k, t(label, lang), "—", None, lang, status=status(cases_s))
                 for k, label in (("open_cases", "card_open"), ("overdue", "card_overdue"),

@@ -42,6 +42,7 @@ th, td { border: 1px solid #d5dce5; padding: 2px 4px; text-align: right; vertica
 th { background: #eef3f9; font-weight: 600; text-align: center; }
 td.text { text-align: left; }
 td .d { display: block; color: #6b7785; font-size: 9.5px; }
+.not-recorded { color: #6b7785; }
 tr.total td { font-weight: 700; background: #f7f9fc; }
 .not-recorded { color: #5a6675; font-size: 13px; border: 1px dashed #c5ccd6; border-radius: 4px; padding: 8px 10px;
                 margin: 4px 0 8px; }
@@ -87,11 +88,21 @@ def script_json(value) -> str:
     return json.dumps(value, ensure_ascii=False, allow_nan=False).translate(_SCRIPT_ESCAPES)
 
 
+def _nr(lang: str) -> str:
+    """The attributes of a value the city's data does not record (printed: said in words)."""
+    return f' class="not-recorded" data-not-recorded="true" title="{escape(t("not_recorded_hint", lang))}"'
+
+
 def _card(label: str, cmp: dict, kind: str, lang: str) -> str:
+    if cmp.get("not_recorded"):
+        return (f'<div class="card"><div class="label">{escape(label)}</div>'
+                f'<div class="value"{_nr(lang)}>—</div>'
+                f'<div class="delta">{t("not_recorded", lang)}</div></div>')
+    prev = t("not_recorded", lang) if cmp.get("prev_not_recorded") else fmt(cmp.get("prev"), kind)
     return (f'<div class="card"><div class="label">{escape(label)}</div>'
             f'<div class="value">{fmt(cmp.get("value"), kind)}</div>'
             f'<div class="delta">{t("vs_prev", lang)} {fmt_delta(cmp.get("delta"), kind, lang)}'
-            f' · {t("last_week", lang)} {fmt(cmp.get("prev"), kind)}</div></div>')
+            f' · {t("last_week", lang)} {prev}</div></div>')
 
 
 def _cards(block: dict, keys: tuple, kinds: dict, lang: str) -> str:
@@ -100,6 +111,8 @@ def _cards(block: dict, keys: tuple, kinds: dict, lang: str) -> str:
 
 def _cell(cmp: dict | None, kind: str, lang: str) -> str:
     cmp = cmp or {}
+    if cmp.get("not_recorded"):
+        return f'<td{_nr(lang)}>—<span class="d">{t("not_recorded", lang)}</span></td>'
     return (f'<td>{fmt(cmp.get("value"), kind)}'
             f'<span class="d">{fmt_delta(cmp.get("delta"), kind, lang, short=True)}</span></td>')
 

@@ -40,7 +40,9 @@ def build_workbook(tables: dict, *, title: str, lang: str = "zh-CN") -> bytes:
             cell.font, cell.fill = bold, fill
             cell.alignment = Alignment(wrap_text=True, horizontal="center", vertical="center")
         for row in table["rows"]:
-            ws.append([_text(v) if isinstance(v, str) else v for v in (row.get(c["key"]) for c in cols)])
+            missing = set(row.get("not_recorded", ()))  # figures the city does not record: said, not blank
+            ws.append([t("not_recorded", lang) if c["key"] in missing else
+                       _text(v) if isinstance(v, str) else v for v, c in ((row.get(c["key"]), c) for c in cols)])
         for i, c in enumerate(cols, start=1):
             fmt = DELTA_FORMATS.get(c["kind"]) if c["key"].endswith("_delta") else NUMBER_FORMATS[c["kind"]]
             for (cell,) in ws.iter_rows(min_row=2, min_col=i, max_col=i):
