@@ -20,12 +20,21 @@ PERIODS = ("today", "week", "month", "year")
 
 
 # --- shared pieces ---------------------------------------------------------------------
-class Figure(TypedDict):
-    """A figure of a period with the comparison period's figure and the difference."""
-
+class _Figure(TypedDict):
     value: float | None
     prev: float | None
     delta: float | None
+
+
+class Figure(_Figure, total=False):
+    """A figure of a period with the comparison period's figure and the difference. The
+    flags appear only when set: the value (or prev) is None because the city does not
+    record the figure's inputs, not because there was nothing to count (docs/kpis.md).
+    (Optional keys are spelled as a `total=False` subclass: `NotRequired` is not seen
+    under postponed annotations.)"""
+
+    not_recorded: Literal[True]
+    prev_not_recorded: Literal[True]
 
 
 class Period(TypedDict):
@@ -58,10 +67,14 @@ class AgeingBand(TypedDict):
     by_district: dict[str, int]
 
 
-class Overdue(TypedDict):
+class _Overdue(TypedDict):
     total: int
     by_district: dict[str, int]
     ageing: list[AgeingBand]
+
+
+class Overdue(_Overdue, total=False):
+    not_recorded: Literal[True]  # no case of the city has a deadline: the counts are all 0
 
 
 class DayCounts(TypedDict):
@@ -72,6 +85,7 @@ class DayCounts(TypedDict):
 
 class CasesSection(TypedDict):
     districts: list[str]
+    recorded: list[str]  # the inputs the city records (filed, closed, handled, deadline): docs/kpis.md
     periods: dict[str, Period]
     periods_kpis: dict[str, CasePeriodKpis]
     open: OpenCases

@@ -62,6 +62,12 @@ def test_the_checker_names_what_is_wrong(sample):
     assert "parking.city.capacty: not in the definition" in found
     assert any(p.startswith("parking.by_district[410102].occupancy_now: str '85%'") for p in found)
     assert any(p.startswith("parking.by_district[410102].today_curve[1].hour: bool") for p in found)
+    figure = {"value": None, "prev": 0.5, "delta": None, "not_recorded": True}
+    assert contract.problems("cases", {"periods_kpis": {"today": {"city": {"closure_rate": figure}}}})[:1] == \
+        ["cases.districts: missing"]  # (the figure itself conforms: only the section's other keys are missing)
+    assert "cases.periods_kpis[today].city[closure_rate].not_recorded: False is not one of (True,)" in \
+        contract.problems("cases", {"periods_kpis": {"today": {"city": {"closure_rate": {**figure, "not_recorded": False}},
+                                                                "by_district": {}}}}, limit=99)
     assert contract.problems("weather", {}) == ["weather: no definition in dashboard/contract.py"]
 
 
