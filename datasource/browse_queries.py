@@ -16,11 +16,11 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine, and_, case, false, func, or_, select
 
-from datasource.schema import (OPEN_STATUSES, RUNNING_STATUSES, Case, CaseEvent, Enterprise,
+from datasource.schema import (OPEN_STATUSES, RUNNING_STATUSES, Case, CaseEvent, Enterprise,  # noqa: F401 (dashboard/browse.py reads q.RUNNING_STATUSES)
                                EnterpriseProblem, EnterpriseVisit, Grid, OccupancyReading,
                                ParkingFacility, Street)
 from datasource import occupancy
-from datasource.sqlfuncs import epoch_seconds, exact_mean, utc_hour
+from datasource.sqlfuncs import epoch_seconds, exact_mean
 
 GROUPS = {"district": Case.district_code, "street": Case.street_id, "grid": Case.grid_id}
 # the columns a case list may be sorted by (a whitelist: sort keys come from the browser)
