@@ -15,9 +15,8 @@ from dashboard import create_app
 from dashboard.poller import Poller
 from dashboard.services import EXTENSION
 from datasource import schema
-from datasource.demo.seed import seed
 from layouts.wall.panels import merge_ticker
-from tests.conftest import BACKLOG, new_store_url, only_local, wait_until
+from tests.conftest import BACKLOG, new_store_url, only_local, seeded_store_url, wait_until
 
 pytestmark = pytest.mark.browser
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
@@ -28,13 +27,8 @@ GRAPH_DATA = """id => { const gd = document.querySelector('#' + id + ' .js-plotl
 
 
 def _seeded_url(backend, request, tmp_path) -> str:
-    url = new_store_url(backend, request, tmp_path)
-    from datasource.engine import make_engine
-
-    engine = make_engine(url)
-    seed(engine, profile=BACKLOG, seed=11, total_cases=4000, occupancy_days=1)  # history up to the real "now"
-    engine.dispose()
-    return url
+    # history up to the real "now" (the module's first use of it)
+    return seeded_store_url(backend, request, tmp_path, profile=BACKLOG, seed=11, total_cases=4000, occupancy_days=1)
 
 
 @pytest.fixture
