@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import insert  # noqa: E402
 
-from bench._dash_client import WallDisplay, flask_transport  # noqa: E402
+from tests.wall_helpers import WallDisplay, flask_transport  # noqa: E402
 from bench._stores import fresh_store  # noqa: E402
 from dashboard import create_app  # noqa: E402
 from dashboard.accounts import new_display_token  # noqa: E402
@@ -296,7 +296,7 @@ def main() -> int:
                 print(f"latency changed:   p50 {ms(pct(r['changed'], 50))}, p95 {ms(pct(r['changed'], 95))}")
             print(f"latency unchanged: p50 {ms(pct(r['unchanged'], 50))}, p95 {ms(pct(r['unchanged'], 95))}")
             times = first_render(dep.base, token)
-            print(f"\n## Headless Chromium: first full render of /wall (every panel drawn)")
+            print("\n## Headless Chromium: first full render of /wall (every panel drawn)")
             print(f"median {statistics.median(times):.2f} s over {len(times)} loads "
                   f"({', '.join(f'{t:.2f}' for t in times)})")
             if args.soak_minutes:

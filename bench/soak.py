@@ -35,7 +35,6 @@ import secrets
 import shutil
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -51,7 +50,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import create_engine, text  # noqa: E402
 
-from bench._dash_client import WallDisplay  # noqa: E402
+from tests.wall_helpers import WallDisplay  # noqa: E402
 from dashboard.accounts import hash_password, new_display_token  # noqa: E402
 from dashboard.settings import PROJECT_ROOT  # noqa: E402
 from datasource import users  # noqa: E402

@@ -41,10 +41,6 @@ PARKING_FRESH = dt.timedelta(minutes=90)  # docs/kpis.md: a reading younger than
 PARKING_SKEW = dt.timedelta(minutes=5)
 
 
-def metric_kind(name: str) -> str:
-    return "rate" if name in RATE_METRICS else "hours" if name in HOUR_METRICS else "count"
-
-
 class Browse:
     """One per app: the store, the cache and the clock the browsing pages share."""
 
@@ -403,8 +399,7 @@ def case_detail(ref: str, scope: Scope | None = None) -> dict | None:
     case = _case_flags(found["case"], now)
     events = found["events"]
     return {"case": case, "events": events, "now": now.isoformat(),
-            "reworks": sum(1 for e in events if e["to_status"] == "rework"),
-            "extensions": sum(1 for e in events if e["note"] == "延期")}
+            "reworks": sum(1 for e in events if e["to_status"] == "rework")}
 
 
 # --- enterprise drill ----------------------------------------------------------------

@@ -95,7 +95,7 @@ class Snapshot:
         if d.get("format") != FORMAT:
             raise ValueError(f"snapshot format {d.get('format')!r}, expected {FORMAT}")
         sections = {name: Section.from_dict(s) for name, s in d["sections"].items()}
-        snap = cls(computed_at=_parse(d["computed_at"]), data_as_of=_parse(d["data_as_of"]),
+        snap = cls(computed_at=dt.datetime.fromisoformat(d["computed_at"]), data_as_of=_parse(d["data_as_of"]),
                    sections=sections)
         if snap.version != d["version"]:
             raise ValueError("snapshot version does not match its content")
@@ -129,5 +129,5 @@ class Head:
     @classmethod
     def from_json(cls, raw: str | bytes) -> "Head":
         d = orjson.loads(raw)
-        return cls(d["version"], _parse(d["computed_at"]), _parse(d["data_as_of"]),
+        return cls(d["version"], dt.datetime.fromisoformat(d["computed_at"]), _parse(d["data_as_of"]),
                    d.get("statuses", {}))

@@ -20,7 +20,7 @@ from datasource.schema import (RUNNING_STATUSES, Case, CaseEvent, Enterprise,
                                EnterpriseProblem, EnterpriseVisit, Grid, OccupancyReading,
                                ParkingFacility, Street)
 from datasource import occupancy, stages
-from datasource.sqlfuncs import epoch_seconds, exact_mean, utc_hour
+from datasource.sqlfuncs import epoch_seconds, exact_mean
 
 GROUPS = {"district": Case.district_code, "street": Case.street_id, "grid": Case.grid_id}
 # the columns a case list may be sorted by (a whitelist: sort keys come from the browser)

@@ -41,7 +41,3 @@ def make_engine(url: str, *, busy_timeout_ms: int = 10000, create: bool = True, 
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     return create_engine(url, **kwargs)
-
-
-def is_sqlite(engine: Engine) -> bool:
-    return engine.dialect.name == "sqlite"

@@ -13,7 +13,7 @@ from typing import Optional
 
 from sqlalchemy import (BigInteger, Boolean, Date, DateTime, Float, ForeignKey, Index, Integer,
                         MetaData, SmallInteger, String, Text, TypeDecorator, UniqueConstraint,
-                        func, text)
+                        text)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # Lifecycle of a case (GB/T 30428): the happy path, then the exception states.

@@ -109,10 +109,6 @@ def nav(label, to: str, cls: str = "nav-btn", title: str | None = None, **attrs)
                        title=title, **attrs)
 
 
-def _search(params: dict) -> str:
-    return "?" + urlencode(params) if params else "?"
-
-
 # --- the page --------------------------------------------------------------------------
 def layout_factory(settings, page: str, user=None):
     default_lang = settings["DASHBOARD_LANGUAGE"]

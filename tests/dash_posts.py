@@ -11,9 +11,7 @@ from dashboard import browse as B
 from dashboard import create_app
 from dashboard.poller import Poller
 from dashboard.services import EXTENSION
-from datasource.demo.seed import seed
-from datasource.engine import make_engine
-from tests.conftest import BACKLOG, FIXED_NOW, new_store_url
+from tests.conftest import BACKLOG, FIXED_NOW, seeded_store_url
 
 CALLBACK = "/_dash-update-component"
 WEEK = "2026-W47"
@@ -91,10 +89,8 @@ def grid_body(app, requests: list, search: str = "?") -> dict:
 @pytest.fixture(scope="module")
 def seeded(request, tmp_path_factory):
     folder = tmp_path_factory.mktemp("badreq")
-    url = new_store_url("sqlite", request, folder)
-    engine = make_engine(url)
-    seed(engine, profile=BACKLOG, seed=7, total_cases=1200, now=FIXED_NOW, occupancy_days=1)
-    engine.dispose()
+    url = seeded_store_url("sqlite", request, folder, profile=BACKLOG, seed=7, total_cases=1200, now=FIXED_NOW,
+                           occupancy_days=1)
     reports = folder / "reports"
     (reports / WEEK / "city").mkdir(parents=True)  # a week on the archive's list
     (reports / WEEK / "city" / "manifest.json").write_text(json.dumps({"files": {}}), encoding="utf-8")

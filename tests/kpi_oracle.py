@@ -6,6 +6,7 @@ code of dashboard.kpis, so that the two can disagree.
 from __future__ import annotations
 
 import datetime as dt
+import math
 
 import pandas as pd
 from sqlalchemy import select
@@ -143,3 +144,19 @@ def daily(cases: pd.DataFrame, now: dt.datetime, tz, days: int) -> list[dict]:
         d = first + dt.timedelta(days=i)
         out.append({"date": d.isoformat(), "reported": int(rep.get(d, 0)), "closed": int(clo.get(d, 0))})
     return out
+
+
+def assert_close(a, b, path="$"):
+    """Two payloads equal, floats to a relative 1e-9 (or 1e-6 absolute); `path` names a difference."""
+    if isinstance(a, dict):
+        assert isinstance(b, dict) and a.keys() == b.keys(), path
+        for k in a:
+            assert_close(a[k], b[k], f"{path}.{k}")
+    elif isinstance(a, list):
+        assert isinstance(b, list) and len(a) == len(b), path
+        for i, (x, y) in enumerate(zip(a, b)):
+            assert_close(x, y, f"{path}[{i}]")
+    elif isinstance(a, float) or isinstance(b, float):
+        assert a is not None and b is not None and math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-6), (path, a, b)
+    else:
+        assert a == b, (path, a, b)

@@ -9,15 +9,14 @@ import sys
 
 import pytest
 
-from bench._dash_client import WallDisplay
+from tests.wall_helpers import WallDisplay
 from dashboard import create_app
 from dashboard.accounts import check_password, hash_password, new_display_token
 from dashboard.poller import Poller
 from dashboard.services import EXTENSION
 from dashboard.settings import PROJECT_ROOT, SettingsError
 from datasource import users
-from datasource.demo.seed import seed
-from tests.conftest import BACKLOG, FIXED_NOW
+from tests.conftest import BACKLOG, FIXED_NOW, seeded_store_url
 
 PASSWORD = "correct horse battery"
 
@@ -42,11 +41,11 @@ def _dispose_apps():
 
 
 @pytest.fixture
-def city(store_url):
+def city(backend, request, tmp_path):
     """A seeded store with its snapshot published, and one user of each role."""
-    app = _app(store_url)
+    app = _app(seeded_store_url(backend, request, tmp_path, profile=BACKLOG, seed=9, total_cases=2000,
+                                now=FIXED_NOW, occupancy_days=1))
     svc = app.server.extensions[EXTENSION]
-    seed(svc.engine, profile=BACKLOG, seed=9, total_cases=2000, now=FIXED_NOW, occupancy_days=1)
     for name, role, district in (("admin", "admin", None), ("leader", "city_leader", None),
                                  ("jinshui", "district_leader", "410105")):
         users.create_user(svc.engine, name, hash_password(PASSWORD), role, district)

@@ -8,8 +8,7 @@ from dashboard.accounts import hash_password, new_display_token
 from dashboard.poller import Poller
 from dashboard.services import EXTENSION
 from datasource import users
-from datasource.demo.seed import seed
-from tests.conftest import BACKLOG, FIXED_NOW, new_store_url, only_local
+from tests.conftest import BACKLOG, FIXED_NOW, only_local, seeded_store_url
 
 pytestmark = pytest.mark.browser
 PASSWORD = "correct horse battery"
@@ -17,11 +16,11 @@ PASSWORD = "correct horse battery"
 
 @pytest.fixture
 def secured(request, tmp_path, serve):
-    url = new_store_url("sqlite", request, tmp_path)
+    url = seeded_store_url("sqlite", request, tmp_path, profile=BACKLOG, seed=4, total_cases=2000, now=FIXED_NOW,
+                           occupancy_days=1)
     app = create_app({"DATABASE_URL": url, "AUTH_ENABLED": True, "SECRET_KEY": "browser-test-" + "y" * 20,
                       "DASHBOARD_ENV": "demo", "POLLER_ENABLED": False, "PAGE_REFRESH_SECONDS": 0.5})
     svc = app.server.extensions[EXTENSION]
-    seed(svc.engine, profile=BACKLOG, seed=4, total_cases=2000, now=FIXED_NOW, occupancy_days=1)
     users.create_user(svc.engine, "jinshui", hash_password(PASSWORD), "district_leader", "410105")
     Poller(svc.settings, engine=svc.engine, cache=svc.cache).poll_once()
     return serve(app), svc

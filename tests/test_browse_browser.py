@@ -11,18 +11,17 @@ from sqlalchemy import text
 from dashboard import browse as B
 from dashboard import create_app
 from dashboard import browse_state as bs
-from datasource.demo.seed import seed
 from datasource.engine import make_engine
-from tests.conftest import BACKLOG, FIXED_NOW, new_store_url, only_local, wait_until
+from tests.conftest import BACKLOG, FIXED_NOW, only_local, seeded_store_url, wait_until
 
 pytestmark = pytest.mark.browser
 
 
 @pytest.fixture(scope="module")
 def store(request, tmp_path_factory):
-    url = new_store_url("sqlite", request, tmp_path_factory.mktemp("browser"))
+    url = seeded_store_url("sqlite", request, tmp_path_factory.mktemp("browser"), profile=BACKLOG, seed=13,
+                           total_cases=3000, now=FIXED_NOW, occupancy_days=1)
     engine = make_engine(url)
-    seed(engine, profile=BACKLOG, seed=13, total_cases=3000, now=FIXED_NOW, occupancy_days=1)
     yield url, engine
     engine.dispose()
 
@@ -221,11 +220,11 @@ def test_a_district_leader_browses_under_the_login_and_its_csp(request, tmp_path
     from dashboard.services import EXTENSION
     from datasource import users
 
-    url = new_store_url("sqlite", request, tmp_path)
+    url = seeded_store_url("sqlite", request, tmp_path, profile=BACKLOG, seed=4, total_cases=2000, now=FIXED_NOW,
+                           occupancy_days=1)
     app = create_app({"DATABASE_URL": url, "AUTH_ENABLED": True, "SECRET_KEY": "browse-test-" + "z" * 20,
                       "DASHBOARD_ENV": "demo", "POLLER_ENABLED": False})
     svc = app.server.extensions[EXTENSION]
-    seed(svc.engine, profile=BACKLOG, seed=4, total_cases=2000, now=FIXED_NOW, occupancy_days=1)
     users.create_user(svc.engine, "jinshui", hash_password("correct horse battery"), "district_leader", "410105")
     B.browse(app.server).clock = lambda: FIXED_NOW.timestamp()
     server = serve(app)

@@ -12,8 +12,7 @@ from dashboard import browse as B
 from dashboard import create_app
 from dashboard.adhoc import AdhocCache
 from dashboard.cache import Cache, FileStore, RedisStore, redis_client
-from datasource.demo.seed import seed
-from tests.conftest import BACKLOG, FIXED_NOW, REDIS_URL
+from tests.conftest import BACKLOG, FIXED_NOW, REDIS_URL, seeded_store_url
 
 
 class Slow:
@@ -116,8 +115,9 @@ def test_workers_sharing_redis_compute_once(tmp_path):
         client.delete(key)
 
 
-def test_a_cached_drill_reads_no_sql_and_is_fast(engine, store_url):
-    seed(engine, profile=BACKLOG, seed=5, total_cases=1500, now=FIXED_NOW, occupancy_days=1)
+def test_a_cached_drill_reads_no_sql_and_is_fast(backend, request, tmp_path):
+    store_url = seeded_store_url(backend, request, tmp_path, profile=BACKLOG, seed=5, total_cases=1500, now=FIXED_NOW,
+                                 occupancy_days=1)
     app = create_app({"DATABASE_URL": store_url, "POLLER_ENABLED": False})
     b = B.browse(app.server)
     b.clock = lambda: FIXED_NOW.timestamp()

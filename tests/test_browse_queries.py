@@ -1,6 +1,5 @@
 """The drill numbers on real SQLite and PostgreSQL stores, against straightforward pandas
 over the raw rows (tests/kpi_oracle.py for the cohort rates)."""
-import datetime as dt
 import math
 
 import pandas as pd
@@ -10,9 +9,8 @@ from dashboard import browse as B
 from dashboard import create_app
 from dashboard.scope import Scope
 from datasource import schema
-from datasource.demo.seed import seed
 from datasource.engine import make_engine
-from tests.conftest import BACKENDS, BACKLOG, FIXED_NOW, new_store_url
+from tests.conftest import BACKENDS, BACKLOG, FIXED_NOW, seeded_store_url
 from tests.kpi_oracle import case_period, frame
 
 OPEN = set(schema.OPEN_STATUSES)
@@ -23,9 +21,9 @@ RATES = ("closure_rate", "on_time_closure_rate", "handling_rate", "on_time_handl
 @pytest.fixture(scope="module", params=BACKENDS)
 def seeded(request, tmp_path_factory):
     """One seeded store per backend for the whole module: the tests only read it."""
-    url = new_store_url(request.param, request, tmp_path_factory.mktemp("browse"))
+    url = seeded_store_url(request.param, request, tmp_path_factory.mktemp("browse"), profile=BACKLOG, seed=7,
+                           total_cases=3000, now=FIXED_NOW, occupancy_days=1)
     engine = make_engine(url)
-    seed(engine, profile=BACKLOG, seed=7, total_cases=3000, now=FIXED_NOW, occupancy_days=1)
     app = create_app({"DATABASE_URL": url, "POLLER_ENABLED": False})
     B.browse(app.server).clock = lambda: FIXED_NOW.timestamp()
     yield app, engine

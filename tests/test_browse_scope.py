@@ -13,9 +13,8 @@ from sqlalchemy import text
 from dashboard import browse as B
 from dashboard import create_app
 from dashboard.scope import Scope
-from datasource.demo.seed import seed
 from datasource.engine import make_engine
-from tests.conftest import BACKLOG, FIXED_NOW, new_store_url
+from tests.conftest import BACKLOG, FIXED_NOW, seeded_store_url
 
 MINE, OTHER = "410105", "410102"
 GRID_ALL = '{"key":["ALL"],"type":"browse-case-grid"}'
@@ -23,9 +22,9 @@ GRID_ALL = '{"key":["ALL"],"type":"browse-case-grid"}'
 
 @pytest.fixture(scope="module")
 def store(request, tmp_path_factory):
-    url = new_store_url("sqlite", request, tmp_path_factory.mktemp("scope"))
+    url = seeded_store_url("sqlite", request, tmp_path_factory.mktemp("scope"),
+                           profile=BACKLOG, seed=11, total_cases=3000, now=FIXED_NOW, occupancy_days=1)
     engine = make_engine(url)
-    seed(engine, profile=BACKLOG, seed=11, total_cases=3000, now=FIXED_NOW, occupancy_days=1)
     yield url, engine
     engine.dispose()
 
@@ -169,7 +168,7 @@ def test_case_rows_and_case_page_refuse_the_other_district(leader):
                    f"?street={other['street']}&period=year&list=closed"):
         raw = post(client, '..{"key":["ALL"]', {f"{GRID_ALL}.getRowsRequest": request,
                                                "browse-location.search": search})
-        rows = json.loads(raw)["response"]
+        assert "response" in json.loads(raw)
         found = case_ids_in(raw)
         assert found == {MINE}, search  # rows came back, and all are the leader's
 

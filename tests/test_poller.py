@@ -3,23 +3,18 @@ import datetime as dt
 import decimal
 import logging
 import os
-import shutil
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from dashboard.cache import Cache, MemoryStore
 from dashboard.leader import Election, FileLock
 from dashboard.kpis.sections import open_cases_section
 from dashboard.poller import Poller, run_forever
 from datasource import queries
-from datasource.demo.seed import seed
-from tests.conftest import BACKLOG, FIXED_NOW, PG_ADMIN_URL, REDIS_URL
-from tests.test_cache import make_settings, redis_prefix  # noqa: F401  (a fixture)
+from tests.conftest import BACKLOG, FIXED_NOW, REDIS_URL, seeded_engine
+from tests.service_helpers import make_settings, make_store_unreachable, wait_for
 
 
 def _poller(tmp_path, engine=None, sections=None, cache=None, **settings):
@@ -28,17 +23,10 @@ def _poller(tmp_path, engine=None, sections=None, cache=None, **settings):
                   election=Election(FileLock(tmp_path / f"lock-{id(s)}")))
 
 
-def _wait(predicate, timeout=5.0, step=0.02):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(step)
-
-
 # --- sections on a real store -----------------------------------------------------------
-def test_default_section_matches_the_store(engine, tmp_path):
-    seed(engine, profile=BACKLOG, seed=5, now=FIXED_NOW, total_cases=2000, occupancy_days=1)
+def test_default_section_matches_the_store(backend, request, tmp_path):
+    engine = seeded_engine(backend, request, tmp_path, profile=BACKLOG, seed=5, now=FIXED_NOW, total_cases=2000,
+                           occupancy_days=1)
     poller = _poller(tmp_path, engine, sections={"open_cases": open_cases_section})
     first = poller.poll_once()
     section = first.sections["open_cases"]
@@ -129,44 +117,11 @@ def test_failing_section_goes_stale_keeps_its_data_then_recovers(tmp_path, caplo
     assert poller.cache.get() == back
 
 
-def _make_store_unreachable(engine, store_url, tmp_path):
-    """Returns a function that brings it back. SQLite: the file goes away; PostgreSQL:
-    the database refuses connections and its sessions are ended."""
-    url = make_url(store_url)
-    if url.get_backend_name() == "sqlite":
-        path = Path(url.database)
-        away = tmp_path / "away"
-        away.mkdir()
-        engine.dispose()  # open connections would keep reading the moved file
-        for p in path.parent.glob(path.name + "*"):
-            shutil.move(p, away / p.name)
-
-        def back():
-            engine.dispose()
-            for p in path.parent.glob(path.name + "*"):  # the empty store a reconnect made
-                p.unlink()
-            for p in away.iterdir():
-                shutil.move(p, path.parent / p.name)
-        return back
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = url.database
-    with admin.connect() as conn:
-        conn.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false'))
-        conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"),
-                     {"n": name})
-
-    def back():
-        with admin.connect() as conn:
-            conn.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true'))
-        admin.dispose()
-    return back
-
-
 def test_unreachable_store_makes_sections_stale_and_the_next_poll_recovers(
         reference_engine, store_url, tmp_path):
     poller = _poller(tmp_path, reference_engine, sections={"open_cases": open_cases_section})
     good = poller.poll_once()
-    back = _make_store_unreachable(reference_engine, store_url, tmp_path)
+    back = make_store_unreachable(reference_engine, store_url, tmp_path)
     try:
         stale = poller.poll_once()
     finally:
@@ -223,7 +178,7 @@ def test_two_pollers_one_leader_and_takeover_on_stop_and_on_death(tmp_path, redi
     c = _recording_poller(tmp_path, "c", log, redis_prefix)
     try:
         a.start()
-        _wait(lambda: a.election.is_leader)
+        wait_for(lambda: a.election.is_leader)
         b.start()
         time.sleep(1.0)
         assert {n for n, _ in log} == {"a"} and len(log) >= 4
@@ -231,7 +186,7 @@ def test_two_pollers_one_leader_and_takeover_on_stop_and_on_death(tmp_path, redi
 
         a.stop()  # a clean stop hands the lock over at once
         stopped = time.monotonic()
-        _wait(lambda: any(n == "b" for n, _ in log))
+        wait_for(lambda: any(n == "b" for n, _ in log))
         assert next(t for n, t in log if n == "b") - stopped < 0.6
         assert all(t < stopped for n, t in log if n == "a")
 
@@ -240,7 +195,7 @@ def test_two_pollers_one_leader_and_takeover_on_stop_and_on_death(tmp_path, redi
         assert not c.election.is_leader
         b.stop(release=False)  # as if b died: its lock must expire first
         died = time.monotonic()
-        _wait(lambda: any(n == "c" for n, _ in log))
+        wait_for(lambda: any(n == "c" for n, _ in log))
         took_over = next(t for n, t in log if n == "c") - died
         assert 0.3 < took_over < 0.9 + 0.5, took_over  # lock lifetime left, plus a tick
         assert all(t < died for n, t in log if n == "b")
@@ -258,13 +213,13 @@ def test_without_redis_a_file_lock_keeps_one_poller_per_host(tmp_path):
                      for n in ("first", "second"))
     try:
         first.start()
-        _wait(lambda: first.election.is_leader)
+        wait_for(lambda: first.election.is_leader)
         second.start()
         time.sleep(0.5)
         assert set(log) == {"first"} and not second.election.is_leader
         first.stop()
         # the section runs (and logs) before the snapshot is published: wait for the cache
-        _wait(lambda: second.cache.get() is not None
+        wait_for(lambda: second.cache.get() is not None
               and second.cache.get().sections["who"].data == "second")
     finally:
         first.stop()
@@ -275,7 +230,7 @@ def test_a_forked_child_does_not_inherit_the_leadership(tmp_path):
     poller = _poller(tmp_path, sections={"x": lambda e, now, tz: 1}, POLL_SECONDS=0.1)
     poller.start()
     try:
-        _wait(lambda: poller.election.is_leader)
+        wait_for(lambda: poller.election.is_leader)
         read, write = os.pipe()
         pid = os.fork()
         if pid == 0:  # the child: what gunicorn --preload does with an app made in the master
@@ -310,7 +265,7 @@ def test_run_forever_polls_until_told_to_stop(tmp_path, redis_prefix):
                                       "stop": stop})
     thread.start()
     try:
-        _wait(lambda: len(polls) >= 3)
+        wait_for(lambda: len(polls) >= 3)
         assert Cache.from_settings(s).get().sections["n"].data >= 2
     finally:
         stop.set()
@@ -335,7 +290,7 @@ def test_apps_start_one_poller_each_and_stop_without_leaking_threads(reference_e
     engines = [app.server.extensions[EXTENSION].engine for app in apps]
     try:
         assert all(p.running for p in pollers)
-        _wait(lambda: apps[1].server.extensions[EXTENSION].cache.get() is not None)
+        wait_for(lambda: apps[1].server.extensions[EXTENSION].cache.get() is not None)
         assert sum(p.election.is_leader for p in pollers) == 1  # same store: one leader
         with apps[0].server.test_client() as client:  # the per-request check is a no-op
             assert client.get("/healthz").status_code == 200
@@ -353,18 +308,19 @@ def test_apps_start_one_poller_each_and_stop_without_leaking_threads(reference_e
     finally:
         stop_all()
     assert not any(p.running for p in pollers)
-    _wait(lambda: {t.ident for t in threading.enumerate()} <= before)
+    wait_for(lambda: {t.ident for t in threading.enumerate()} <= before)
     for engine in engines:
         engine.dispose()
 
 
-def test_default_sections_are_the_kpis_and_all_fresh(engine, tmp_path):
+def test_default_sections_are_the_kpis_and_all_fresh(backend, request, tmp_path):
     """The poller's default registry is the KPI set, with the cases section incremental."""
     from sqlalchemy import func, select
 
     from datasource import schema
 
-    seed(engine, profile=BACKLOG, seed=6, now=FIXED_NOW, total_cases=1500, occupancy_days=1)
+    engine = seeded_engine(backend, request, tmp_path, profile=BACKLOG, seed=6, now=FIXED_NOW, total_cases=1500,
+                           occupancy_days=1)
     poller = _poller(tmp_path, engine)
     snap = poller.poll_once()
     assert set(snap.sections) == {"cases", "ticker", "enterprise", "parking"}

@@ -10,18 +10,17 @@ from dashboard import browse as B
 from dashboard import create_app
 from dashboard.services import EXTENSION
 from dashboard.settings import PROJECT_ROOT
-from datasource.demo.seed import seed
 from datasource.engine import make_engine
-from tests.conftest import BACKLOG, FIXED_NOW, new_store_url
+from tests.conftest import BACKLOG, FIXED_NOW, seeded_store_url
 
 ICON = (PROJECT_ROOT / "assets" / "favicon.ico").read_bytes()
 
 
 @pytest.fixture(scope="module")
 def store(request, tmp_path_factory):
-    url = new_store_url("sqlite", request, tmp_path_factory.mktemp("types"))
+    url = seeded_store_url("sqlite", request, tmp_path_factory.mktemp("types"),
+                           profile=BACKLOG, seed=3, total_cases=300, now=FIXED_NOW, occupancy_days=1)
     engine = make_engine(url)
-    seed(engine, profile=BACKLOG, seed=3, total_cases=300, now=FIXED_NOW, occupancy_days=1)
     engine.dispose()
     return url
 

@@ -7,7 +7,7 @@ import math
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, select
 
 from dashboard import retention
 from dashboard.cache import Cache, FileStore
@@ -24,10 +24,9 @@ from datasource import browse_queries as bq
 from datasource import kpi_queries as kq
 from datasource import kpi_state, schema
 from datasource import weekly_queries as wq
-from datasource.demo import seed as seed_module
 from datasource.demo.city import load_profile
 from datasource.sqlfuncs import utc_hour
-from tests.conftest import FIXED_NOW
+from tests.conftest import FIXED_NOW, seeded_engine
 
 TZ = ZoneInfo("Asia/Shanghai")
 UTC = dt.timezone.utc
@@ -48,15 +47,14 @@ def _settings(tmp_path, **over) -> Settings:
 
 
 @pytest.fixture
-def city(engine, monkeypatch):
+def city(backend, request, tmp_path):
     """A small city: 3,000 cases over 800 days (back before 1 January of last year) and
     five parking facilities a district with half-hourly readings over 20 days."""
     profile = copy.deepcopy(load_profile())
     for d in profile["districts"].values():
         d["facilities"] = 5
-    monkeypatch.setattr(seed_module, "load_profile", lambda: profile)
-    seed_module.seed(engine, seed=5, now=FIXED_NOW, total_cases=3000, occupancy_days=20, history_days=800)
-    return engine
+    return seeded_engine(backend, request, tmp_path, profile=profile, seed=5, now=FIXED_NOW, total_cases=3000,
+                         occupancy_days=20, history_days=800)
 
 
 def _count(engine, table, *where) -> int:
@@ -274,10 +272,10 @@ def test_pruned_rows_are_counted_in_metrics(city, tmp_path):
     assert pruned["occupancy_readings"] > 700  # several batches, added up
 
 
-def test_prune_command_prints_what_it_removed(city, store_url, tmp_path, monkeypatch, capsys):
+def test_prune_command_prints_what_it_removed(city, tmp_path, monkeypatch, capsys):
     from dashboard.cli import main
 
-    for k, v in {"DATABASE_URL": store_url, "OCCUPANCY_RAW_DAYS": str(RAW_DAYS), "REPORTS_DIR": str(tmp_path / "r"),
+    for k, v in {"DATABASE_URL": city.url.render_as_string(hide_password=False), "OCCUPANCY_RAW_DAYS": str(RAW_DAYS), "REPORTS_DIR": str(tmp_path / "r"),
                  "LOCAL_CACHE_DIR": str(tmp_path / "c"), "REDIS_URL": ""}.items():
         monkeypatch.setenv(k, v)
     moved = _count(city, R, R.observed_at < OCC_CUTOFF)

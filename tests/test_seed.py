@@ -8,16 +8,20 @@ from datasource import schema
 from datasource.demo.city import load_profile
 from datasource.demo.seed import StoreNotEmpty, planned_cases, seed
 from datasource.engine import make_engine
-from tests.conftest import FIXED_NOW, new_store_url
+from tests.conftest import BACKENDS, FIXED_NOW, new_store_url
 
 N = 6000
 C = schema.Case
 
 
-@pytest.fixture
-def seeded(engine):
+@pytest.fixture(scope="module", params=BACKENDS)
+def seeded(request, tmp_path_factory):
+    """Seeded once per backend for the module: the tests read the store (and the one that
+    seeds again is refused before it writes)."""
+    engine = make_engine(new_store_url(request.param, request, tmp_path_factory.mktemp("seed")))
     report = seed(engine, seed=7, now=FIXED_NOW, total_cases=N, occupancy_days=2)
-    return engine, report
+    yield engine, report
+    engine.dispose()
 
 
 def _fingerprint(engine):

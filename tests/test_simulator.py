@@ -5,17 +5,16 @@ import pytest
 from sqlalchemy import func, select
 
 from datasource import schema
-from datasource.demo.seed import seed
 from datasource.demo.simulate import Simulator
-from tests.conftest import BACKLOG, FIXED_NOW
+from tests.conftest import BACKLOG, FIXED_NOW, seeded_engine
 
 C, E = schema.Case, schema.CaseEvent
 
 
 @pytest.fixture
-def city(engine):
-    seed(engine, profile=BACKLOG, seed=5, now=FIXED_NOW, total_cases=3000, occupancy_days=1)
-    return engine
+def city(backend, request, tmp_path):
+    return seeded_engine(backend, request, tmp_path, profile=BACKLOG, seed=5, now=FIXED_NOW, total_cases=3000,
+                         occupancy_days=1)
 
 
 def _counts(engine):

@@ -9,13 +9,12 @@ import contextlib
 import pytest
 from sqlalchemy import text
 
-from bench._dash_client import WallDisplay
+from tests.wall_helpers import WallDisplay
 from dashboard import create_app
 from dashboard.accounts import new_display_token
 from dashboard.poller import Poller
 from dashboard.services import EXTENSION
-from datasource.demo.seed import seed
-from tests.conftest import BACKLOG, FIXED_NOW, new_store_url
+from tests.conftest import BACKLOG, FIXED_NOW, seeded_store_url
 
 
 @contextlib.contextmanager
@@ -33,12 +32,12 @@ def store_cut(admin, dbname: str):
 
 @pytest.fixture
 def city(request, tmp_path, pg_admin):
-    url = new_store_url("postgresql", request, tmp_path)
+    url = seeded_store_url("postgresql", request, tmp_path, profile=BACKLOG, seed=3, total_cases=800, now=FIXED_NOW,
+                           occupancy_days=1)
     app = create_app({"DATABASE_URL": url, "AUTH_ENABLED": True, "SECRET_KEY": "test-secret-" + "x" * 20,
                       "POLLER_ENABLED": False, "AUTH_CACHE_SECONDS": 0, "DASHBOARD_ENV": "demo",
                       "LOCAL_CACHE_DIR": str(tmp_path / "cache")})
     svc = app.server.extensions[EXTENSION]
-    seed(svc.engine, profile=BACKLOG, seed=3, total_cases=800, now=FIXED_NOW, occupancy_days=1)
     Poller(svc.settings, engine=svc.engine, cache=svc.cache).poll_once()
     yield app, svc, url.rsplit("/", 1)[1]
     svc.engine.dispose()

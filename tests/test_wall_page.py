@@ -15,9 +15,8 @@ from dashboard import create_app
 from dashboard.poller import Poller
 from dashboard.services import EXTENSION
 from datasource import schema
-from datasource.demo.seed import seed
 from layouts.wall.panels import merge_ticker
-from tests.conftest import BACKLOG, new_store_url, only_local, wait_until
+from tests.conftest import BACKLOG, LiveServer, new_store_url, only_local, seeded_store_url, wait_until
 
 pytestmark = pytest.mark.browser
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
@@ -28,23 +27,21 @@ GRAPH_DATA = """id => { const gd = document.querySelector('#' + id + ' .js-plotl
 
 
 def _seeded_url(backend, request, tmp_path) -> str:
-    url = new_store_url(backend, request, tmp_path)
-    from datasource.engine import make_engine
-
-    engine = make_engine(url)
-    seed(engine, profile=BACKLOG, seed=11, total_cases=4000, occupancy_days=1)  # history up to the real "now"
-    engine.dispose()
-    return url
+    # history up to the real "now" (the module's first use of it)
+    return seeded_store_url(backend, request, tmp_path, profile=BACKLOG, seed=11, total_cases=4000, occupancy_days=1)
 
 
-@pytest.fixture
-def static_wall(request, tmp_path, serve):
-    """A wall on a seeded SQLite store whose snapshot is published once and then kept."""
-    url = _seeded_url("sqlite", request, tmp_path)
+@pytest.fixture(scope="module")
+def static_wall(request, tmp_path_factory):
+    """A wall on a seeded SQLite store whose snapshot is published once and then kept; one
+    for the module (its tests only open pages on it)."""
+    url = _seeded_url("sqlite", request, tmp_path_factory.mktemp("wall"))
     app = create_app({"DATABASE_URL": url, "POLLER_ENABLED": False, "PAGE_REFRESH_SECONDS": 0.5})
     svc = app.server.extensions[EXTENSION]
     Poller(svc.settings, engine=svc.engine, cache=svc.cache).poll_once()
-    return serve(app), svc
+    server = LiveServer(app)
+    yield server, svc
+    server.stop()
 
 
 def _open(page, url, width=1920, height=1080):

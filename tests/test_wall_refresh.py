@@ -8,15 +8,14 @@ import json
 import pytest
 from sqlalchemy import event, insert
 
-from bench._dash_client import WallDisplay, flask_transport
+from tests.wall_helpers import WallDisplay, flask_transport
 from dashboard import create_app
 from dashboard.metrics import COUNTERS
 from dashboard.poller import Poller
 from dashboard.services import EXTENSION
 from datasource import schema
-from datasource.demo.seed import seed
 from layouts.wall.render import OUTPUTS
-from tests.conftest import BACKLOG
+from tests.conftest import BACKLOG, seeded_store_url
 
 
 def Display(app, config=None) -> WallDisplay:
@@ -24,11 +23,11 @@ def Display(app, config=None) -> WallDisplay:
 
 
 @pytest.fixture
-def wall(store_url):
+def wall(backend, request, tmp_path):
     """An app without its own poller, and a poller the test runs by hand."""
-    app = create_app({"DATABASE_URL": store_url, "POLLER_ENABLED": False})
+    url = seeded_store_url(backend, request, tmp_path, profile=BACKLOG, seed=5, total_cases=3000, occupancy_days=1)
+    app = create_app({"DATABASE_URL": url, "POLLER_ENABLED": False})
     svc = app.server.extensions[EXTENSION]
-    seed(svc.engine, profile=BACKLOG, seed=5, total_cases=3000, occupancy_days=1)
     poller = Poller(svc.settings, engine=svc.engine, cache=svc.cache)
     poller.poll_once()
     yield app, svc, poller

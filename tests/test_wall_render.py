@@ -12,26 +12,21 @@ from dashboard import settings as settings_mod
 from dashboard import thresholds
 from dashboard.kpis.sections import SECTIONS
 from dashboard.reference import bundled
-from datasource.demo.seed import seed
 from datasource.engine import make_engine
 from layouts.wall.panels import merge_ticker
 from layouts.wall.render import OUTPUTS, PANELS, render
 from layouts.wall.view import MAP_KPIS, PAGES, parse_view
-from tests.conftest import BACKLOG, FIXED_NOW
+from tests.conftest import BACKLOG, FIXED_NOW, seeded_store_url
 
 TZ = ZoneInfo("Asia/Shanghai")
 CODES = ["410102", "410103", "410104", "410105", "410108", "410171", "410172", "410190"]
 
 
 @pytest.fixture(scope="module")
-def sections(tmp_path_factory, sqlite_template):
+def sections(request, tmp_path_factory):
     """Every section of a snapshot of a small demo city, as the poller publishes them."""
-    import shutil
-
-    path = tmp_path_factory.mktemp("wall") / "city.db"
-    shutil.copy(sqlite_template, path)
-    engine = make_engine(f"sqlite:///{path}")
-    seed(engine, profile=BACKLOG, seed=7, total_cases=4000, now=FIXED_NOW, occupancy_days=1)
+    engine = make_engine(seeded_store_url("sqlite", request, tmp_path_factory.mktemp("wall"), profile=BACKLOG, seed=7,
+                                          total_cases=4000, now=FIXED_NOW, occupancy_days=1))
     from dashboard.poller import to_json_data
 
     out = {name: {"status": "fresh", "since": None, "error": None,

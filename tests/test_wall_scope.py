@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from bench._dash_client import WallDisplay
+from tests.wall_helpers import WallDisplay
 from dashboard import create_app
 from dashboard.accounts import hash_password, new_display_token
 from dashboard.poller import Poller
@@ -16,20 +16,20 @@ from dashboard.reference import bundled
 from dashboard.scope import restrict_sections
 from dashboard.services import EXTENSION
 from datasource import users
-from datasource.demo.seed import seed
 from layouts.i18n import t
-from tests.conftest import BACKLOG, FIXED_NOW
+from tests.conftest import BACKLOG, FIXED_NOW, seeded_store_url
 
 PASSWORD = "correct horse battery"
 OWN = "410105"
 
 
 @pytest.fixture
-def city(store_url):
+def city(backend, request, tmp_path):
+    store_url = seeded_store_url(backend, request, tmp_path, profile=BACKLOG, seed=9, total_cases=2000, now=FIXED_NOW,
+                                 occupancy_days=1)
     app = create_app({"DATABASE_URL": store_url, "AUTH_ENABLED": True, "SECRET_KEY": "test-secret-" + "x" * 20,
                       "POLLER_ENABLED": False, "AUTH_CACHE_SECONDS": 0, "DASHBOARD_ENV": "demo"})
     svc = app.server.extensions[EXTENSION]
-    seed(svc.engine, profile=BACKLOG, seed=9, total_cases=2000, now=FIXED_NOW, occupancy_days=1)
     users.create_user(svc.engine, "jinshui", hash_password(PASSWORD), "district_leader", OWN)
     users.create_user(svc.engine, "leader", hash_password(PASSWORD), "city_leader", None)
     Poller(svc.settings, engine=svc.engine, cache=svc.cache).poll_once()

@@ -17,9 +17,7 @@ from sqlalchemy import and_, create_engine, func, or_, select, text
 
 from dashboard.settings import SETTINGS, Settings
 from datasource import schema
-from datasource.demo.seed import seed
-from datasource.engine import make_engine
-from tests.conftest import BACKLOG, new_store_url
+from tests.conftest import BACKLOG, seeded_store_url
 
 TZ = ZoneInfo("Asia/Shanghai")
 WEEK = "2026-W47"  # Monday 16 to Sunday 22 November 2026
@@ -31,12 +29,10 @@ MONDAY_8AM = dt.datetime(2026, 11, 23, 8, 0, tzinfo=TZ)  # the default schedule'
 
 
 def seeded_store(backend: str, request, folder: Path, *, days: float = 2, cases: int = 3000, seed_no: int = 31) -> str:
-    """A store of `backend` with the demo city up to SEED_NOW (`days` of parking readings)."""
-    url = new_store_url(backend, request, folder)
-    engine = make_engine(url)
-    seed(engine, profile=BACKLOG, seed=seed_no, now=SEED_NOW, total_cases=cases, occupancy_days=days)
-    engine.dispose()
-    return url
+    """A store of `backend` of the caller's own with the demo city up to SEED_NOW (`days` of
+    parking readings)."""
+    return seeded_store_url(backend, request, folder, profile=BACKLOG, seed=seed_no, now=SEED_NOW, total_cases=cases,
+                            occupancy_days=days)
 
 
 def settings_for(url: str, reports: Path, **extra) -> Settings:

@@ -15,7 +15,7 @@ import numpy as np
 
 from dashboard.kpis.common import CITY, compare, iso, ratio
 from dashboard.periods import (HOUR_US, UTC, Period, all_periods, check_hour_aligned, epoch_us, floor_hour,
-                               hour_key, local_day, parse_hour_key, period)
+                               local_day, parse_hour_key, period)
 from datasource import kpi_queries as q
 from datasource.stages import INPUTS, recorded_inputs
 
@@ -117,7 +117,7 @@ class CaseRollup:
         hi = max(lo, int((floor_hour(end) - self.since) // dt.timedelta(hours=1)))
         rep, clo, coh = (self.reported[lo:hi].sum(axis=0), self.closed[lo:hi].sum(axis=0),
                          self.cohort[lo:hi].sum(axis=0))
-        out = {"reported": {}, "closed": {}, "filed": {}}
+        out: dict[str, dict] = {"reported": {}, "closed": {}, "filed": {}}
         for key, sel in [(d, i) for d, i in self.index.items()] + [(CITY, slice(None))]:
             out["reported"][key] = {"n": int(rep[sel].sum())}
             out["closed"][key] = {"n": int(clo[sel].sum())}
@@ -183,7 +183,7 @@ def _edge_range(start: dt.datetime, end: dt.datetime) -> tuple[dt.datetime, dt.d
 
 def _edge_counts(rows: dict[str, list[dict]], part: int) -> dict:
     """One range's rows of kpi_queries.in_ranges, in the shape of CaseRollup.window."""
-    out = {"reported": {}, "closed": {}, "filed": {}}
+    out: dict[str, dict] = {"reported": {}, "closed": {}, "filed": {}}
     for axis, target in (("reported", "reported"), ("closed", "closed"), ("cohort", "filed")):
         for r in rows[axis]:
             if r["part"] != part:

@@ -79,6 +79,7 @@ def _window_stats(source, window: tuple, key, kept: dict | None, now: dict | Non
     else from the last poll's (`kept`) while its key holds, else computed; noted in `now`."""
     if now is None:
         return _period_stats(source, *window), source.exclusive_grids(*window)
+    assert kept is not None  # a memo gives both
     if key not in now:
         now[key] = kept[key] if key in kept else (_period_stats(source, *window), source.exclusive_grids(*window))
     return now[key]
@@ -123,13 +124,14 @@ def compute_enterprise(engine, now: dt.datetime, tz: ZoneInfo, source=None, memo
     for name, p in all_periods(now, tz).items():
         windows = ((p.start, p.end + dt.timedelta(microseconds=1)), (p.prev_start, p.prev_end))
         keys = None if memo is None else tuple(source.window_key(*w) for w in windows)
-        if keys is None or memo.get(name, (None,))[0] != (*keys, tuple(districts)):
+        if keys is None or memo is None or memo.get(name, (None,))[0] != (*keys, tuple(districts)):
             stats = [_window_stats(source, w, k, previous, windows_now)
                      for w, k in zip(windows, keys or (None, None))]
-            block, g_cur = _period_block(*stats, districts)
-            if memo is not None:
+            block, g_cur = _period_block(stats[0], stats[1], districts)
+            if memo is not None and keys is not None:
                 memo[name] = ((*keys, tuple(districts)), (block, g_cur))
         else:
+            assert windows_now is not None and previous is not None  # as memo is not None
             block, g_cur = memo[name][1]
             windows_now.update({k: previous[k] for k in keys if k in previous})
         grids_meta = grids_meta or g_cur

@@ -65,6 +65,13 @@ class EnterpriseState:
     """A source for dashboard.kpis.enterprise: visits_summary, problems_raised,
     problems_resolved_in and problems_open over [start, end)."""
 
+    # set by _build (the problem times by name, with setattr)
+    raised_sorted: np.ndarray  # every problem's raised time, sorted
+    raised_order: np.ndarray  # ... and the problems' positions in that order
+    resolved_sorted: np.ndarray
+    resolved_order: np.ndarray
+    _log_np: tuple[np.ndarray, np.ndarray]
+
     def __init__(self, verify_every: float = VERIFY_EVERY):
         self.visits: dict[int, tuple] = {}     # id -> (enterprise, district, visited_us)
         self.problems: dict[int, tuple] = {}   # id -> (district, type, status, raised_us, resolved_us)
@@ -86,7 +93,7 @@ class EnterpriseState:
         self._seq = 0
         self.memo: dict = {}  # period name -> (key, block) for compute_enterprise
         self._last: tuple = (None, None)  # the last window's figures
-        self._fingerprint = None  # of the enterprises table, for exclusive-grid memberships
+        self._fingerprint: tuple | None = None  # of the enterprises table, for exclusive-grid memberships
         self.grids: list[dict] = []
         self.member_of: dict[int, int] = {}
         self.counts: list[dict] = []

@@ -82,7 +82,7 @@ class IncrementalCases:
         self.watermark = None
         self._token = None
         self._rebuild_due = False
-        self._pending = {}
+        self._pending: dict[int, dict] = {}  # case -> contribution applied in memory, not saved yet
         self.part_hours = PartHours()
         self._seen = Overlap()
 
@@ -103,11 +103,12 @@ class IncrementalCases:
             log.info("rebuilding the KPI rollups from the case state")
             kpi_state.rebuild_rollups(engine, token)
         self.watermark = self._saved_watermark = kpi_state.watermark(engine)  # (after a rebuild: its own)
-        self._pending: dict[int, dict] = {}  # case -> contribution applied in memory, not saved yet
+        self._pending = {}
         self._saved_at = time.monotonic()
         self._seen = Overlap()
         self.part_hours = PartHours()
-        self._cells, self._opens = defaultdict(lambda: [0] * len(CELLS)), defaultdict(int)
+        self._cells: defaultdict[tuple, list[int]] = defaultdict(lambda: [0] * len(CELLS))
+        self._opens: defaultdict[tuple, int] = defaultdict(int)
         self.reference = load_reference(engine)  # reloaded with the state, not every poll
         self._load_stages(engine)
         districts = self.reference[0]
@@ -148,6 +149,7 @@ class IncrementalCases:
         """Add (or take away) one case's contribution, in memory and in the deltas the
         next save adds to the stored rollups."""
         d = row["district_code"]
+        assert self.roll is not None  # loaded first
         if row["status"] in OPEN_STATUSES:
             self.open[(d, row["category_code"], row["status"])] += sign
             self._opens[(d, row["category_code"], row["status"])] += sign

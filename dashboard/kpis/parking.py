@@ -36,7 +36,7 @@ def compute_parking(engine, now: dt.datetime, tz: ZoneInfo, hour_rows: list[dict
     by_kind, programme_rows = facility_rows
     zero = lambda: {"facilities": 0, "capacity": 0, "demo_sites": 0,  # noqa: E731
                     **{f"{k}_facilities": 0 for k in KINDS}, **{f"{k}_capacity": 0 for k in KINDS}}
-    cap = defaultdict(zero)
+    cap: dict[str, dict] = defaultdict(zero)
     for r in by_kind:
         for key in (r["district"], CITY):
             c = cap[key]
@@ -47,14 +47,14 @@ def compute_parking(engine, now: dt.datetime, tz: ZoneInfo, hour_rows: list[dict
             if r["kind"] != "non_motor":  # motor-vehicle spaces; non-motor points are counted apart
                 c["capacity"] += r["capacity"] or 0
 
-    programme = defaultdict(lambda: {p: 0 for p in PROGRAMMES})
+    programme: dict[str, dict] = defaultdict(lambda: {p: 0 for p in PROGRAMMES})
     for r in programme_rows:
         for key in (r["district"], CITY):
             programme[key][r["programme"]] += r["spaces"] or 0
 
     if now_rows is None:
         now_rows = q.occupancy_now(engine, now - STALE_AFTER, now + CLOCK_SKEW)
-    occ = defaultdict(lambda: {"reporting": 0, "reporting_capacity": 0, "occupied": 0, "out_of_range": 0})
+    occ: dict[str, dict] = defaultdict(lambda: {"reporting": 0, "reporting_capacity": 0, "occupied": 0, "out_of_range": 0})
     for r in now_rows:
         for key in (r["district"], CITY):
             o = occ[key]
@@ -63,7 +63,7 @@ def compute_parking(engine, now: dt.datetime, tz: ZoneInfo, hour_rows: list[dict
             o["occupied"] += r["occupied"] or 0
             o["out_of_range"] += r["out_of_range"] or 0
 
-    curve: dict[str, dict[int, dict]] = defaultdict(lambda: defaultdict(lambda: [0.0, 0]))
+    curve: dict[str, dict[int, list]] = defaultdict(lambda: defaultdict(lambda: [0.0, 0]))
     clamped_today: dict[str, int] = defaultdict(int)
     rows = today_hours(engine, now, tz) if hour_rows is None else hour_rows
     # in one order whatever the rows came from, so that the city's float sums are the same
@@ -133,7 +133,7 @@ class IncrementalParking:
     """
 
     def __init__(self):
-        self.key = None  # (day start, facilities fingerprint) the state belongs to
+        self.key: tuple | None = None  # (day start, facilities fingerprint) the state belongs to
         self.resets = 0
 
     def _reset(self, engine, key, now: dt.datetime, tz: ZoneInfo) -> None:
@@ -158,6 +158,7 @@ class IncrementalParking:
         if fid not in self.newest or observed >= self.newest[fid][0]:
             self.newest[fid] = (observed, occupied)
             self._now_rows = None
+        assert self.key is not None  # set by _reset
         if observed >= self.key[0]:
             hour = floor_hour(observed)
             self.dirty_from = hour if self.dirty_from is None else min(self.dirty_from, hour)

@@ -141,7 +141,7 @@ class PartHours:
         """Reported, closed and filed (with what became of the cohort) in [start, end), a
         part of one held hour, per district and city: the shape of CaseRollup.window,
         with only the districts that have cases (like the SQL edge query)."""
-        out = {"reported": {}, "closed": {}, "filed": {}}
+        out: dict[str, dict] = {"reported": {}, "closed": {}, "filed": {}}
         for axis in out:
             times, districts, counted, seconds, _ = self._arrays_of(axis, floor_hour(start))
             inside = (times >= _us(start)) & (times < _us(end))
@@ -157,7 +157,7 @@ class PartHours:
                 for j, f in enumerate(SECONDS):
                     sums[f] = np.bincount(d, weights=seconds[inside, j], minlength=size)
             for i in np.flatnonzero(n):
-                out[axis][codes[i]] = _values(sums, i, axis)
+                out[axis][codes[i]] = _values(sums, int(i), axis)
             out[axis][CITY] = _values({f: np.array([v.sum()]) for f, v in sums.items()}, 0, axis)
         return out
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -31,15 +30,6 @@ EXCLUSIVE_HOSTS = [("university", "大学"), ("university", "职业技术学院"
 
 def load_profile(path: Path = PROFILE) -> dict:
     return json.loads(path.read_text(encoding="utf-8"))
-
-
-@dataclass
-class CityFrame:
-    """The static city, as DataFrames ready for bulk_insert."""
-    grids: pd.DataFrame
-    enterprises: pd.DataFrame
-    facilities: pd.DataFrame
-    grid_ids_by_district: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def build_grids(rng: np.random.Generator, districts: list, streets: pd.DataFrame) -> pd.DataFrame:

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Engine, func, insert, select, update
+from sqlalchemy import Engine, insert, select, update
 
 from datasource import schema
 from datasource.demo.cases import (CENTER, PROBLEM_DEPT, PROBLEM_TYPES, PROBLEM_WEIGHTS, PROBLEM_ZH,

@@ -301,7 +301,7 @@ def run_import(engine: Engine, files: list[Path], kind: str, mapping: Path | Non
     if user.kind and user.kind != kind:
         raise ImportError_(f"mapping {user.origin}: `kind`: the mapping is for {user.kind}, "
                            f"the import is --kind {kind}")
-    zone_from = f"the mapping's `timezone:`" if user.timezone else None
+    zone_from = "the mapping's `timezone:`" if user.timezone else None
     if zone_from is None:
         try:  # the city profile's zone is the deployment's; DASHBOARD_TIMEZONE (tz) only without one
             stored = stored_timezone(engine)

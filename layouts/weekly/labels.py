@@ -73,10 +73,6 @@ def t(key: str, lang: str, **fmt) -> str:
     return ui(key, lang, **fmt)
 
 
-def metric_label(key: str, lang: str) -> str:
-    return t(key, lang)
-
-
 def fmt(value, kind: str) -> str:
     if value is None:
         return "—"

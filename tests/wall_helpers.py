@@ -1,5 +1,6 @@
 """A wall display without a browser: posts the refresh callback as dash-renderer does and
-keeps what it shows, so that tests and benchmarks can be many displays at once."""
+keeps what it shows, so that tests and benchmarks (bench/ imports it from here) can be many
+displays at once."""
 from __future__ import annotations
 
 import json
