@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import text  # noqa: E402
 
-from bench._dash_client import WallDisplay  # noqa: E402
+from tests.wall_helpers import WallDisplay  # noqa: E402
 from bench._stores import fresh_store  # noqa: E402
 from bench.bench_wall import Deployment, _add_case, http_transport, ms, pct  # noqa: E402
 from dashboard.accounts import new_display_token  # noqa: E402

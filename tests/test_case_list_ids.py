@@ -26,6 +26,9 @@ class _Names:
     def category(self, code):
         return code
 
+    def source(self, code):
+        return code
+
 
 def _columns(grid):
     return grid.children[1].columnDefs

@@ -37,6 +37,7 @@ from tests import kpi_oracle as oracle
 from tests.conftest import BACKLOG, FIXED_NOW
 from tests.dash_posts import body_for, find
 from tests.weekly_helpers import SEED_NOW, TZ, WEEK, seeded_store
+from tests.wall_helpers import props
 
 ON_TIME = ("on_time_closure_rate", "on_time_handling_rate")
 HANDLING = ("handling_rate", "on_time_handling_rate", "avg_handle_hours")
@@ -64,20 +65,6 @@ def _blocks(period: dict):
     yield from period["by_district"].items()
 
 
-def _props(node, found=None):
-    """Every component's props in a rendered JSON tree."""
-    found = [] if found is None else found
-    if isinstance(node, dict):
-        if "props" in node and "type" in node:
-            found.append(node["props"])
-        for v in node.values():
-            _props(v, found)
-    elif isinstance(node, list):
-        for v in node:
-            _props(v, found)
-    return found
-
-
 def _text(node) -> str:
     return json.dumps(node, ensure_ascii=False)
 
@@ -98,7 +85,7 @@ def test_the_wall_shows_not_recorded_without_a_level(no_deadlines):
     out = render(sections, bundled(), parse_view({}, CODES, "zh-CN")[0], thresholds, TZ)
     cards = out["ov-cards-body.children"]
     card = next(c for c in cards if c["props"]["id"] == "card-on_time_closure_rate")
-    value = next(p for p in _props(card) if p.get("data-kpi") == "on_time_closure_rate")
+    value = next(p for p in props(card) if p.get("data-kpi") == "on_time_closure_rate")
     assert value["children"] == "—" and value["data-value"] == "" and value["data-not-recorded"] == "true"
     assert "未记录" in value["title"] and "未记录" in _text(card)
     assert "level-none" in card["props"]["className"] and "data-level" not in _text(card)
@@ -111,7 +98,7 @@ def test_the_wall_shows_not_recorded_without_a_level(no_deadlines):
     assert "not-recorded" in overdue["props"]["className"] and "level-none" in overdue["props"]["className"]
     assert "data-level" not in _text(overdue) and "未记录" in _text(overdue)
     table = out["cs-rates-body.children"]
-    cells = [p for p in _props(table) if p.get("data-kpi") in ON_TIME]
+    cells = [p for p in props(table) if p.get("data-kpi") in ON_TIME]
     assert len(cells) == 2 * (len(CODES) + 1)
     for cell in cells:
         assert cell["data-not-recorded"] == "true" and cell["data-value"] == ""
@@ -134,7 +121,7 @@ def _browse_app(url, folder):
 
 def _table_cells(raw: str, metric: str) -> list[dict]:
     resp = json.loads(raw)["response"]
-    return [p for p in _props(resp) if p.get("data-metric") == metric and "data-value" in p]
+    return [p for p in props(resp) if p.get("data-metric") == metric and "data-value" in p]
 
 
 def _rows(resp, fmt: str) -> list[list[str]]:

@@ -17,6 +17,7 @@ from layouts.wall.panels import merge_ticker
 from layouts.wall.render import OUTPUTS, PANELS, render
 from layouts.wall.view import MAP_KPIS, PAGES, parse_view
 from tests.conftest import BACKLOG, FIXED_NOW, seeded_store_url
+from tests.wall_helpers import props
 
 TZ = ZoneInfo("Asia/Shanghai")
 CODES = ["410102", "410103", "410104", "410105", "410108", "410171", "410172", "410190"]
@@ -40,22 +41,8 @@ def _view(**query):
     return parse_view(query, CODES, "zh-CN")
 
 
-def _props(node, found=None):
-    """Every component's props in a rendered JSON tree."""
-    found = [] if found is None else found
-    if isinstance(node, dict):
-        if "props" in node and "type" in node:
-            found.append(node["props"])
-        for v in node.values():
-            _props(v, found)
-    elif isinstance(node, list):
-        for v in node:
-            _props(v, found)
-    return found
-
-
 def _values(tree, attr="data-kpi") -> dict:
-    return {p[attr]: p.get("data-value") for p in _props(tree) if attr in p}
+    return {p[attr]: p.get("data-value") for p in props(tree) if attr in p}
 
 
 # --- URL parameters -------------------------------------------------------------------
@@ -163,7 +150,7 @@ def test_section_states_show_distinctly(sections):
     out = render(states, bundled(), _view()[0], thresholds, TZ)
 
     def status(panel_id):
-        return [p["data-status"] for p in _props(out[f"{panel_id}-head.children"]) if "data-status" in p][0]
+        return [p["data-status"] for p in props(out[f"{panel_id}-head.children"]) if "data-status" in p][0]
 
     assert status("ov-open-stage") == "stale"
     assert out["ov-open-stage-body.figure"]["data"]  # stale keeps the last numbers
@@ -174,7 +161,7 @@ def test_section_states_show_distinctly(sections):
     assert "暂无数据" in json.dumps(out["pk-curve-body.figure"], ensure_ascii=False)
     assert status("ov-ticker") == "waiting"
     # the cards say it too: stale cases, no enterprise figures
-    cards = {p["id"]: p["className"] for p in _props(out["ov-cards-body.children"]) if str(p.get("id", "")).startswith("card-")}
+    cards = {p["id"]: p["className"] for p in props(out["ov-cards-body.children"]) if str(p.get("id", "")).startswith("card-")}
     assert "status-stale" in cards["card-open_cases"]
     assert "status-error" in cards["card-visits"]
 

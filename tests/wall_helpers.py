@@ -54,3 +54,17 @@ def flask_transport(app):
         return resp.status_code, resp.data
     post.client = client  # to sign in first where login is on
     return post
+
+
+def props(node, found=None) -> list[dict]:
+    """Every component's props in a rendered JSON tree (a panel's body, a callback's answer)."""
+    found = [] if found is None else found
+    if isinstance(node, dict):
+        if "props" in node and "type" in node:
+            found.append(node["props"])
+        for v in node.values():
+            props(v, found)
+    elif isinstance(node, list):
+        for v in node:
+            props(v, found)
+    return found
