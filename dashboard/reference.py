@@ -43,7 +43,7 @@ class District:
 @dataclass(frozen=True)
 class Reference:
     districts: tuple[District, ...]
-    categories: dict[str, dict] = field(default_factory=dict)  # code -> {name_zh, name_en, parent}
+    categories: dict[str, dict] = field(default_factory=dict)  # code -> {name_zh, name_en, parent, kind}
     version: str = ""  # changes when any name or shape changes (part of render keys)
 
     def district(self, code: str) -> District | None:
@@ -83,7 +83,7 @@ def build(district_rows: list[dict], category_rows: list[dict]) -> Reference:
         else r.get("geometry") or None)
         for r in district_rows)
     categories = {str(c["code"]): {"name_zh": c["name_zh"], "name_en": c.get("name_en") or c["name_zh"],
-                                   "parent": c.get("parent_code") or None}
+                                   "parent": c.get("parent_code") or None, "kind": c.get("kind") or None}
                   for c in category_rows}
     digest = hashlib.sha256(json.dumps([[d.__dict__ for d in districts], categories],
                                        sort_keys=True, ensure_ascii=False).encode()).hexdigest()

@@ -14,6 +14,7 @@ from datasource.schema import (OPEN_STATUSES, RUNNING_SQL, RUNNING_STATUSES, Cas
                                District, Enterprise, EnterpriseProblem, EnterpriseVisit, Grid,
                                OccupancyReading, ParkingFacility)
 from datasource import occupancy
+from datasource.browse_queries import open_at, overdue_at
 from datasource.sqlfuncs import epoch_seconds, epoch_us, exact_mean, utc_hour
 
 # open cases that count against their deadline (挂账 parked cases are suspended)
@@ -120,6 +121,17 @@ def open_by_district_category_status(engine: Engine) -> list[dict]:
                                 func.count().label("n"))
                  .where(Case.status.in_(OPEN_STATUSES))
                  .group_by(Case.district_code, Case.category_code, Case.status))
+
+
+def stock_at(engine: Engine, t: dt.datetime) -> list[dict]:
+    """Cases open and overdue at instant `t`, per district and category, counted as the
+    browsing pages count a period's end (browse_queries.open_at / overdue_at): at t = now
+    these are the open set and the overdue cases above."""
+    return _rows(engine, select(Case.district_code.label("district"), Case.category_code.label("category"),
+                                _flag(open_at(t)).label("open"), _flag(overdue_at(t)).label("overdue"))
+                 .where(Case.voided.is_(False), Case.filed_at < t,
+                        or_(Case.status.in_(OPEN_STATUSES), Case.closed_at >= t))
+                 .group_by(Case.district_code, Case.category_code))
 
 
 def overdue_by_age(engine: Engine, now: dt.datetime, edges_hours: list[float]) -> list[dict]:
