@@ -28,7 +28,7 @@ def refresh_outputs(search: str | None, shown) -> tuple:
     svc = services()
     count_refresh(svc.cache)
     default_lang = svc.settings["DASHBOARD_LANGUAGE"]
-    requested = parse_qs((search or "").lstrip("?")).get("lang", [None])[0]
+    requested = parse_qs(search.lstrip("?") if isinstance(search, str) else "").get("lang", [None])[0]
     lang, warning = pick_language(requested, default_lang)
     notice = [html.Span(warning, className="warning")] if warning else []
     snap = svc.cache.get()

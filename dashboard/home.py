@@ -31,7 +31,7 @@ def _status(sections: dict, name: str) -> str:
 
 
 def scope_districts(ref, scope: Scope) -> list[str]:
-    """The scope's district codes, in the reference's order."""
+    """The scope's district codes, in the reference's order (those the reference knows)."""
     return [d.code for d in ref.districts if scope.allows(d.code)]
 
 
@@ -299,6 +299,8 @@ def morning(sections: dict, ref, scope: Scope) -> dict:
     """Everything `/` shows for one scope, as plain data (layouts/home.py draws it)."""
     codes = scope_districts(ref, scope)
     city_wide = scope.city_wide
+    if not city_wide and not codes:  # a scope with no district: nothing to show, not zeros
+        return {"scope": {"kind": "none", "code": None}, "districts": []}
     moves = district_moves(sections, codes)
     cases = _data(sections, "cases")
     first = ((cases or {}).get("overdue", {}).get("ageing") or [{"n": 0, "by_district": {}}])[0]

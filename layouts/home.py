@@ -257,6 +257,8 @@ def freshness(lang: str, tz, data_as_of, computed_at) -> list:
 
 def morning_body(model: dict, ref, lang: str, default_lang: str, tz) -> html.Div:
     scope = model["scope"]
+    if scope["kind"] == "none":
+        return html.Div(html.P(t("scope_none", lang), className="muted", **{"data-scope": "none"}))
     links = model["links"]
     return html.Div([
         html.H1(t("home_title", lang, scope=scope_name(scope, ref, lang)), className="home-title",

@@ -376,6 +376,8 @@ STRINGS.update({
     "home_title": {"zh-CN": "{scope} · 今日要情", "en": "{scope} · today at a glance"},
     "scope_city": {"zh-CN": "全市", "en": "City"},
     "scope_several": {"zh-CN": "辖区", "en": "Your districts"},
+    "scope_none": {"zh-CN": "您的账号未关联任何区域，暂无可查看的数据。请联系管理员。",
+                   "en": "Your account is linked to no district, so there is nothing to show. Ask an administrator."},
     "total_city": {"zh-CN": "全市合计", "en": "City total"},
     "total_district": {"zh-CN": "{name}合计", "en": "{name} total"},
     "total_several": {"zh-CN": "辖区合计", "en": "Your districts"},

@@ -218,3 +218,14 @@ def _text(node, skip: set[str] = frozenset()) -> str:
     title = getattr(node, "title", None)
     return " ".join(p for p in parts + ([title] if isinstance(title, str) else []) if p)
 
+
+
+def test_a_scope_without_a_district_sees_no_figures(polled):
+    """Not zeros: a leader whose account lost its district is told so."""
+    _engine, sections, ref = polled
+    for scope in (Scope(frozenset(), "district_leader"), Scope(frozenset({"999999"}), "district_leader")):
+        model = morning(sections, ref, scope)
+        assert model == {"scope": {"kind": "none", "code": None}, "districts": []}
+        body = morning_body(model, ref, "zh-CN", "zh-CN", TZ)
+        assert "未关联任何区域" in _text(body)
+        assert _find_prop(body, "data-kpi", None) is None
