@@ -48,8 +48,11 @@ def scope_label(ref, scope: Scope) -> dict:
 
 # --- summing a scope's figures -----------------------------------------------------------
 def _fig(block: dict | None, key: str) -> dict:
+    """A figure as value, prev, delta; a side marked not recorded is None whatever it holds."""
     f = (block or {}).get(key) or {}
-    return {"value": f.get("value"), "prev": f.get("prev"), "delta": f.get("delta")}
+    value = None if f.get("not_recorded") else f.get("value")
+    prev = None if f.get("prev_not_recorded") else f.get("prev")
+    return {"value": value, "prev": prev, "delta": f.get("delta") if value is not None and prev is not None else None}
 
 
 def _delta(value, prev):
@@ -118,11 +121,18 @@ def _link(path: str, codes: list[str], city_wide: bool, **params) -> dict:
     return {"path": path, "query": query}
 
 
-def _stock_now(cases: dict, codes: list[str], city_wide: bool) -> tuple[int, int]:
+def _overdue_recorded(cases: dict) -> bool:
+    """False when the city records no deadlines (the overdue block is then marked
+    not_recorded and its zeros mean nothing)."""
+    return not cases["overdue"].get("not_recorded")
+
+
+def _stock_now(cases: dict, codes: list[str], city_wide: bool) -> tuple[int, int | None]:
+    overdue = _overdue_recorded(cases)
     if city_wide:
-        return cases["open"]["total"], cases["overdue"]["total"]
+        return cases["open"]["total"], cases["overdue"]["total"] if overdue else None
     return (sum(cases["open"]["by_district"].get(c, {}).get("total", 0) for c in codes),
-            sum(cases["overdue"]["by_district"].get(c, 0) for c in codes))
+            sum(cases["overdue"]["by_district"].get(c, 0) for c in codes) if overdue else None)
 
 
 def _stock_start(start: dict | None, codes: list[str], city_wide: bool) -> tuple[int | None, int | None]:
@@ -151,9 +161,10 @@ def case_cards(sections: dict, codes: list[str], city_wide: bool) -> list[dict]:
     open_0, overdue_0 = _stock_start(start, codes, city_wide)
     open_f = {"value": open_n, "prev": open_0, "delta": _delta(open_n, open_0)}
     overdue_f = {"value": overdue_n, "prev": overdue_0, "delta": _delta(overdue_n, overdue_0)}
-    share = overdue_n / open_n if open_n else None
+    share = overdue_n / open_n if open_n and overdue_n is not None else None
     first = (cases["overdue"]["ageing"] or [{"n": 0, "by_district": {}}])[0]
-    new_overdue = first["n"] if city_wide else sum(first["by_district"].get(c, 0) for c in codes)
+    new_overdue = None if overdue_n is None else \
+        first["n"] if city_wide else sum(first["by_district"].get(c, 0) for c in codes)
     today = _blocks(cases["periods_kpis"]["today"], codes, city_wide)
     week = _blocks(cases["periods_kpis"][RATE_PERIOD], codes, city_wide)
     reported, filed, closed = _figure(today, "reported"), _figure(today, "filed"), _figure(today, "closed")
@@ -234,11 +245,11 @@ def district_moves(sections: dict, codes: list[str]) -> list[dict]:
     rows = []
     for i, c in enumerate(codes):
         open_n = cases["open"]["by_district"].get(c, {}).get("total", 0)
-        overdue_n = cases["overdue"]["by_district"].get(c, 0)
+        overdue_n = cases["overdue"]["by_district"].get(c, 0) if _overdue_recorded(cases) else None
         s = (start or {}).get("by_district", {}).get(c) if start else None
         rows.append({"code": c, "order": i,
                      "open": open_n, "open_delta": None if s is None else open_n - s["open"],
-                     "overdue": overdue_n, "overdue_delta": None if s is None else overdue_n - s["overdue"],
+                     "overdue": overdue_n, "overdue_delta": _delta(overdue_n, None if s is None else s["overdue"]),
                      "reported": _fig(today.get(c), "reported"), "closed": _fig(today.get(c), "closed")})
     rows.sort(key=lambda r: (-abs(r["overdue_delta"] or 0), -abs(r["open_delta"] or 0), r["order"]))
     return rows
@@ -315,7 +326,7 @@ def morning(sections: dict, ref, scope: Scope) -> dict:
         "day_start_at": (_data(sections, "day_start") or {}).get("at"),
         "categories": category_moves(sections, ref, codes, city_wide),
         "newly_overdue": newly_overdue(sections, codes, city_wide),
-        "newly_overdue_total": None if cases is None else
+        "newly_overdue_total": None if cases is None or not _overdue_recorded(cases) else
         first["n"] if city_wide else sum(first["by_district"].get(c, 0) for c in codes),
         "ticker_status": _status(sections, "ticker"),
         "links": {

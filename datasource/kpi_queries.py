@@ -15,6 +15,7 @@ from datasource.schema import (OPEN_STATUSES, RUNNING_SQL, RUNNING_STATUSES, Cas
                                District, Enterprise, EnterpriseProblem, EnterpriseVisit, Grid,
                                OccupancyReading, ParkingFacility)
 from datasource import occupancy
+from datasource.browse_queries import open_at, overdue_at
 from datasource.sqlfuncs import epoch_seconds, epoch_us, exact_mean, utc_hour
 
 # open cases that count against their deadline (挂账 parked cases are suspended)
@@ -124,23 +125,22 @@ def open_by_district_category_status(engine: Engine) -> list[dict]:
 
 
 def stock_at(engine: Engine, t: dt.datetime) -> list[dict]:
-    """Cases open and overdue at instant `t`, per district and category, counted as the
-    browsing pages count a period's end (browse_queries.open_at / overdue_at): at t = now
-    these are the open set and the overdue cases above.
+    """Cases open and overdue at instant `t`, per district and category, by the browsing
+    pages' own predicates for a period's end (browse_queries.open_at / overdue_at, the one
+    definition): at t = now these are the open set and the overdue cases above.
 
-    open_at's two ways of being open at t (open now; or closed at or after t) are read as
-    two disjoint statements, each on its own index (status; closed_at), instead of one OR
-    that SQLite answered with a scan of the whole table."""
-    cols = (Case.district_code.label("district"), Case.category_code.label("category"),
-            Case.status.label("status"), Case.deadline_at.label("deadline_at"))
-    # filed before t: nearly every case, so kept off the index choice (COALESCE: a null
-    # filed_at, never filed, stays out as with a plain comparison)
-    filed = (Case.voided.is_(False), func.coalesce(Case.filed_at, t) < t)
-    rows = union_all(select(*cols).where(Case.status.in_(OPEN_STATUSES), *filed),
-                     select(*cols).where(Case.closed_at >= t, Case.status.not_in(OPEN_STATUSES), *filed)).subquery()
-    overdue = and_(rows.c.deadline_at < t, rows.c.status != "parked")  # overdue_at, given open at t
-    return _rows(engine, select(rows.c.district, rows.c.category, func.count().label("open"),
-                                _flag(overdue).label("overdue"))
+    The predicates are counted over two disjoint candidate sets, each read on its own
+    index: the cases open now (status) and the others closed at or after t (closed_at),
+    which hold every case open at t. One OR of the two made SQLite scan the whole table."""
+    def candidates(*where):
+        return select(Case.district_code.label("district"), Case.category_code.label("category"),
+                      case((open_at(t), 1), else_=0).label("is_open"),
+                      case((overdue_at(t), 1), else_=0).label("is_overdue")).where(*where)
+
+    rows = union_all(candidates(Case.status.in_(OPEN_STATUSES)),
+                     candidates(Case.closed_at >= t, Case.status.not_in(OPEN_STATUSES))).subquery()
+    return _rows(engine, select(rows.c.district, rows.c.category, func.sum(rows.c.is_open).label("open"),
+                                func.sum(rows.c.is_overdue).label("overdue"))
                  .group_by(rows.c.district, rows.c.category))
 
 

@@ -229,3 +229,24 @@ def test_a_scope_without_a_district_sees_no_figures(polled):
         body = morning_body(model, ref, "zh-CN", "zh-CN", TZ)
         assert "未关联任何区域" in _text(body)
         assert _find_prop(body, "data-kpi", None) is None
+
+
+def test_figures_marked_not_recorded_are_none_whatever_they_hold(polled):
+    """A section may mark a figure not recorded (the city keeps no deadlines, say) and
+    still hold zeros: the page shows "—", no level and no change, never those zeros."""
+    _engine, sections, ref = polled
+    marked = copy.deepcopy(sections)
+    cases = marked["cases"]["data"]
+    cases["overdue"]["not_recorded"] = True
+    week = cases["periods_kpis"][RATE_PERIOD]
+    for block in [week["city"], *week["by_district"].values()]:
+        block["on_time_closure_rate"] = {"value": 0, "prev": 0, "delta": 0, "not_recorded": True,
+                                         "prev_not_recorded": True}
+    for scope in (EVERYTHING, Scope(frozenset({JINSHUI}), "district_leader"), Scope(frozenset(PAIR), "x")):
+        model = morning(marked, ref, scope)
+        cards = _cards(model)
+        for key in ("overdue", "on_time_closure_rate"):
+            assert (cards[key]["value"], cards[key]["delta"], cards[key]["level"]) == (None, None, None), (scope, key)
+        assert cards["open_cases"]["value"] is not None
+        assert all(r["overdue"] is None and r["overdue_delta"] is None for r in model["moves"])
+        assert model["newly_overdue_total"] is None
