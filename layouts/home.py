@@ -201,7 +201,8 @@ def district_table(model: dict, ref, lang: str, default_lang: str) -> html.Table
         rows.append(html.Tr([html.Td(total_label(model["scope"], ref, lang), className="name",
                                      **{"data-district": "total"})] + _row_cells(total, lang),
                             className="total-row", **{"data-row": "total"}))
-    return html.Table([html.Thead(head), html.Tbody(rows)], className="home-table moves-table")
+    return html.Div(html.Table([html.Thead(head), html.Tbody(rows)], className="home-table moves-table"),
+                    className="home-scroll")
 
 
 def category_list(model: dict, ref, lang: str, default_lang: str) -> html.Div:
@@ -244,7 +245,8 @@ def overdue_list(model: dict, ref, lang: str, tz) -> html.Div:
         html.Td(ref.category_name(r["category"], lang), className="what"),
         html.Td(r.get("address") or "", className="addr"),
     ], **{"data-case": r["external_id"], "data-district": r["district"]}) for r in items]
-    return html.Div([note, html.Table([html.Thead(head), html.Tbody(rows)], className="home-table overdue-table")])
+    return html.Div([note, html.Div(html.Table([html.Thead(head), html.Tbody(rows)],
+                                               className="home-table overdue-table"), className="home-scroll")])
 
 
 def freshness(lang: str, tz, data_as_of, computed_at) -> list:
