@@ -4,7 +4,6 @@ from __future__ import annotations
 LANGUAGES = ("zh-CN", "en")
 
 STRINGS: dict[str, dict[str, str]] = {
-    "open_cases_title": {"zh-CN": "各区在办案件", "en": "Open cases by district"},
     "district": {"zh-CN": "区域", "en": "District"},
     "open_cases": {"zh-CN": "在办案件", "en": "Open cases"},
     "total": {"zh-CN": "全市合计", "en": "City total"},
