@@ -198,6 +198,7 @@ class ParkingFigures(TypedDict):
     out_of_range_readings: int
     out_of_range_today: int  # readings read today outside 0..capacity, clamped
     occupied_now: int
+    reporting_capacity: int  # motor-vehicle spaces of the facilities in occupied_now
     occupancy_now: float | None
     programme_this_year: Programme
     today_curve: list[CurvePoint]
@@ -210,8 +211,24 @@ class ParkingSection(TypedDict):
     by_district: dict[str, ParkingFigures]
 
 
+# --- the stock at 00:00 today --------------------------------------------------------
+class DistrictStock(TypedDict):
+    open: int
+    overdue: int
+    by_category: dict[str, int]  # top-level category -> open cases
+
+
+class DayStartSection(TypedDict):
+    at: str  # 00:00 today, local, as UTC ISO-8601
+    open: int
+    overdue: int
+    by_category: dict[str, int]
+    by_district: dict[str, DistrictStock]
+
+
 SECTIONS: dict[str, type] = {"cases": CasesSection, "ticker": TickerSection,
-                             "enterprise": EnterpriseSection, "parking": ParkingSection}
+                             "enterprise": EnterpriseSection, "parking": ParkingSection,
+                             "day_start": DayStartSection}
 
 
 # --- checking a produced section -------------------------------------------------------

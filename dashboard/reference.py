@@ -44,7 +44,7 @@ class District:
 @dataclass(frozen=True)
 class Reference:
     districts: tuple[District, ...]
-    categories: dict[str, dict] = field(default_factory=dict)  # code -> {name_zh, name_en, parent}
+    categories: dict[str, dict] = field(default_factory=dict)  # code -> {name_zh, name_en, parent, kind}
     version: str = ""  # changes when any name or shape changes (part of render keys)
     sources: dict[str, dict] = field(default_factory=dict)  # code -> {name_zh, name_en}, in display order
 
@@ -91,7 +91,7 @@ def build(district_rows: list[dict], category_rows: list[dict], source_rows: lis
         else r.get("geometry") or None)
         for r in district_rows)
     categories = {str(c["code"]): {"name_zh": c["name_zh"], "name_en": c.get("name_en") or c["name_zh"],
-                                   "parent": c.get("parent_code") or None}
+                                   "parent": c.get("parent_code") or None, "kind": c.get("kind") or None}
                   for c in category_rows}
     sources = {str(s["code"]): {"name_zh": s["name_zh"], "name_en": s.get("name_en") or s["name_zh"]}
                for s in source_rows}

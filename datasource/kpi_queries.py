@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import BigInteger, Engine, and_, case, cast, distinct, func, literal, or_, select, text
+from sqlalchemy import (BigInteger, Engine, and_, case, cast, distinct, func, literal, or_, select, text,
+                        union_all)
 
 from datasource.schema import (OPEN_STATUSES, RUNNING_SQL, RUNNING_STATUSES, Case, CaseCategory,
                                District, Enterprise, EnterpriseProblem, EnterpriseVisit, Grid,
                                OccupancyReading, ParkingFacility)
 from datasource import occupancy
+from datasource.browse_queries import open_at, overdue_at
 from datasource.sqlfuncs import epoch_seconds, epoch_us, exact_mean, utc_hour
 from datasource.stages import current_in, status_holds
 
@@ -123,6 +125,26 @@ def open_by_district_category_status(engine: Engine) -> list[dict]:
                                 func.count().label("n"))
                  .where(current_in(OPEN_STATUSES))
                  .group_by(Case.district_code, Case.category_code, Case.status))
+
+
+def stock_at(engine: Engine, t: dt.datetime) -> list[dict]:
+    """Cases open and overdue at instant `t`, per district and category, by the browsing
+    pages' own predicates for a period's end (browse_queries.open_at / overdue_at, the one
+    definition): at t = now these are the open set and the overdue cases above.
+
+    The predicates are counted over two disjoint candidate sets, each read on its own
+    index: the cases open now (status) and the others closed at or after t (closed_at),
+    which hold every case open at t. One OR of the two made SQLite scan the whole table."""
+    def candidates(*where):
+        return select(Case.district_code.label("district"), Case.category_code.label("category"),
+                      case((open_at(t), 1), else_=0).label("is_open"),
+                      case((overdue_at(t), 1), else_=0).label("is_overdue")).where(*where)
+
+    rows = union_all(candidates(Case.status.in_(OPEN_STATUSES)),
+                     candidates(Case.closed_at >= t, Case.status.not_in(OPEN_STATUSES))).subquery()
+    return _rows(engine, select(rows.c.district, rows.c.category, func.sum(rows.c.is_open).label("open"),
+                                func.sum(rows.c.is_overdue).label("overdue"))
+                 .group_by(rows.c.district, rows.c.category))
 
 
 def overdue_by_age(engine: Engine, now: dt.datetime, edges_hours: list[float]) -> list[dict]:

@@ -5,6 +5,7 @@ HOME_BODY = "home-body"
 HOME_NOTICE = "home-notice"
 HOME_TITLE = "home-title"
 HOME_SHOWN = "home-shown"
+HOME_FRESHNESS = "home-freshness"
 
 # the wall (/wall); panel ids come from layouts.wall.render.PANELS
 WALL_ROOT = "wall-root"

@@ -3,6 +3,7 @@ would send it: every page and data endpoint needs a login, scope holds for hand-
 callback requests, tokens are revocable, and the headers and cookies are right."""
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -171,18 +172,23 @@ def test_a_district_leader_gets_only_their_district_whatever_the_request_says(ci
         assert int(cards["overdue"]) == cases["overdue"]["by_district"]["410105"]
         ranks = sent["ov-closure-rank-body"]["figure"]["data"][0]
         assert ranks["customdata"] == ["410105"]  # no other district's figures (tests/test_wall_scope.py)
-    # the first page lists their district only
+    # the first page shows their district only, its figures called by its name
     home = client.post("/_dash-update-component", json={
-        "output": "..home-body.children...home-notice.children...home-shown.data..",
-        "outputs": [{"id": "home-body", "property": "children"}, {"id": "home-notice", "property": "children"},
-                    {"id": "home-shown", "property": "data"}],
+        "output": "..home-body.children...home-freshness.children...home-notice.children...home-shown.data..",
+        "outputs": [{"id": "home-body", "property": "children"}, {"id": "home-freshness", "property": "children"},
+                    {"id": "home-notice", "property": "children"}, {"id": "home-shown", "property": "data"}],
         "inputs": [{"id": "home-interval", "property": "n_intervals", "value": 1},
                    {"id": "home-location", "property": "search", "value": ""}],
         "state": [{"id": "home-shown", "property": "data", "value": None}],
         "changedPropIds": ["home-interval.n_intervals"]})
-    districts = set(re.findall(r'"data-district":\s*"(\w+)"', home.data.decode()))
     assert home.status_code == 200
-    assert districts == {"410105", "total"}
+    body = json.dumps(home.get_json(), ensure_ascii=False)
+    districts = set(re.findall(r'"data-(?:district|row)":\s*"(\w+)"', body))
+    assert districts == {"410105"}
+    assert "金水区" in body and "全市" not in body
+    open_now = re.search(r'"data-kpi":\s*"open_cases",\s*"data-value":\s*"(\d+)"', body) or \
+        re.search(r'"data-value":\s*"(\d+)",\s*"data-kpi":\s*"open_cases"', body)
+    assert int(open_now.group(1)) == cases["open"]["by_district"]["410105"]["total"]
 
 
 def test_display_tokens_open_the_wall_only_and_can_be_revoked(city):

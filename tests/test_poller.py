@@ -323,7 +323,7 @@ def test_default_sections_are_the_kpis_and_all_fresh(backend, request, tmp_path)
                            occupancy_days=1)
     poller = _poller(tmp_path, engine)
     snap = poller.poll_once()
-    assert set(snap.sections) == {"cases", "ticker", "enterprise", "parking"}
+    assert set(snap.sections) == {"cases", "ticker", "enterprise", "parking", "day_start"}
     assert all(s.status == "fresh" for s in snap.sections.values()), \
         {k: (s.status, s.error) for k, s in snap.sections.items()}
     with engine.connect() as conn:

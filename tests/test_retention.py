@@ -155,8 +155,8 @@ def test_prune_keeps_every_figure_of_the_retained_periods(city, tmp_path):
     assert sum(again.removed.values()) == 0
 
 
-AT_THE_END = {"occupancy_at_end", "occupied_now", "occupancy_now", "reporting_facilities", "stale_facilities",
-              "out_of_range_readings", "out_of_range_today", "today_curve"}
+AT_THE_END = {"occupancy_at_end", "occupied_now", "occupancy_now", "reporting_facilities", "reporting_capacity",
+              "stale_facilities", "out_of_range_readings", "out_of_range_today", "today_curve"}
 
 
 def _without_at_end(value):

@@ -41,7 +41,8 @@ def _figures() -> dict:
     ints = ["facilities", "capacity", "demo_sites", "on_street_facilities", "off_street_facilities",
             "shared_facilities", "non_motor_facilities", "on_street_capacity", "off_street_capacity",
             "shared_capacity", "non_motor_capacity", "non_motor_points", "reporting_facilities",
-            "stale_facilities", "out_of_range_readings", "out_of_range_today", "occupied_now"]
+            "stale_facilities", "out_of_range_readings", "out_of_range_today", "occupied_now",
+            "reporting_capacity"]
     return {**{k: 1 for k in ints}, "occupancy_now": None,
             "programme_this_year": {"added": 1, "revitalised": 2, "shared": 3},
             "today_curve": [{"hour": 0, "occupancy": 0.5}, {"hour": 1, "occupancy": None}]}

@@ -89,6 +89,7 @@ def compute_parking(engine, now: dt.datetime, tz: ZoneInfo, hour_rows: list[dict
             # today's readings below 0 or above capacity, clamped in today's curve
             "out_of_range_today": clamped_today[key],
             "occupied_now": o["occupied"],
+            "reporting_capacity": o["reporting_capacity"],
             "occupancy_now": ratio(o["occupied"], o["reporting_capacity"]),
             "programme_this_year": dict(programme[key]),
             "today_curve": [{"hour": h, "occupancy": ratio(v[0], v[1])}

@@ -9,6 +9,7 @@ import datetime as dt
 from zoneinfo import ZoneInfo
 
 from dashboard.kpis.cases import compute_cases, compute_ticker
+from dashboard.kpis.daystart import DayStart, compute_day_start
 from dashboard.kpis.enterprise import compute_enterprise
 from dashboard.kpis.enterprise_state import IncrementalEnterprise
 from dashboard.kpis.incremental import IncrementalCases
@@ -28,13 +29,14 @@ SECTIONS = {
     "ticker": compute_ticker,
     "enterprise": compute_enterprise,
     "parking": compute_parking,
+    "day_start": compute_day_start,
 }
 
 
 def make_sections() -> dict:
     """What a poller computes: the KPI sections, cases, enterprise and today's parking
-    curve kept incrementally.
+    curve kept incrementally, the stock at 00:00 today once an hour.
     (open_cases is left out: the cases section carries open cases per district.)"""
     return {**{k: v for k, v in SECTIONS.items() if k != "open_cases"},
             "cases": IncrementalCases(), "enterprise": IncrementalEnterprise(),
-            "parking": IncrementalParking()}
+            "parking": IncrementalParking(), "day_start": DayStart()}
