@@ -16,7 +16,7 @@ import datetime as dt
 from collections import defaultdict
 from zoneinfo import ZoneInfo
 
-from dashboard.kpis.common import iso
+from dashboard.contract import DayStartSection, DistrictStock
 from dashboard.periods import period
 from datasource import kpi_queries as q
 
@@ -26,11 +26,12 @@ def day_start(now: dt.datetime, tz: ZoneInfo) -> dt.datetime:
     return period("today", now, tz).start
 
 
-def stock_block(rows: list[dict], districts: list[str], parents: dict[str, str], at: dt.datetime) -> dict:
+def stock_block(rows: list[dict], districts: list[str], parents: dict[str, str],
+                at: dt.datetime) -> DayStartSection:
     """Rows of kpi_queries.stock_at -> the section: totals, per district (each with its
     open cases by top-level category) and open cases by top-level category. Every district
     is listed; zeros are values."""
-    by_district = {d: {"open": 0, "overdue": 0, "by_category": {}} for d in districts}
+    by_district: dict[str, DistrictStock] = {d: {"open": 0, "overdue": 0, "by_category": {}} for d in districts}
     by_category: dict[str, int] = defaultdict(int)
     for r in rows:
         d = by_district.setdefault(r["district"], {"open": 0, "overdue": 0, "by_category": {}})
@@ -43,7 +44,7 @@ def stock_block(rows: list[dict], districts: list[str], parents: dict[str, str],
             by_category[top] += n_open
     for d in by_district.values():
         d["by_category"] = dict(sorted(d["by_category"].items()))
-    return {"at": iso(at),
+    return {"at": at.isoformat(),
             "open": sum(d["open"] for d in by_district.values()),
             "overdue": sum(d["overdue"] for d in by_district.values()),
             "by_category": dict(sorted(by_category.items())),
@@ -51,7 +52,7 @@ def stock_block(rows: list[dict], districts: list[str], parents: dict[str, str],
 
 
 def compute_day_start(engine, now: dt.datetime, tz: ZoneInfo,
-                      reference: tuple[list[str], dict[str, str]] | None = None) -> dict:
+                      reference: tuple[list[str], dict[str, str]] | None = None) -> DayStartSection:
     """The section, straight from the store (`reference`: district codes in display order
     and each subcategory's top level, read from the store when not given)."""
     if reference is None:
@@ -68,12 +69,12 @@ class DayStart:
 
     def __init__(self):
         self.key: tuple | None = None
-        self.value: dict | None = None
+        self.value: DayStartSection | None = None
 
     def reset(self) -> None:
         self.key, self.value = None, None
 
-    def __call__(self, engine, now: dt.datetime, tz: ZoneInfo) -> dict:
+    def __call__(self, engine, now: dt.datetime, tz: ZoneInfo) -> DayStartSection:
         local = now.astimezone(tz)
         key = (local.date(), local.hour)
         if key != self.key or self.value is None:
